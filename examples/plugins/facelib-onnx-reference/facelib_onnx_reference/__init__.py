@@ -1,0 +1,1 @@
+"""Example facelib backend plugin: ONNX's pure-Python reference evaluator."""

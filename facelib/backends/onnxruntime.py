@@ -1,0 +1,220 @@
+"""The built-in backend: ONNX Runtime, with execution providers and their options passed through.
+
+``OnnxRuntimeBackend(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])`` works when
+the installed onnxruntime build has that provider; the same goes for TensorRT, CANN, OpenVINO,
+CoreML and DirectML.  Sessions are cached per (file, size, mtime, options) so one model file is
+loaded once per process however many tasks use it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from facelib.backends.base import Availability, Backend, Session, TensorSpec
+from facelib.errors import InferenceError, InputError, ModelFileError
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
+
+_OPT_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_session_cache() -> None:
+    """Drop every cached onnxruntime session (they are freed when no Session uses them)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime (the default backend).
+
+    Options
+    -------
+    providers:
+        Execution providers in order of preference, as onnxruntime takes them: names, or
+        ``(name, options)`` pairs.  Default ``["CPUExecutionProvider"]``.
+    provider_options:
+        One dict per provider, passed to ``InferenceSession`` untouched.
+    intra_op_num_threads, inter_op_num_threads:
+        Thread pool sizes (0 = onnxruntime's default, one per physical core).
+    graph_optimization_level:
+        ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"`` (default).
+    session_config:
+        Extra ``SessionOptions.add_session_config_entry`` key/value strings.
+    """
+
+    name: ClassVar[str] = "onnxruntime"
+    formats: ClassVar[tuple[str, ...]] = (".onnx",)
+    priority: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        providers: Sequence[str | tuple[str, dict[str, Any]]] | None = None,
+        provider_options: Sequence[dict[str, Any]] | None = None,
+        intra_op_num_threads: int = 0,
+        inter_op_num_threads: int = 0,
+        graph_optimization_level: str = "all",
+        session_config: Mapping[str, str] | None = None,
+    ) -> None:
+        if graph_optimization_level not in _OPT_LEVELS:
+            raise InputError(
+                f"graph_optimization_level must be one of {sorted(_OPT_LEVELS)}, got {graph_optimization_level!r}"
+            )
+        super().__init__(
+            providers=list(providers) if providers else ["CPUExecutionProvider"],
+            provider_options=list(provider_options) if provider_options else None,
+            intra_op_num_threads=int(intra_op_num_threads),
+            inter_op_num_threads=int(inter_op_num_threads),
+            graph_optimization_level=graph_optimization_level,
+            session_config=dict(session_config or {}),
+        )
+        self._check_providers()
+
+    @classmethod
+    def available(cls) -> Availability:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            return Availability(False, f"onnxruntime is not importable: {exc}")
+        return Availability(True)
+
+    @classmethod
+    def version(cls) -> str | None:
+        try:
+            import onnxruntime
+        except ImportError:
+            return None
+        return str(onnxruntime.__version__)
+
+    def _check_providers(self) -> None:
+        import onnxruntime as ort
+
+        have = set(ort.get_available_providers())
+        for provider in self.options["providers"]:
+            provider_name = provider[0] if isinstance(provider, tuple) else provider
+            if provider_name not in have:
+                raise InputError(
+                    f"execution provider {provider_name!r} is not in this onnxruntime build "
+                    f"(it has {sorted(have)}); install the matching onnxruntime package "
+                    "(onnxruntime-gpu, onnxruntime-cann, onnxruntime-openvino, ...)"
+                )
+
+    def load(self, artefact: Path) -> Session:
+        path = Path(artefact)
+        if not path.is_file():
+            raise ModelFileError(f"model file not found: {path}")
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, repr(sorted(self.options.items())))
+        with _CACHE_LOCK:
+            session = _CACHE.get(key)
+            if session is None:
+                session = self._create(path)
+                _CACHE[key] = session
+        return OnnxRuntimeSession(session, path)
+
+    def _create(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.options["intra_op_num_threads"]
+        opts.inter_op_num_threads = self.options["inter_op_num_threads"]
+        opts.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, _OPT_LEVELS[self.options["graph_optimization_level"]]
+        )
+        opts.log_severity_level = 3
+        for k, v in self.options["session_config"].items():
+            opts.add_session_config_entry(k, v)
+        if path.stat().st_size == 0:
+            raise ModelFileError(f"{path} is empty (0 bytes); download or convert it again")
+        try:
+            return ort.InferenceSession(
+                os.fspath(path),
+                sess_options=opts,
+                providers=self.options["providers"],
+                provider_options=self.options["provider_options"],
+            )
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise ModelFileError(
+                f"onnxruntime could not load {path}: {_first_line(exc)}. The file may be truncated, "
+                "corrupt or not an ONNX model; fetch or convert it again."
+            ) from exc
+
+
+class OnnxRuntimeSession(Session):
+    """A thread-safe wrapper of ``onnxruntime.InferenceSession`` (``run`` may be called concurrently)."""
+
+    def __init__(self, session: Any, model_path: Path) -> None:
+        self._session = session
+        self.model_path = model_path
+        self._inputs = tuple(_spec(a) for a in session.get_inputs())
+        self._outputs = tuple(_spec(a) for a in session.get_outputs())
+        self._dtypes = {s.name: np.dtype(s.dtype) for s in self._inputs}
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers onnxruntime actually uses for this session."""
+        return list(self._session.get_providers())
+
+    def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        self.check_feeds(feeds)
+        prepared = {name: np.ascontiguousarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
+        names = list(output_names) if output_names is not None else [o.name for o in self._outputs]
+        try:
+            values = self._session.run(names, prepared)
+        except Exception as exc:
+            shapes = {k: v.shape for k, v in prepared.items()}
+            raise InferenceError(
+                f"onnxruntime failed running {self.model_path.name} with inputs {shapes}: {_first_line(exc)}"
+            ) from exc
+        return dict(zip(names, values))
+
+    def close(self) -> None:
+        self._session = _Closed(self.model_path)
+
+
+class _Closed:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise InferenceError(f"session for {self.path.name} was closed")
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
+    return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Reading and writing media (images, video, audio, meshes), export formats and rendering."""

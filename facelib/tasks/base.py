@@ -1,0 +1,72 @@
+"""What every task shares: a model package, a backend, sessions by role, and closing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from facelib.backends.base import Backend, Session
+from facelib.backends.registry import get_backend
+from facelib.errors import ModelCardError
+from facelib.models.card import ModelCard
+from facelib.models.package import ModelPackage
+
+ModelSource = str | Path | ModelPackage
+
+
+def open_package(model: ModelSource, task: str) -> ModelPackage:
+    """A :class:`ModelPackage` from a path or package, checked to be for ``task``."""
+    package = model if isinstance(model, ModelPackage) else ModelPackage.load(model)
+    if package.card.task != task:
+        raise ModelCardError(f"{package.root} is a {package.card.task!r} model, not a {task!r} model")
+    return package
+
+
+class Task:
+    """Base of the task classes: owns sessions opened from a package on a backend.
+
+    Subclasses call :meth:`_session` for each role they use.  Tasks are context managers;
+    leaving the ``with`` block (or :meth:`close`) frees their sessions.
+    """
+
+    task_name: str = ""
+
+    def __init__(
+        self,
+        model: ModelSource,
+        backend: str | Backend = "auto",
+        backend_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.package = open_package(model, self.task_name)
+        self.backend = get_backend(backend, **(backend_options or {}))
+        self._sessions: dict[str, Session] = {}
+
+    @property
+    def card(self) -> ModelCard:
+        """The model card of the package this task runs."""
+        return self.package.card
+
+    def _session(self, role: str) -> Session:
+        session = self._sessions.get(role)
+        if session is None:
+            session = self.package.session(role, self.backend)
+            self._sessions[role] = session
+        return session
+
+    def close(self) -> None:
+        """Free every session this task opened."""
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+
+    def __enter__(self) -> Task:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with everything the tests need, then run them.
+# Usage: bash scripts/test.sh [pytest args...]      (VENV=path overrides .venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PIP="$VENV/bin/pip"
+"$PIP" install -q --upgrade pip
+# torch 2.13.0 first: on the project machines this is a local CPU wheel; an open range would
+# pull the CUDA build from the registry.
+"$PIP" install -q "torch==2.13.0"
+"$PIP" install -q -e ".[dev,convert,media]" \
+    -e examples/plugins/facelib-onnx-reference \
+    -e tests/plugins/facelib-broken-plugin
+for plugin in plugins/*/; do
+    [ -f "$plugin/pyproject.toml" ] && "$PIP" install -q -e "$plugin"
+done
+exec "$VENV/bin/python" -m pytest "$@"

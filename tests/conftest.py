@@ -1,0 +1,53 @@
+"""Shared fixtures: where ../shared is, and small helpers to make model packages in tmp dirs.
+
+The shared data folder (real weights, media, upstream references) is found at ``../shared`` from
+the project root, or wherever ``FACELIB_SHARED`` points.  Outside CI, tests that need it are
+skipped when it is missing; in CI (``CI=true``) a missing folder fails the run loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    """The shared data folder, or None when it is not there."""
+    path = Path(os.environ.get("FACELIB_SHARED", ROOT.parent / "shared"))
+    return path if (path / "assets").is_dir() else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if shared_dir() is None and os.environ.get("CI"):
+        raise pytest.UsageError(
+            "the shared data folder is missing: expected ../shared beside the project root "
+            "or FACELIB_SHARED pointing at it"
+        )
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """Path of the shared data folder (skips the test when it is absent outside CI)."""
+    path = shared_dir()
+    if path is None:
+        pytest.skip("../shared is not present (set FACELIB_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(shared: Path) -> Path:
+    return shared / "assets" / "models"
+
+
+@pytest.fixture(scope="session")
+def media_dir(shared: Path) -> Path:
+    return shared / "assets" / "media"
+
+
+@pytest.fixture(scope="session")
+def reference_dir(shared: Path) -> Path:
+    return shared / "reference"
