@@ -165,12 +165,36 @@ def _info_native(path: Path, as_json: bool) -> int:
     return 0
 
 
+# --- facelib convert / facelib eval: groups whose members each task adds -------------------
+
+#: ``facelib convert NAME ...``: one ``_add_convert_<name>(subparsers)`` per converter.
+_CONVERTERS: list[Callable[[Any], None]] = []
+#: ``facelib eval NAME ...``: one ``_add_eval_<name>(subparsers)`` per evaluation.
+_EVALUATIONS: list[Callable[[Any], None]] = []
+
+
+def _add_convert(sub: Any) -> None:
+    p = sub.add_parser("convert", help="convert an upstream checkpoint into a facelib model package")
+    inner = p.add_subparsers(dest="converter", metavar="MODEL", required=True)
+    for add in _CONVERTERS:
+        add(inner)
+
+
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser("eval", help="measure a task's accuracy on a labelled dataset")
+    inner = p.add_subparsers(dest="evaluation", metavar="TASK", required=True)
+    for add in _EVALUATIONS:
+        add(inner)
+
+
 # --- entry point -----------------------------------------------------------------------------
 
 #: Every subcommand, in the order ``facelib --help`` lists them.
 _COMMANDS: list[Callable[[Any], None]] = [
     _add_backends,
     _add_info,
+    _add_convert,
+    _add_eval,
 ]
 
 
