@@ -467,7 +467,7 @@ def _builtin() -> None:
         ("vox-256", "vox-cpk.pth.tar", "abb41ab1f279f26326c0d6e4d20702de6658364665aa1313daa7a63e89ea2b23", 728766691),
         ("taichi-256", "taichi-cpk.pth.tar", None, None),
     )
-    for config, filename, sha, size in fomm:
+    for config, filename, cpk_sha, cpk_size in fomm:
         family = config.split("-")[0]
         register_artefact(
             Artefact(
@@ -475,8 +475,8 @@ def _builtin() -> None:
                 filename=filename,
                 mirror_path=f"models/fomm/{filename}",
                 urls=(_FOMM_DRIVE, _FOMM_YANDEX),
-                sha256=sha,
-                size=size,
+                sha256=cpk_sha,
+                size=cpk_size,
                 licence="CC-BY-NC-4.0",
                 licence_note=fomm_note,
                 non_commercial=True,
