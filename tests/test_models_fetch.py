@@ -131,7 +131,9 @@ def test_corrupt_file_rejected_with_expected_and_actual(
 def test_truncated_file_rejected(server: MirrorServer, rfb320: registry.Artefact, models_dir: Path) -> None:
     data = (models_dir / "ultraface/version-RFB-320.onnx").read_bytes()[:600_000]
     server.overrides["/" + REL] = data  # a consistent but short response (Content-Length 600000)
-    with pytest.raises(DownloadError, match=r"version-RFB-320\.onnx .* truncated: expected 1,270,727 bytes, got 600,000"):
+    with pytest.raises(
+        DownloadError, match=r"version-RFB-320\.onnx .* truncated: expected 1,270,727 bytes, got 600,000"
+    ):
         fetch_artefact(rfb320, mirror=server.url, progress=False)
     assert not cached_path(rfb320).exists()
 
@@ -249,7 +251,7 @@ def test_non_commercial_needs_explicit_acceptance(
     server: MirrorServer, rfb320: registry.Artefact, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     art = attrs.evolve(rfb320, name="nc-test", non_commercial=True, licence="CC-BY-NC-4.0")
-    with pytest.raises(LicenceNotAcceptedError, match="non-commercial licence: CC-BY-NC-4.0"):
+    with pytest.raises(LicenceNotAcceptedError, match=r"non-commercial licence: CC-BY-NC-4\.0"):
         fetch_artefact(art, mirror=server.url, progress=False)
     assert server.requests == []  # refused before any transfer
     messages: list[str] = []
