@@ -301,3 +301,11 @@ def test_cli_models(shared: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "offline" in err and REL in err
     assert main(["models", "fetch", "test-ultraface", "--file", "nonsense"]) == 2
+
+
+def test_resolve_model(shared: Path, tmp_path: Path) -> None:
+    assert hub.resolve_model(tmp_path) == tmp_path
+    path = hub.resolve_model("test-ultraface", mirror=shared / "assets", progress=False)
+    assert path == hub.packages_dir() / "test-ultraface"
+    with pytest.raises(ModelError, match="neither a model package path nor a known model name"):
+        hub.resolve_model("no-such-model")

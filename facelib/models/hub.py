@@ -62,6 +62,7 @@ __all__ = [
     "package_path",
     "packages_dir",
     "remove",
+    "resolve_model",
     "safe_extract",
     "safe_extract_tar",
     "safe_extract_zip",
@@ -377,3 +378,22 @@ def remove(name: str, *, downloads: bool = False) -> bool:
                     p.unlink()
                     removed = True
     return removed
+
+
+def resolve_model(model: str | os.PathLike[str], **options: Any) -> Path:
+    """A model package directory for ``model``, for ``Task.from_pretrained``-style loading.
+
+    An existing path (package directory or its ``facelib.json``) is returned as given; a registry
+    name is passed to :func:`ensure_package` with ``options`` (``offline``, ``mirror``,
+    ``progress``, ``accept_licence``...).  Anything else is a :class:`ModelError` naming both.
+    """
+    path = Path(model).expanduser()
+    if path.exists():
+        return path
+    name = os.fspath(model)
+    if name in _PACKAGES:
+        return ensure_package(name, **options)
+    raise ModelError(
+        f"{name!r} is neither a model package path nor a known model name; known models: "
+        f"{', '.join(sorted(_PACKAGES))} (see 'facelib models list')"
+    )
