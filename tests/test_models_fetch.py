@@ -289,3 +289,25 @@ def test_bad_mirror_setting_is_a_clear_error(tmp_path: Path) -> None:
         fetch_mod.resolve_mirror(tmp_path / "missing")
     with pytest.raises(DownloadError, match="only http"):
         fetch_mod.resolve_mirror("ftp://example.org/")
+
+
+def test_stalled_server_times_out_and_retries(server: MirrorServer, rfb320: registry.Artefact) -> None:
+    server.delay_per_chunk = 1.5  # the server stalls after each 64 KiB
+    art = _from_server(rfb320, server)
+    messages: list[str] = []
+    with pytest.raises(DownloadError, match=r"failed after 2 attempts \(TimeoutError"):
+        fetch_artefact(art, timeout=0.3, retries=1, backoff=0.0, notify=messages.append)
+    assert any("retrying" in m for m in messages)
+    assert len(server.gets(REL)) == 2
+    part = cached_path(art).with_name(cached_path(art).name + ".part")
+    assert part.stat().st_size > 0 and not cached_path(art).exists()  # kept for resuming
+
+
+def test_unwritable_cache_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rfb320: registry.Artefact, shared: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("FACELIB_HOME", str(blocker / "home"))
+    with pytest.raises(DownloadError, match="FACELIB_HOME"):
+        fetch_artefact(rfb320, mirror=shared / "assets", progress=False)

@@ -45,6 +45,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from http.client import HTTPException
 from pathlib import Path
+from typing import IO, Any
 
 from facelib.errors import DownloadError
 from facelib.models.cache import cache_dir
@@ -71,6 +72,7 @@ OFFLINE_ENV = "FACELIB_OFFLINE"
 ACCEPT_ENV = "FACELIB_ACCEPT_LICENCE"
 
 CHUNK = 1 << 20  # 1 MiB: the unit of the progress bar
+PIECE = 1 << 16  # read size: what arrived is on disk before the next read
 USER_AGENT = "facelib-model-fetch/1"
 
 Notify = Callable[[str], None]
@@ -153,8 +155,13 @@ def file_lock(path: Path, timeout: float = 3600.0, poll: float = 0.05) -> Iterat
     holder dies, so no stale-lock cleanup is needed.  Raises :class:`DownloadError` after
     ``timeout`` seconds of waiting.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the lock file {path}: {exc}; set FACELIB_HOME to a writable directory"
+        ) from exc
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -359,7 +366,10 @@ def fetch_artefact(
                 f"and accept it with accept_licence=True (CLI: --accept-licence) or {ACCEPT_ENV}={artefact.name}"
             )
         _announce(artefact, say)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DownloadError(f"cannot write to the download cache {target.parent}: {exc}") from exc
         failures: list[str] = []
         for source in sources:
             try:
@@ -498,17 +508,32 @@ def _transfer(url: str, target: Path, artefact: Artefact, progress: bool, timeou
             raise ConnectionError(f"unexpected HTTP status {status}")
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
-        received = 0
         total = expected if expected is not None else (artefact.size - have if artefact.size else None)
+        counter = [0]
         with open(part, mode) as fh:
-            chunks = iter(lambda: response.read(CHUNK), b"")
-            n_chunks = -(-total // CHUNK) if total else None
-            for chunk in bar(chunks, total=n_chunks, desc=artefact.filename, enabled=_bar(progress), unit="MiB"):
-                fh.write(chunk)
-                received += len(chunk)
+            ticks = _write_pieces(response, fh, counter)
+            n_ticks = -(-total // CHUNK) if total else None
+            for _ in bar(ticks, total=n_ticks, desc=artefact.filename, enabled=_bar(progress), unit="MiB"):
+                pass
+        received = counter[0]
         if expected is not None and received < expected:
             # http.client returns b"" when the peer closes early; treat it as an interruption.
             raise ConnectionError(f"connection closed after {have + received:,} bytes")
+
+
+def _write_pieces(response: Any, fh: IO[Any], counter: list[int]) -> Iterator[None]:
+    """Write the body as it arrives (so a stall or cut loses nothing already received);
+    yield once per MiB written, for the progress bar."""
+    pending = 0
+    while piece := response.read1(PIECE):
+        fh.write(piece)
+        counter[0] += len(piece)
+        pending += len(piece)
+        while pending >= CHUNK:
+            pending -= CHUNK
+            yield None
+    if pending:
+        yield None
 
 
 def _content_range_start(value: str | None) -> int | None:

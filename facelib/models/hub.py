@@ -207,7 +207,12 @@ def ensure_package(
         use_prebuilt = bool(prebuilt)
         if use_prebuilt and not spec.prebuilt:
             raise ModelError(f"model {name!r} has no prebuilt files; omit prebuilt=True")
-    packages_dir().mkdir(parents=True, exist_ok=True)
+    try:
+        packages_dir().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot create the facelib cache {packages_dir()}: {exc}; set FACELIB_HOME to a writable directory"
+        ) from exc
     with file_lock(cache_dir() / "locks" / f"package-{name}.lock"):
         if not force and _installed(spec, target):  # built by another process while we waited
             return target
@@ -239,6 +244,8 @@ def ensure_package(
                 allow_unverified=allow_unverified,
                 accept_names=(name,),
             )
+        if spec.non_commercial:
+            _say(progress, f"model {name!r} is for non-commercial use only: {'; '.join(spec.licences)}")
         _say(progress, f"building model package {name!r} with {spec.recipe()['converter']}")
         _build(spec, converter, roles, sources, target, progress, resolved_mirror, use_prebuilt)
     return target
