@@ -464,10 +464,14 @@ def _download(
         except _RETRYABLE as exc:
             problem = f"{type(exc).__name__}: {exc}"
         if attempt == retries:
-            raise DownloadError(
-                f"{artefact.filename}: {url} failed after {retries + 1} attempts ({problem}); "
-                "run the command again to resume the partial download"
+            part = _part(target)
+            kept = part.stat().st_size if part.exists() else 0
+            hint = (
+                f"run the command again to resume ({kept:,} bytes kept in {part})"
+                if kept
+                else f"check the network, or use a mirror (--mirror DIR|URL or ${MIRROR_ENV})"
             )
+            raise DownloadError(f"{artefact.filename}: {url} failed after {retries + 1} attempts ({problem}); {hint}")
         say(f"{artefact.filename}: {problem}; retrying in {delay:.1f} s (attempt {attempt + 2}/{retries + 1})")
         time.sleep(delay)
         delay *= 2
