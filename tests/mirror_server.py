@@ -65,13 +65,12 @@ class MirrorServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _record(self, entry: dict[str, Any]) -> bool:
+    def _record(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(entry)
-            over = len(self.requests) >= self.max_requests
+            over = len(self.requests) == self.max_requests
         if over:  # bounded: shut down from another thread (shutdown() blocks until serve_forever exits)
             threading.Thread(target=self._server.shutdown, daemon=True).start()
-        return not over or len(self.requests) == self.max_requests
 
 
 def _make_handler(srv: MirrorServer) -> type[BaseHTTPRequestHandler]:

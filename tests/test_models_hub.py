@@ -178,6 +178,23 @@ def test_prebuilt_sources_used_from_a_mirror(server: MirrorServer, monkeypatch: 
     assert [r["path"] for r in server.requests] == ["/" + REL]
 
 
+def test_mirror_without_prebuilt_files_falls_back_to_conversion(
+    server: MirrorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = registry.get_artefact("ultraface-rfb-320-onnx")
+    monkeypatch.setitem(
+        registry.ARTEFACTS,
+        "test-prebuilt-absent",
+        attrs.evolve(real, name="test-prebuilt-absent", mirror_path="models/absent/x.onnx", urls=()),
+    )
+    spec = attrs.evolve(registry.PACKAGES["test-ultraface"], prebuilt={"detector": "test-prebuilt-absent"})
+    monkeypatch.setitem(registry.PACKAGES, "test-ultraface", spec)
+    path = hub.ensure_package("test-ultraface", mirror=server.url, progress=False)
+    assert json.loads((path / hub.PROVENANCE_FILENAME).read_text())["prebuilt"] is False
+    with pytest.raises(DownloadError, match="HTTP 404"):  # asked for explicitly: no fallback
+        hub.ensure_package("test-ultraface", mirror=server.url, progress=False, prebuilt=True, force=True)
+
+
 def test_unknown_and_manual_models(server: MirrorServer) -> None:
     with pytest.raises(ModelError, match=r"unknown model 'nope'.*fsanet"):
         hub.ensure_package("nope")

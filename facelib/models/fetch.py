@@ -263,7 +263,10 @@ def _sources(artefact: Artefact, mirror: str | Path | None, offline: bool) -> tu
         tried.append(mirror / rel)
     elif isinstance(mirror, str):
         url = urllib.parse.urljoin(mirror, urllib.parse.quote(rel.as_posix()))
-        (skipped.append(f"{url} (offline)") if offline else tried.append(url))
+        if offline:
+            skipped.append(f"{url} (offline)")
+        else:
+            tried.append(url)
     for url in artefact.urls:
         if artefact.manual:
             skipped.append(f"{url} (needs a manual download)")

@@ -42,6 +42,7 @@ from facelib.models.cache import cache_dir
 from facelib.models.card import CARD_FILENAME
 from facelib.models.fetch import (
     DownloadError,
+    LicenceNotAcceptedError,
     cached_path,
     copy_into_cache,
     fetch_artefact,
@@ -115,6 +116,18 @@ def _prebuilt_available(spec: PackageSpec, mirror: str | Path | None) -> bool:
     if mirror is not None:
         return True
     return all(cached_path(get_artefact(n)).is_file() for n in spec.prebuilt.values())
+
+
+def _require_modules(spec: PackageSpec, modules: tuple[str, ...], *, use_prebuilt: bool) -> None:
+    """Raise MissingDependencyError (before any download) when the converter cannot run here."""
+    missing = _missing_modules(modules)
+    if not missing:
+        return
+    hint = ""
+    if spec.prebuilt and not use_prebuilt:
+        paths = ", ".join(get_artefact(n).mirror_path for n in spec.prebuilt.values())
+        hint = f", or point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files ({paths})"
+    raise MissingDependencyError(missing[0], "convert", f"Building model {spec.name!r} from its upstream files{hint}")
 
 
 def _load_converter(spec: PackageSpec) -> Any:
@@ -216,34 +229,41 @@ def ensure_package(
     with file_lock(cache_dir() / "locks" / f"package-{name}.lock"):
         if not force and _installed(spec, target):  # built by another process while we waited
             return target
-        roles = spec.artefacts(use_prebuilt=use_prebuilt)
-        missing = _missing_modules(spec.prebuilt_needs if use_prebuilt else spec.needs)
-        if missing:
-            hint = (
-                f", or point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files "
-                f"({', '.join(get_artefact(n).mirror_path for n in spec.prebuilt.values())})"
-                if spec.prebuilt and not use_prebuilt
-                else ""
-            )
-            raise MissingDependencyError(
-                missing[0], "convert", f"Building model {name!r} from its upstream files{hint}"
-            )
         converter = _load_converter(spec)  # before any download: a missing converter fails fast
+        upstream = spec.artefacts(use_prebuilt=False)
         for role, path in (files or {}).items():
-            if role not in roles:
-                raise ModelError(f"model {name!r} has no source role {role!r}; its roles are {sorted(roles)}")
-            copy_into_cache(roles[role], Path(path), allow_unverified=allow_unverified)
-        sources: dict[str, Path] = {}
-        for role, artefact in roles.items():
-            sources[role] = fetch_artefact(
-                artefact,
-                mirror=resolved_mirror,
-                offline=offline,
-                progress=progress,
-                accept_licence=accept_licence,
-                allow_unverified=allow_unverified,
-                accept_names=(name,),
-            )
+            if role not in upstream:
+                raise ModelError(f"model {name!r} has no source role {role!r}; its roles are {sorted(upstream)}")
+            copy_into_cache(upstream[role], Path(path), allow_unverified=allow_unverified)
+
+        def fetch_all(roles: Mapping[str, Artefact]) -> dict[str, Path]:
+            return {
+                role: fetch_artefact(
+                    artefact,
+                    mirror=resolved_mirror,
+                    offline=offline,
+                    progress=progress,
+                    accept_licence=accept_licence,
+                    allow_unverified=allow_unverified,
+                    accept_names=(name,),
+                )
+                for role, artefact in roles.items()
+            }
+
+        sources: dict[str, Path] | None = None
+        roles = spec.artefacts(use_prebuilt=True) if use_prebuilt else upstream
+        if use_prebuilt:
+            _require_modules(spec, spec.prebuilt_needs, use_prebuilt=True)
+            try:
+                sources = fetch_all(roles)
+            except DownloadError as exc:
+                if prebuilt is not None or isinstance(exc, LicenceNotAcceptedError):
+                    raise  # prebuilt files were asked for explicitly
+                _say(progress, f"prebuilt files unavailable ({str(exc).splitlines()[0]}); converting instead")
+                use_prebuilt, roles = False, upstream
+        if sources is None:
+            _require_modules(spec, spec.needs, use_prebuilt=False)
+            sources = fetch_all(roles)
         if spec.non_commercial:
             _say(progress, f"model {name!r} is for non-commercial use only: {'; '.join(spec.licences)}")
         _say(progress, f"building model package {name!r} with {spec.recipe()['converter']}")
