@@ -149,3 +149,14 @@ def test_not_an_archive(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="neither a zip nor a tar") as info:
         safe_extract(junk, tmp_path / "out")
     assert isinstance(info.value, ModelFileError)
+
+
+def test_size_limit(tmp_path: Path) -> None:
+    z = _zip(tmp_path / "arch.zip", {"big.bin": b"\0" * 100_000})
+    with pytest.raises(ArchiveError, match="more than the limit"):
+        safe_extract(z, tmp_path / "out", max_bytes=50_000)
+    assert not (tmp_path / "out").exists()
+    t = _tar(tmp_path / "arch.tgz", [("file", "big.bin", b"\0" * 100_000)])
+    with pytest.raises(ArchiveError, match="more than the limit"):
+        safe_extract(t, tmp_path / "out", max_bytes=50_000)
+    assert safe_extract(t, tmp_path / "out") == ["big.bin"]

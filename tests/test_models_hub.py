@@ -326,3 +326,21 @@ def test_resolve_model(shared: Path, tmp_path: Path) -> None:
     assert path == hub.packages_dir() / "test-ultraface"
     with pytest.raises(ModelError, match="neither a model package path nor a known model name"):
         hub.resolve_model("no-such-model")
+
+
+def test_cli_requires_licence_acceptance(
+    shared: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    art = registry.get_artefact("test-rfb320")
+    monkeypatch.setitem(
+        registry.ARTEFACTS, "test-rfb320", attrs.evolve(art, non_commercial=True, licence="research-only")
+    )
+    assert main(["models", "fetch", "test-ultraface", "--mirror", str(shared / "assets")]) == 2
+    err = capsys.readouterr().err
+    assert "non-commercial licence: research-only" in err and "--accept-licence" in err
+    assert not cached_path(art).exists()
+    argv = ["models", "fetch", "test-ultraface", "--mirror", str(shared / "assets"), "--accept-licence"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "[NON-COMMERCIAL]" in captured.err and "non-commercial use only" in captured.err
+    assert Path(captured.out.strip()).is_dir()

@@ -2,8 +2,9 @@
 
 Downloaded archives are untrusted.  :func:`safe_extract` refuses, before writing anything,
 members with absolute paths or drive letters, ``..`` components, device files and FIFOs, links
-whose target resolves outside the target directory, and (while extracting) any path that an
-earlier symlink would redirect outside the target.  Zip members that are symlinks are refused
+whose target resolves outside the target directory, archives expanding beyond ``max_bytes``
+(4 GiB by default), and (while extracting) any path that an earlier symlink would redirect
+outside the target.  Zip members that are symlinks are refused
 outright (a MediaPipe ``.task`` bundle has none).  Standard library only.
 
 Example::
@@ -54,10 +55,24 @@ def _destination(root: Path, rel: PurePosixPath, archive: Path, name: str) -> Pa
     return dest
 
 
-def safe_extract_zip(archive: str | os.PathLike[str], target: str | os.PathLike[str]) -> list[str]:
+#: Default limit on the total uncompressed size of an archive (a zip/tar bomb guard).
+MAX_BYTES = 4 << 30
+
+
+def _check_total(archive: Path, total: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and total > max_bytes:
+        raise ArchiveError(
+            f"{archive} would expand to {total:,} bytes, more than the limit of {max_bytes:,}; refusing to extract"
+        )
+
+
+def safe_extract_zip(
+    archive: str | os.PathLike[str], target: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES
+) -> list[str]:
     """Extract a zip file into ``target`` (created if needed); returns the member names written.
 
-    Raises :class:`ArchiveError` for a corrupt zip or an unsafe member (nothing is written then).
+    Raises :class:`ArchiveError` for a corrupt zip, an unsafe member, or more than ``max_bytes``
+    uncompressed bytes (checked before anything is written).
     """
     archive, root = Path(archive), Path(target)
     try:
@@ -71,6 +86,7 @@ def safe_extract_zip(archive: str | os.PathLike[str], target: str | os.PathLike[
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise ArchiveError(f"{archive}: member {info.filename!r} is a symlink; refusing to extract")
+        _check_total(archive, sum(i.file_size for i in infos), max_bytes)
         root.mkdir(parents=True, exist_ok=True)
         written = []
         for info in infos:
@@ -91,7 +107,9 @@ def safe_extract_zip(archive: str | os.PathLike[str], target: str | os.PathLike[
     return written
 
 
-def safe_extract_tar(archive: str | os.PathLike[str], target: str | os.PathLike[str]) -> list[str]:
+def safe_extract_tar(
+    archive: str | os.PathLike[str], target: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES
+) -> list[str]:
     """Extract a (possibly compressed) tar file into ``target``; returns the member names written.
 
     Regular files and directories are extracted; symlinks only when their target stays inside
@@ -123,6 +141,7 @@ def safe_extract_tar(archive: str | os.PathLike[str], target: str | os.PathLike[
                         raise ArchiveError(
                             f"{archive}: link {m.name!r} -> {m.linkname!r} points outside the target; refusing"
                         )
+        _check_total(archive, sum(m.size for m in members if m.isfile()), max_bytes)
         root.mkdir(parents=True, exist_ok=True)
         written = []
         for m in members:
@@ -155,13 +174,15 @@ def safe_extract_tar(archive: str | os.PathLike[str], target: str | os.PathLike[
     return written
 
 
-def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]) -> list[str]:
+def safe_extract(
+    archive: str | os.PathLike[str], target: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES
+) -> list[str]:
     """Extract a zip or tar archive (detected from its content) safely into ``target``."""
     path = Path(archive)
     if not path.is_file():
         raise ArchiveError(f"archive not found: {path}")
     if zipfile.is_zipfile(path):
-        return safe_extract_zip(path, target)
+        return safe_extract_zip(path, target, max_bytes=max_bytes)
     if tarfile.is_tarfile(path):
-        return safe_extract_tar(path, target)
+        return safe_extract_tar(path, target, max_bytes=max_bytes)
     raise ArchiveError(f"{path} is neither a zip nor a tar archive")
