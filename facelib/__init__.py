@@ -47,6 +47,9 @@ _LAZY: dict[str, str] = {
     # models
     "ModelCard": "facelib.models.card:ModelCard",
     "ModelPackage": "facelib.models.package:ModelPackage",
+    "ensure_package": "facelib.models.hub:ensure_package",
+    "LicenceNotAcceptedError": "facelib.models.fetch:LicenceNotAcceptedError",
+    "list_models": "facelib.models.hub:list_models",
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
@@ -91,4 +94,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from facelib.io.image import read_image
     from facelib.models.card import ModelCard
+    from facelib.models.fetch import LicenceNotAcceptedError
+    from facelib.models.hub import ensure_package, list_models
     from facelib.models.package import ModelPackage
