@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def export_onnx(net: Any, path: Path, opset: int = 17) -> None:
     dummy = torch.zeros(1, 3, 256, 320)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter chosen on purpose
             torch.onnx.export(
                 net,
                 (dummy,),
