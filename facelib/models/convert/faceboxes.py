@@ -140,6 +140,18 @@ def build_package(
     onnx_path = output_dir / ONNX_NAME
     export_onnx(net, onnx_path, opset=int(options.get("opset", 17)))
     error = check_export(net, onnx_path)
+    source = {
+        "weights": {"file": weights.name, "sha256": sha256_file(weights), "url": SOURCE_URL},
+        "upstream": "cleardusk/3DDFA_V2 FaceBoxes (zisianw/FaceBoxes.PyTorch layout)",
+    }
+    return write_package(onnx_path, output_dir, source, {"export_max_abs_error": error}, **options)
+
+
+def write_package(
+    onnx_path: Path, output_dir: Path, source: dict[str, Any], metadata: dict[str, Any], **options: Any
+) -> ModelPackage:
+    """Write the card of a FaceBoxes ONNX already in ``output_dir`` (name ``faceboxes.onnx``)."""
+    output_dir = Path(output_dir)
     inputs, outputs = read_onnx_specs(onnx_path)
     max_size = options.get("max_size", (720, 1080))
     card = ModelCard(
@@ -148,8 +160,7 @@ def build_package(
         variant="faceboxes",
         licence="MIT",
         source={
-            "weights": {"file": weights.name, "sha256": sha256_file(weights), "url": SOURCE_URL},
-            "upstream": "cleardusk/3DDFA_V2 FaceBoxes (zisianw/FaceBoxes.PyTorch layout)",
+            **source,
             "converter": "facelib.models.convert.faceboxes",
             "facelib_version": __version__,
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
@@ -180,7 +191,31 @@ def build_package(
             "keep_top_k": 750,
             "nms_pixel_offset": 1.0,
         },
-        metadata={"export_max_abs_error": error},
+        metadata=metadata,
     )
     card.write(output_dir)
     return ModelPackage.load(output_dir).check()
+
+
+def package_from_onnx(onnx_file: Path, output_dir: Path, **options: Any) -> ModelPackage:
+    """Package an already exported FaceBoxes ONNX (input ``input``, outputs ``loc``/``conf``).
+
+    No torch needed.  The file is copied into ``output_dir``; its I/O is checked first.
+    """
+    import shutil
+
+    onnx_file = Path(onnx_file)
+    inputs, outputs = read_onnx_specs(onnx_file)
+    names_in, names_out = [s.name for s in inputs], [s.name for s in outputs]
+    if names_in != ["input"] or names_out[:2] != ["loc", "conf"] or len(inputs[0].shape) != 4:
+        raise ConversionError(
+            f"{onnx_file} is not a FaceBoxes export facelib understands: inputs {names_in}, outputs "
+            f"{names_out} (expected input 'input' (N, 3, H, W) and outputs 'loc', 'conf'; "
+            "export it with 'facelib convert faceboxes')"
+        )
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / ONNX_NAME
+    shutil.copyfile(onnx_file, target)
+    source = {"onnx": {"file": onnx_file.name, "sha256": sha256_file(onnx_file)}}
+    return write_package(target, output_dir, source, {}, **options)
