@@ -139,7 +139,9 @@ def _decode_like_pylivelinkface(data: bytes) -> tuple[str, str, int, float, int,
 def test_packet_layout_matches_pylivelinkface() -> None:
     weights = np.linspace(0, 1, 52, dtype=np.float32)
     device = "12345678-1234-1234-1234-123456789abc"
-    data = ll.encode_packet(weights, np.full(9, 0.25), subject="Face", device_id=device, frame_number=1234, subframe=0.5)
+    data = ll.encode_packet(
+        weights, np.full(9, 0.25), subject="Face", device_id=device, frame_number=1234, subframe=0.5
+    )
     assert data[:4] == struct.pack("<I", 6)  # PyLiveLinkFace writes the version this way
     got_device, name, frame, sub, fps, den, values = _decode_like_pylivelinkface(data)
     assert (got_device, name, frame, sub, fps, den) == ("$" + device, "Face", 1234, 0.5, 60, 1)

@@ -269,7 +269,7 @@ def test_wrong_card_fields(pkg51: Path, tmp_path: Path) -> None:
 
     cases = [
         (lambda c: c["outputs"].update(names=NAMES_51[:-1]), "names 50"),  # output count != names
-        (lambda c: c["outputs"].update(names=["jawOpen", "JawOpen", *NAMES_51[2:]]), "duplicates|both map"),
+        (lambda c: c["outputs"].update(names=["jawOpen", "JawOpen", *NAMES_51[2:]]), r"duplicates|both map"),
         (lambda c: c["preprocessing"].update(layout="CHWN"), "layout"),
         (lambda c: c["preprocessing"].update(input_size=[64, 64]), "input_size"),
         (lambda c: c["preprocessing"].update(colour_order="YUV"), "colour_order"),
@@ -291,7 +291,7 @@ def test_runtime_output_count_mismatch(pkg51: Path, nets, tmp_path: Path) -> Non
     copy = tmp_path / "dyn"
     shutil.copytree(pkg51, copy)
     card = json.loads((copy / "facelib.json").read_text())
-    card["outputs"]["names"] = NAMES_51 + ["tongueOut"]
+    card["outputs"]["names"] = [*NAMES_51, "tongueOut"]
     card["files"]["regressor"]["outputs"][0]["shape"] = ["N", "K"]
     card["files"]["regressor"].pop("sha256")
     import onnx
@@ -300,9 +300,9 @@ def test_runtime_output_count_mismatch(pkg51: Path, nets, tmp_path: Path) -> Non
     model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "K"
     onnx.save(model, os.fspath(copy / "regressor.onnx"))
     (copy / "facelib.json").write_text(json.dumps(card))
-    with RegressorEngine(copy, detector=type("D", (), {"detect": lambda s, i: [FaceBox([0, 0, 50, 50], 1)]})()) as e:
-        with pytest.raises(ModelCardError, match="returned 51 values"):
-            e.process(np.zeros((100, 100, 3), np.uint8))
+    detector = type("D", (), {"detect": lambda s, i: [FaceBox([0, 0, 50, 50], 1)]})()
+    with RegressorEngine(copy, detector=detector) as e, pytest.raises(ModelCardError, match="returned 51 values"):
+        e.process(np.zeros((100, 100, 3), np.uint8))
 
 
 def test_converter_errors(nets, faceboxes_pkg: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -315,7 +315,7 @@ def test_converter_errors(nets, faceboxes_pkg: Path, tmp_path: Path) -> None:  #
         build_package(ok, tmp_path / "b", input_size=SIZE)
     with pytest.raises(ConversionError, match="sources"):
         build_package({"regressor": nets["51"][1]}, tmp_path / "c", input_size=SIZE, output_names=NAMES_51)
-    with pytest.raises(ConversionError, match="input_size|layout"):
+    with pytest.raises(ConversionError, match=r"input_size|layout"):
         build_package(ok, tmp_path / "d", input_size=(64, 64), output_names=NAMES_51)
     with pytest.raises(ConversionError, match="FaceBoxes export"):
         build_package({**ok, "detector": nets["51"][1]}, tmp_path / "e", input_size=SIZE, output_names=NAMES_51)

@@ -54,9 +54,7 @@ def _face_json(face: FaceBlendshapes, landmarks: bool) -> dict[str, Any]:
     }
 
 
-def save_json(
-    frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *, landmarks: bool = False
-) -> Path:
+def save_json(frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *, landmarks: bool = False) -> Path:
     """Write frames as JSON, streaming (a generator of frames is fine); returns the path.
 
     ``landmarks=False`` leaves the (large) landmark arrays out.
@@ -110,7 +108,7 @@ def load_json(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:
                 weights = to_arkit(np.asarray(f["blendshapes"], np.float32), names)
                 faces.append(
                     FaceBlendshapes(
-                        box=_array(f["box"], (4,)),
+                        box=np.asarray(f["box"], np.float32).reshape(4),
                         score=float(f["score"]),
                         blendshapes=weights,
                         landmarks=_array(f.get("landmarks")),
@@ -119,14 +117,12 @@ def load_json(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:
                     )
                 )
             frames.append(BlendshapeFrame(int(item["index"]), float(item["timestamp_ms"]), tuple(faces)))
-    except (KeyError, TypeError, InputError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise MediaReadError(f"{path}: malformed frame data ({type(exc).__name__}: {exc})") from exc
     return frames
 
 
-def save_npz(
-    frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *, landmarks: bool = False
-) -> Path:
+def save_npz(frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *, landmarks: bool = False) -> Path:
     """Write frames as a compressed ``.npz`` of padded arrays (see the module docstring)."""
     frames = list(frames)
     t = len(frames)

@@ -110,9 +110,9 @@ def format_timecode(seconds: float, fps: float = 60.0) -> str:
         raise InputError(f"fps must be positive, got {fps}")
     if not math.isfinite(seconds) or seconds < 0:
         raise InputError(f"timecode needs a finite time >= 0 s, got {seconds}")
-    whole = int(math.floor(seconds))
-    milli_frames = int(round((seconds - whole) * fps * 1000))
-    if milli_frames >= int(math.ceil(fps)) * 1000:  # rounding carried into the next second
+    whole = math.floor(seconds)
+    milli_frames = round((seconds - whole) * fps * 1000)
+    if milli_frames >= math.ceil(fps) * 1000:  # rounding carried into the next second
         whole, milli_frames = whole + 1, 0
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
@@ -596,4 +596,3 @@ def rows_from_arrays(blendshapes: np.ndarray, names: Sequence[str] = ARKIT_NAMES
     out = np.zeros((len(blendshapes), 61), np.float32)
     out[:, :52] = to_arkit(np.asarray(blendshapes, np.float32).reshape(len(blendshapes), -1), names)
     return out
-

@@ -87,8 +87,7 @@ class PriorConfig:
     def count(self, height: int, width: int) -> int:
         """Number of priors for an input of ``height`` × ``width`` pixels."""
         return sum(
-            math.ceil(height / s) * math.ceil(width / s) * self.anchors_per_cell(k)
-            for k, s in enumerate(self.strides)
+            math.ceil(height / s) * math.ceil(width / s) * self.anchors_per_cell(k) for k, s in enumerate(self.strides)
         )
 
 

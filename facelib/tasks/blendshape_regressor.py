@@ -182,9 +182,7 @@ class RegressorSpec:
         if output_shape:
             last = output_shape[-1]
             if isinstance(last, int) and last > 0 and last != len(self.names):
-                raise ModelCardError(
-                    f"{where}: the regressor has {last} outputs but the card names {len(self.names)}"
-                )
+                raise ModelCardError(f"{where}: the regressor has {last} outputs but the card names {len(self.names)}")
 
     def tensor(self, crops: np.ndarray) -> np.ndarray:
         """(N, h, w, 3) uint8 RGB crops -> the model's input tensor (float32)."""
@@ -297,7 +295,7 @@ class RegressorEngine(Task):
             rows.append(values)
         out = np.concatenate(rows) if rows else np.zeros((0, len(spec.names)), np.float32)
         if spec.activation == "sigmoid":
-            out = 1.0 / (1.0 + np.exp(-out))
+            return (1.0 / (1.0 + np.exp(-out))).astype(np.float32)
         return out.astype(np.float32)
 
     def crops(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
@@ -317,7 +315,9 @@ class RegressorEngine(Task):
         head = None
         if spec.head_pose_columns is not None:
             head = (values[list(spec.head_pose_columns)] * spec.head_pose_factor).astype(np.float32)
-        face = FaceBlendshapes(box=np.asarray(box.box, np.float32), score=box.score, blendshapes=weights, head_pose=head)
+        face = FaceBlendshapes(
+            box=np.asarray(box.box, np.float32), score=box.score, blendshapes=weights, head_pose=head
+        )
         extra = {name: float(values[col]) for name, col in spec.extra_columns.items()}
         return RegressorFace(face, extra, values.astype(np.float32))
 

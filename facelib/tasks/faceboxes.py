@@ -59,7 +59,7 @@ class FaceBoxesDetector(Task):
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
         scale: float = 1.0,
-        max_size: tuple[int, int] | None | str = "card",
+        max_size: tuple[int, int] | str | None = "card",
     ) -> None:
         super().__init__(model, backend, backend_options)
         card = self.card
@@ -70,7 +70,9 @@ class FaceBoxesDetector(Task):
             self.priors = PriorConfig.from_card(out["priors"])
             self.mean = tuple(float(m) for m in pre.get("mean", (104.0, 117.0, 123.0)))
             colour = str(pre.get("colour_order", "BGR")).upper()
-            self.score_threshold = float(out.get("score_threshold", 0.5) if score_threshold is None else score_threshold)
+            self.score_threshold = float(
+                out.get("score_threshold", 0.5) if score_threshold is None else score_threshold
+            )
             self.iou_threshold = float(out.get("iou_threshold", 0.3) if iou_threshold is None else iou_threshold)
             self.top_k = int(out.get("top_k", 5000))
             self.keep_top_k = int(out.get("keep_top_k", 750))
@@ -92,7 +94,7 @@ class FaceBoxesDetector(Task):
             raise InputError(f"scale must be positive, got {scale}")
         self.scale = float(scale)
         cap = card_cap if isinstance(max_size, str) and max_size == "card" else max_size
-        self.max_size: tuple[int, int] | None = (int(cap[0]), int(cap[1])) if cap else None  # type: ignore[index]
+        self.max_size: tuple[int, int] | None = (int(cap[0]), int(cap[1])) if cap else None
 
     def input_scale(self, height: int, width: int) -> float:
         """Factor from the image to the network input (upstream's rule, then ``scale``)."""
