@@ -230,3 +230,13 @@ def test_card_errors(package: Path, tmp_path: Path) -> None:
         FaceBoxesDetector(copy)
     with pytest.raises(InputError):
         FaceBoxesDetector(package, score_threshold=1.5)
+
+
+def test_cli_convert_faceboxes(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from facelib.cli import main
+
+    assert main(["convert", "faceboxes", "--weights", str(weights), "--output", str(tmp_path / "fb")]) == 0
+    assert "max abs difference" in capsys.readouterr().out
+    assert (tmp_path / "fb" / "faceboxes.onnx").is_file()
+    assert main(["convert", "faceboxes", "--weights", str(tmp_path / "nope.pth"), "-o", str(tmp_path / "x")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -325,3 +325,22 @@ def test_converter_errors(nets, faceboxes_pkg: Path, tmp_path: Path) -> None:  #
         build_package({**ok, "regressor": broken}, tmp_path / "f", input_size=SIZE, output_names=NAMES_51)
     with pytest.raises(ConversionError, match="unknown"):
         build_package(ok, tmp_path / "g", input_size=SIZE, output_names=NAMES_51, colour="RGB")
+
+
+def test_cli_convert_regressor(nets, faceboxes_pkg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from facelib.cli import main
+
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(NAMES_57) + "\n")
+    args = ["convert", "regressor", "--regressor", str(nets["57"][1]), "--detector", str(faceboxes_pkg)]
+    args += ["--input-size", str(SIZE[0]), str(SIZE[1]), "--layout", "NHWC", "--names-file", str(names)]
+    args += ["--head-pose", "HeadYaw", "HeadPitch", "HeadRoll", "livelink", "--output", str(tmp_path / "p")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "57 outputs" in out and "JawOpenAux" in out
+    card = json.loads((tmp_path / "p" / "facelib.json").read_text())
+    assert card["variant"] == "regressor" and card["outputs"]["head_pose"]["unit"] == "livelink"
+    bad = [*args[:-2], "--output", str(tmp_path / "q")]
+    bad[bad.index("NHWC")] = "NCHW"
+    assert main(bad) == 2  # fixed input dims contradict the layout
+    assert "layout" in capsys.readouterr().err
