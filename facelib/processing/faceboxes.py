@@ -149,9 +149,11 @@ def softmax_face_score(conf: np.ndarray) -> np.ndarray:
 
 def preprocess(image_rgb: np.ndarray, mean_bgr: Sequence[float] = MEAN_BGR) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> (1, 3, H, W) float32 BGR with ``mean_bgr`` subtracted."""
-    bgr = image_rgb[:, :, ::-1].astype(np.float32)
-    bgr -= np.asarray(mean_bgr, dtype=np.float32)
-    return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None])
+    height, width = image_rgb.shape[:2]
+    out = np.empty((1, 3, height, width), dtype=np.float32)
+    for c in range(3):  # channel c of the BGR tensor is RGB channel 2 - c
+        np.subtract(image_rgb[:, :, 2 - c], np.float32(mean_bgr[c]), out=out[0, c], dtype=np.float32)
+    return out
 
 
 def postprocess(
@@ -166,6 +168,7 @@ def postprocess(
     keep_top_k: int = 750,
     scale: tuple[float, float] = (1.0, 1.0),
     pixel_offset: float = 1.0,
+    prior_boxes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw network outputs of one image -> boxes and scores, best first.
 
@@ -185,6 +188,8 @@ def postprocess(
         (sx, sy) factor from the original image to the network input; boxes are divided by it.
     pixel_offset:
         Added to x2/y2 for the IoU of NMS only (1.0 = upstream's "+1 pixel" area convention).
+    prior_boxes:
+        Precomputed :func:`priors` of this input size and ``config`` (computed when None).
 
     Returns
     -------
@@ -194,7 +199,8 @@ def postprocess(
     config = config or PriorConfig()
     loc = np.asarray(loc, dtype=np.float32).reshape(-1, 4)
     conf = np.asarray(conf, dtype=np.float32).reshape(loc.shape[0], -1)
-    prior_boxes = priors(height, width, config)
+    if prior_boxes is None:
+        prior_boxes = priors(height, width, config)
     if prior_boxes.shape[0] != loc.shape[0]:
         raise InputError(
             f"the detector returned {loc.shape[0]} boxes but a {width}x{height} input has "

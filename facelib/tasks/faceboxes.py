@@ -20,7 +20,7 @@ import numpy as np
 from facelib.backends.base import Backend
 from facelib.errors import InputError, ModelCardError
 from facelib.io.image import to_rgb_uint8
-from facelib.processing.faceboxes import PriorConfig, postprocess, preprocess
+from facelib.processing.faceboxes import PriorConfig, postprocess, preprocess, priors
 from facelib.tasks.base import ModelSource, Task
 from facelib.tasks.detection import FaceBox
 
@@ -93,6 +93,7 @@ class FaceBoxesDetector(Task):
         if not scale > 0:
             raise InputError(f"scale must be positive, got {scale}")
         self.scale = float(scale)
+        self._priors: dict[tuple[int, int], np.ndarray] = {}  # by network input (height, width)
         cap = card_cap if isinstance(max_size, str) and max_size == "card" else max_size
         self.max_size: tuple[int, int] | None = (int(cap[0]), int(cap[1])) if cap else None
 
@@ -125,6 +126,11 @@ class FaceBoxesDetector(Task):
             )
         tensor = preprocess(image if self.bgr else image[:, :, ::-1], self.mean)
         outputs = self._session("detector").run({"input": tensor})
+        prior_boxes = self._priors.get((in_h, in_w))
+        if prior_boxes is None:
+            if len(self._priors) > 16:  # video sizes rarely change; keep the cache small
+                self._priors.clear()
+            prior_boxes = self._priors[(in_h, in_w)] = priors(in_h, in_w, self.priors)
         boxes, scores = postprocess(
             outputs["loc"][0],
             outputs["conf"][0],
@@ -136,6 +142,7 @@ class FaceBoxesDetector(Task):
             keep_top_k=self.keep_top_k,
             scale=(factor, factor),
             pixel_offset=self.pixel_offset,
+            prior_boxes=prior_boxes,
         )
         return [FaceBox(box, float(score)) for box, score in zip(boxes, scores)]
 
