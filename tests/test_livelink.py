@@ -89,7 +89,7 @@ def test_csv_rows_and_roundtrip(tmp_path: Path) -> None:
     ll.write_livelink_csv(frames, tmp_path / "skip.csv", missing="skip")
     assert len((tmp_path / "skip.csv").read_text().splitlines()) == 5
     ll.write_livelink_csv(frames, tmp_path / "zero.csv", missing="zero")
-    assert set((tmp_path / "zero.csv").read_text().splitlines()[3].split(",")[2:]) == {"0"}
+    assert set((tmp_path / "zero.csv").read_text().splitlines()[3].split(",")[2:]) == {"0.00000000"}
 
 
 def test_reader_51_shapes_other_case_and_order(tmp_path: Path) -> None:

@@ -251,6 +251,8 @@ def test_bundled_onnx_detector_and_no_face(pkg57: Path, media_dir: Path) -> None
     with RegressorEngine(pkg57) as engine:
         assert len(engine.process(read_image(media_dir / "images" / "obama.jpg"))) == 1
         assert engine.process(np.full((200, 200, 3), 90, np.uint8)) == []
+        gray = read_image(media_dir / "images" / "obama.jpg")[:, :, 1]  # (H, W) grayscale works too
+        assert len(engine.process(gray)) == 1
         with pytest.raises(InputError, match="too small"):
             engine.process(np.zeros((16, 16, 3), np.uint8))
 

@@ -196,7 +196,7 @@ class LiveLinkCSVWriter:
         if values.shape != (61,):
             raise InputError(f"a Live Link row needs 61 values, got {values.shape[0]}")
         cells = [format_timecode(seconds, self.fps), str(BLENDSHAPE_COUNT)]
-        self._csv.writerow(cells + [f"{v:.8g}" for v in values.tolist()])
+        self._csv.writerow(cells + [f"{v:.8f}" for v in values.tolist()])  # fixed point, as the app
         self.rows += 1
 
     def write(self, frame: BlendshapeFrame) -> None:

@@ -109,7 +109,11 @@ class FaceBoxesDetector(Task):
         return factor * self.scale
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
-        """Faces in an RGB uint8 (H, W, 3) image, best score first (boxes in image pixels)."""
+        """Faces in an RGB uint8 (H, W, 3) image, best score first.
+
+        Boxes are ``x1, y1, x2, y2`` in image pixels, not clipped to the image (as upstream), so
+        a face at the border can have a box reaching outside it.
+        """
         import cv2
 
         image = to_rgb_uint8(image)
