@@ -220,3 +220,27 @@ def test_json_npz_errors(tmp_path: Path) -> None:
     np.savez(tmp_path / "z.npz", a=np.zeros(3))
     with pytest.raises(MediaReadError, match="missing"):
         load_npz(tmp_path / "z.npz")
+
+
+def test_decodes_a_packet_built_like_pylivelinkface() -> None:
+    """PyLiveLinkFace.encode(): '<I' version, '$' + uuid, '!i' name length, name, '!II' frames and
+    sub-frame bits, '!II' fps and denominator, '!B61f' values."""
+    device = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    values = [i / 100 for i in range(61)]
+    data = (
+        struct.pack("<I", 6)
+        + ("$" + device).encode()
+        + struct.pack("!i", 4)
+        + b"Anna"
+        + struct.pack("!II", 2_000_000, 1056060032)
+        + struct.pack("!II", 60, 1)
+        + struct.pack("!B61f", 61, *values)
+    )
+    packet = ll.decode_packet(data)
+    assert (packet.device_id, packet.subject, packet.frame_number) == (device, "Anna", 2_000_000)
+    assert 0.4 < packet.subframe < 0.5 and (packet.fps_numerator, packet.fps_denominator) == (60, 1)
+    # index 15 of the packet is JawLeft in Unreal's order -> ARKit jawLeft
+    assert packet.blendshapes[ARKIT_NAMES.index("jawLeft")] == pytest.approx(0.15)
+    assert packet.blendshapes[ARKIT_NAMES.index("jawRight")] == pytest.approx(0.16)
+    assert packet.blendshapes[ARKIT_NAMES.index("tongueOut")] == pytest.approx(0.51)
+    np.testing.assert_allclose(packet.rotations, values[52:], rtol=1e-6)
