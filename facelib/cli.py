@@ -369,6 +369,103 @@ def _add_eval(sub: Any) -> None:
         add(inner)
 
 
+# --- facelib convert faceboxes / regressor (expression capture) ---------------------------
+
+
+def _add_convert_faceboxes(sub: Any) -> None:
+    p = sub.add_parser("faceboxes", help="FaceBoxes .pth (FaceBoxesProd.pth) -> face_detection package")
+    p.add_argument("--weights", type=Path, required=True, help="FaceBoxesProd.pth state dict")
+    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("--score-threshold", type=float, default=0.5, help="face probability threshold (0.5)")
+    p.add_argument("--iou-threshold", type=float, default=0.3, help="NMS IoU threshold (0.3)")
+    p.set_defaults(func=_run_convert_faceboxes)
+
+
+def _run_convert_faceboxes(args: argparse.Namespace) -> int:
+    from facelib.models.convert.faceboxes import build_package
+
+    package = build_package(
+        {"weights": args.weights},
+        args.output,
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+    )
+    error = package.card.metadata.get("export_max_abs_error")
+    print(f"wrote {package.root} (ONNX vs torch max abs difference {error:.2g})")
+    return 0
+
+
+def _add_convert_regressor(sub: Any) -> None:
+    p = sub.add_parser("regressor", help="package your face-crop -> blendshape ONNX regressor with a detector")
+    p.add_argument("--regressor", type=Path, required=True, help="regressor .onnx (one image input)")
+    p.add_argument("--detector", type=Path, required=True, help="face_detection package dir or FaceBoxes .onnx")
+    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
+    names = p.add_mutually_exclusive_group(required=True)
+    names.add_argument("--names", help="comma-separated output names, in output order")
+    names.add_argument("--names-file", type=Path, help="text file with one output name per line")
+    p.add_argument("--colour-order", choices=["RGB", "BGR"], default="RGB")
+    p.add_argument("--layout", choices=["NCHW", "NHWC"], default="NCHW")
+    p.add_argument("--pixel-scale", type=float, default=1.0 / 255.0, help="pixel multiplier before mean/std")
+    p.add_argument("--mean", type=float, nargs=3, default=[0.0, 0.0, 0.0])
+    p.add_argument("--std", type=float, nargs=3, default=[1.0, 1.0, 1.0])
+    p.add_argument("--margin", type=float, default=0.0, help="crop margin per side, fraction of the box")
+    p.add_argument("--no-square", action="store_true", help="keep the crop's aspect instead of squaring it")
+    p.add_argument("--no-clip", action="store_true", help="do not clip ARKit weights to [0, 1]")
+    p.add_argument("--activation", choices=["none", "sigmoid"], default="none")
+    p.add_argument(
+        "--head-pose",
+        nargs=4,
+        metavar=("YAW", "PITCH", "ROLL", "UNIT"),
+        help="output names of yaw, pitch, roll and their unit (degrees, radians, livelink)",
+    )
+    p.add_argument("--name", default="regressor", help="package name")
+    p.add_argument("--licence", default="unknown", help="licence of your weights")
+    p.set_defaults(func=_run_convert_regressor)
+
+
+def _run_convert_regressor(args: argparse.Namespace) -> int:
+    from facelib.errors import InputError
+    from facelib.models.convert.regressor import build_package
+
+    if args.names_file is not None:
+        try:
+            text = args.names_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read {args.names_file}: {exc}") from exc
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        names = [n.strip() for n in args.names.split(",") if n.strip()]
+    head = None
+    if args.head_pose:
+        head = {"names": args.head_pose[:3], "unit": args.head_pose[3]}
+    package = build_package(
+        {"regressor": args.regressor, "detector": args.detector},
+        args.output,
+        input_size=args.input_size,
+        output_names=names,
+        colour_order=args.colour_order,
+        layout=args.layout,
+        pixel_scale=args.pixel_scale,
+        mean=args.mean,
+        std=args.std,
+        margin=args.margin,
+        square=not args.no_square,
+        clip=not args.no_clip,
+        activation=args.activation,
+        head_pose=head,
+        name=args.name,
+        licence=args.licence,
+    )
+    extra = package.card.outputs.get("non_arkit_names") or []
+    print(f"wrote {package.root}: {len(names)} outputs" + (f", non-ARKit (kept as extras): {extra}" if extra else ""))
+    return 0
+
+
+_CONVERTERS.append(_add_convert_faceboxes)
+_CONVERTERS.append(_add_convert_regressor)
+
+
 # --- entry point -----------------------------------------------------------------------------
 
 #: Every subcommand, in the order ``facelib --help`` lists them.
