@@ -118,7 +118,11 @@ class SophonSession(Session):
         return fit(self._stages, {n: tuple(np.shape(a)) for n, a in feeds.items()}, self.model_path.name)
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        self.check_feeds(feeds)
+        expected = list(self._stages[0].inputs)
+        if set(feeds) != set(expected):
+            raise InputError(
+                f"{self.model_path.name}: inputs do not match the model; got {sorted(feeds)}, the model takes {expected}"
+            )
         for name, value in feeds.items():
             if not np.issubdtype(np.asarray(value).dtype, np.number):
                 raise InputError(f"{self.model_path.name}: input {name!r} has dtype {np.asarray(value).dtype}, not numeric")
