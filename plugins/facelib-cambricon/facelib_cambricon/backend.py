@@ -50,9 +50,13 @@ class CambriconBackend(Backend):
             with mm.System() as system:
                 count = int(system.device_count())
         except Exception as exc:  # noqa: BLE001 - any driver failure means unavailable
-            return Availability(False, f"MagicMind is installed but cannot query MLUs ({exc}); is the Cambricon driver loaded?")
+            return Availability(
+                False, f"MagicMind is installed but cannot query MLUs ({exc}); is the Cambricon driver loaded?"
+            )
         if count < 1:
-            return Availability(False, "MagicMind is installed but no MLU was found (cnmon lists none); check the driver")
+            return Availability(
+                False, "MagicMind is installed but no MLU was found (cnmon lists none); check the driver"
+            )
         return Availability(True)
 
     @classmethod

@@ -25,8 +25,12 @@ from facelib_cambricon._status import check
 #: facelib precision -> MagicMind precision_mode.
 PRECISION_MODES = {"fp32": "force_float32", "fp16": "force_float16", "int8": "qint8_mixed_float16"}
 ALL_MODES = (
-    "force_float32", "force_float16", "qint8_mixed_float16", "qint16_mixed_float16",
-    "qint8_mixed_float32", "qint16_mixed_float32",
+    "force_float32",
+    "force_float16",
+    "qint8_mixed_float16",
+    "qint16_mixed_float16",
+    "qint8_mixed_float32",
+    "qint16_mixed_float32",
 )
 
 
@@ -78,7 +82,7 @@ class _Samples:
 
     @staticmethod
     def make(mm: Any, samples: Sequence[np.ndarray]) -> Any:
-        class Samples(mm.CalibDataInterface):  # type: ignore[misc, name-defined]
+        class Samples(mm.CalibDataInterface):
             def __init__(self) -> None:
                 super().__init__()
                 self._samples = [np.ascontiguousarray(s, dtype=np.float32) for s in samples]
@@ -134,7 +138,9 @@ def _input_dims(
     return dims_out, ranges, mutable
 
 
-def _config_snippets(mode: str, mutable: bool, ranges: Mapping[str, Any], options: BuildOptions) -> list[dict[str, Any]]:
+def _config_snippets(
+    mode: str, mutable: bool, ranges: Mapping[str, Any], options: BuildOptions
+) -> list[dict[str, Any]]:
     snippets: list[dict[str, Any]] = [
         {"precision_config": {"precision_mode": mode}},
         {"graph_shape_mutable": mutable},
@@ -175,7 +181,8 @@ def build_network(
     if precision_mode.startswith("qint"):
         if not calibration:
             raise BackendError(
-                f"{precision_mode} needs calibration data: pass calibration=[{{input: array}}, ...] drawn from real inputs"
+                f"{precision_mode} needs calibration data: pass calibration=[{{input: array}}, ...] "
+                "drawn from real inputs"
             )
         data = []
         for name in names:
@@ -187,10 +194,16 @@ def build_network(
         device.id = int(options.device_id)
         check(device.active(), f"activating MLU {options.device_id} for calibration")
         calibrator = mm.Calibrator(data)
-        algorithm = {"linear": mm.QuantizationAlgorithm.LINEAR_ALGORITHM, "eqnm": mm.QuantizationAlgorithm.EQNM_ALGORITHM}
+        algorithm = {
+            "linear": mm.QuantizationAlgorithm.LINEAR_ALGORITHM,
+            "eqnm": mm.QuantizationAlgorithm.EQNM_ALGORITHM,
+        }
         if options.calibration_algorithm not in algorithm:
             raise InputError(f"calibration_algorithm must be one of {sorted(algorithm)}")
-        check(calibrator.set_quantization_algorithm(algorithm[options.calibration_algorithm]), "choosing the calibration algorithm")
+        check(
+            calibrator.set_quantization_algorithm(algorithm[options.calibration_algorithm]),
+            "choosing the calibration algorithm",
+        )
         check(calibrator.calibrate(network, config), f"calibrating on {len(calibration)} samples")
     model = mm.Builder().build_model(name, network, config)
     if model is None:
@@ -220,8 +233,14 @@ def build_from_onnx(request: CompileRequest, options: BuildOptions) -> Path:
     parser = Parser(mm.ModelKind.kOnnx)
     check(parser.parse(network, os.fspath(request.onnx_path)), f"parsing {request.onnx_path}")
     return build_network(
-        mm, network, request.output_path, request.onnx_path.stem, request.shapes,
-        _mode(request.precision, options), request.calibration, options,
+        mm,
+        network,
+        request.output_path,
+        request.onnx_path.stem,
+        request.shapes,
+        _mode(request.precision, options),
+        request.calibration,
+        options,
     )
 
 

@@ -14,8 +14,16 @@ from facelib_cambricon._batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib_cambricon._status import check
 
 _NUMPY = {
-    "FLOAT32": np.float32, "FLOAT16": np.float16, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
-    "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "BOOL": np.bool_,
+    "FLOAT32": np.float32,
+    "FLOAT16": np.float16,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "BOOL": np.bool_,
 }
 
 

@@ -89,10 +89,23 @@ def test_precision_modes(cambricon: type, models_dir: Path, tmp_path: Path) -> N
     samples = [{"input_1:0": c[None]} for c in fsanet_crops(models_dir)]
     backend = cambricon()
     for precision in ("fp16", "int8"):
-        path = _build(backend, onnx, tmp_path / f"{precision}.mm", {"input_1:0": FSA_RANGE}, precision=precision, calibration=samples)
+        path = _build(
+            backend,
+            onnx,
+            tmp_path / f"{precision}.mm",
+            {"input_1:0": FSA_RANGE},
+            precision=precision,
+            calibration=samples,
+        )
         with backend.load(path) as session:  # the double computes in float32: only the build path is checked
             assert session.run(samples[0])[OUT].shape == (1, 3)
-    path = _build(cambricon(precision_mode="qint8_mixed_float32"), onnx, tmp_path / "q.mm", {"input_1:0": FSA_RANGE}, calibration=samples)
+    path = _build(
+        cambricon(precision_mode="qint8_mixed_float32"),
+        onnx,
+        tmp_path / "q.mm",
+        {"input_1:0": FSA_RANGE},
+        calibration=samples,
+    )
     assert path.is_file()
     with pytest.raises(BackendError, match="needs calibration data"):
         _build(backend, onnx, tmp_path / "x.mm", {"input_1:0": FSA_RANGE}, precision="int8")
@@ -113,9 +126,11 @@ def test_bad_status_becomes_inference_error(models_dir: Path, tmp_path: Path) ->
     for fail, message in (("enqueue", "enqueue failed"), ("sync", "queue sync")):
         with helper.cambricon_doubles(fail=fail) as cls:  # type: ignore[attr-defined]
             backend = cls()
-            with backend.load(_build(backend, onnx, tmp_path / f"{fail}.mm", {})) as session:
-                with pytest.raises(InferenceError, match=message):
-                    session.run(feeds)
+            with (
+                backend.load(_build(backend, onnx, tmp_path / f"{fail}.mm", {})) as session,
+                pytest.raises(InferenceError, match=message),
+            ):
+                session.run(feeds)
 
 
 def test_unavailable_without_magicmind_or_mlu() -> None:
@@ -167,23 +182,33 @@ def _package(tmp_path: Path, models_dir: Path) -> Path:
     shutil.copy(models_dir / FSA, root / "capsule.onnx")
     shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
     card = {
-        "format_version": 1, "name": "fsanet-test", "task": "head_pose", "variant": "capsule",
-        "licence": "Apache-2.0", "source": {"url": "file://shared"},
+        "format_version": 1,
+        "name": "fsanet-test",
+        "task": "head_pose",
+        "variant": "capsule",
+        "licence": "Apache-2.0",
+        "source": {"url": "file://shared"},
         "files": {
             "capsule": {
-                "path": "capsule.onnx", "sha256": sha256_file(root / "capsule.onnx"),
+                "path": "capsule.onnx",
+                "sha256": sha256_file(root / "capsule.onnx"),
                 "inputs": [{"name": "input_1:0", "shape": ["N", 64, 64, 3], "dtype": "float32"}],
                 "outputs": [{"name": OUT, "shape": ["N", 3], "dtype": "float32"}],
                 "shapes": {"input_1:0": {"min": [1, 64, 64, 3], "opt": [4, 64, 64, 3], "max": [8, 64, 64, 3]}},
             },
             "detector": {
-                "path": "detector.onnx", "sha256": sha256_file(root / "detector.onnx"),
+                "path": "detector.onnx",
+                "sha256": sha256_file(root / "detector.onnx"),
                 "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
-                "outputs": [{"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
-                            {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"}],
+                "outputs": [
+                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
+                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
+                ],
             },
         },
-        "preprocessing": {}, "outputs": {}, "metadata": {},
+        "preprocessing": {},
+        "outputs": {},
+        "metadata": {},
     }
     (root / "facelib.json").write_text(json.dumps(card))
     return root
@@ -195,7 +220,9 @@ def test_model_package_compile_cache(cambricon: type, models_dir: Path, tmp_path
     crops = fsanet_crops(models_dir)
     with package.session("capsule", backend) as session:
         got = session.run({"input_1:0": crops[:5]})[OUT]
-    np.testing.assert_allclose(got, onnxruntime_outputs(package.path("capsule"), {"input_1:0": crops[:5]})[OUT], atol=TOL)
+    np.testing.assert_allclose(
+        got, onnxruntime_outputs(package.path("capsule"), {"input_1:0": crops[:5]})[OUT], atol=TOL
+    )
     cached = package.compiled_path("capsule", backend)
     assert cached.is_file() and cached.suffix == ".mm"
     stamp = cached.stat().st_mtime_ns

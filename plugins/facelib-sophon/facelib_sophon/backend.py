@@ -53,9 +53,13 @@ class SophonBackend(Backend):
         try:
             count = int(sail.get_available_tpu_num())
         except Exception as exc:  # noqa: BLE001 - any driver failure means unavailable
-            return Availability(False, f"sophon.sail is installed but cannot query TPUs ({exc}); is the libsophon driver loaded?")
+            return Availability(
+                False, f"sophon.sail is installed but cannot query TPUs ({exc}); is the libsophon driver loaded?"
+            )
         if count < 1:
-            return Availability(False, "sophon.sail is installed but no TPU was found (bm-smi lists none); check the driver")
+            return Availability(
+                False, "sophon.sail is installed but no TPU was found (bm-smi lists none); check the driver"
+            )
         return Availability(True)
 
     @classmethod
@@ -74,7 +78,9 @@ class SophonBackend(Backend):
         return f"sail {getattr(sail, '__version__', 'unknown')}"
 
     def cache_key(self) -> str:
-        compile_options = {k: v for k, v in self.options.items() if k not in ("device_id", "graph", "tools_dir", "keep_workdir")}
+        compile_options = {
+            k: v for k, v in self.options.items() if k not in ("device_id", "graph", "tools_dir", "keep_workdir")
+        }
         return f"{self.name}-{self.version()}-{sorted(compile_options.items())!r}"
 
     def compile(self, request: CompileRequest) -> Path:

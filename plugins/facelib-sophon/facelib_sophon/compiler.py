@@ -66,14 +66,16 @@ def sanitize(name: str) -> str:
     return out if not out[0].isdigit() else f"m_{out}"
 
 
-def _ranges_for(specs: Sequence[TensorSpec], shapes: Mapping[str, ShapeRange]) -> dict[str, ShapeRange]:
-    out = {}
+def _ranges_for(specs: Sequence[TensorSpec], shapes: Mapping[str, ShapeRange]) -> dict[str, tuple[Shape, Shape, Shape]]:
+    """Input name -> (min, opt, max) shapes; fixed inputs have all three equal."""
+    out: dict[str, tuple[Shape, Shape, Shape]] = {}
     for spec in specs:
         if spec.name in shapes:
-            out[spec.name] = shapes[spec.name]
+            rng = shapes[spec.name]
+            out[spec.name] = (tuple(rng.min), tuple(rng.opt), tuple(rng.max))
         elif not spec.is_dynamic:
             fixed = tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
-            out[spec.name] = ShapeRange(fixed, fixed, fixed)
+            out[spec.name] = (fixed, fixed, fixed)
         else:
             raise BackendError(
                 f"input {spec.name!r} has dynamic dims {list(spec.shape)} and no shape range; TPU-MLIR "
@@ -93,7 +95,7 @@ def plan(
     one dynamic build at the maximum shapes."""
     names = tuple(s.name for s in specs)
     if stages:
-        chosen = []
+        chosen: list[dict[str, Shape]] = []
         for stage in stages:
             if set(stage) != set(names):
                 raise InputError(f"each stage must give a shape for every input {list(names)}, got {sorted(stage)}")
@@ -105,12 +107,12 @@ def plan(
         return CompilePlan(model_name, names, tuple(chosen), dynamic)
     ranges = _ranges_for(specs, shapes)
     if dynamic:
-        return CompilePlan(model_name, names, ({n: ranges[n].max for n in names},), True)
+        return CompilePlan(model_name, names, ({n: ranges[n][2] for n in names},), True)
     candidates: list[dict[str, Shape]] = []
-    for attr in ("min", "opt", "max"):
-        stage = {n: tuple(getattr(ranges[n], attr)) for n in names}
-        if stage not in candidates:
-            candidates.append(stage)
+    for index in range(3):
+        candidate = {n: ranges[n][index] for n in names}
+        if candidate not in candidates:
+            candidates.append(candidate)
     return CompilePlan(model_name, names, tuple(candidates), False)
 
 
@@ -120,12 +122,30 @@ def shapes_arg(plan_: CompilePlan, stage: Mapping[str, Shape]) -> str:
 
 
 def transform_command(
-    tool: str, onnx_path: Path, name: str, input_shapes: str, mlir: Path, test_input: Path, test_result: Path,
-    dynamic: bool, extra: Sequence[str] = (),
+    tool: str,
+    onnx_path: Path,
+    name: str,
+    input_shapes: str,
+    mlir: Path,
+    test_input: Path,
+    test_result: Path,
+    dynamic: bool,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     cmd = [
-        tool, "--model_name", name, "--model_def", str(onnx_path), "--input_shapes", input_shapes,
-        "--test_input", str(test_input), "--test_result", str(test_result), "--mlir", str(mlir),
+        tool,
+        "--model_name",
+        name,
+        "--model_def",
+        str(onnx_path),
+        "--input_shapes",
+        input_shapes,
+        "--test_input",
+        str(test_input),
+        "--test_result",
+        str(test_result),
+        "--mlir",
+        str(mlir),
     ]
     if dynamic:
         cmd.append("--dynamic")
@@ -137,9 +157,18 @@ def calibration_command(tool: str, mlir: Path, dataset: Path, count: int, table:
 
 
 def deploy_command(
-    tool: str, mlir: Path, quantize: str, chip: str, test_input: Path, test_reference: Path, model: Path,
-    calibration_table: Path | None = None, dynamic: bool = False, tolerance: str | None = None,
-    asymmetric: bool = False, extra: Sequence[str] = (),
+    tool: str,
+    mlir: Path,
+    quantize: str,
+    chip: str,
+    test_input: Path,
+    test_reference: Path,
+    model: Path,
+    calibration_table: Path | None = None,
+    dynamic: bool = False,
+    tolerance: str | None = None,
+    asymmetric: bool = False,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     cmd = [tool, "--mlir", str(mlir), "--quantize", quantize, "--chip", chip]
     if calibration_table is not None:
@@ -189,7 +218,9 @@ def run_tool(cmd: Sequence[str], cwd: Path, what: str, env: Mapping[str, str] | 
     return output
 
 
-def stage_batch(samples: Sequence[Mapping[str, np.ndarray]], stage: Mapping[str, Shape], start: int) -> dict[str, np.ndarray]:
+def stage_batch(
+    samples: Sequence[Mapping[str, np.ndarray]], stage: Mapping[str, Shape], start: int
+) -> dict[str, np.ndarray]:
     """Fill one stage-shaped input set from real samples, cycling through them from ``start``.
 
     Every sample must have the stage's shape apart from axis 0 (its batch); rows are taken
@@ -297,10 +328,18 @@ def compile_onnx(request: CompileRequest, options: SophonCompileOptions) -> Path
             mlir, top = workdir / f"{name}.mlir", workdir / f"{name}_top_outputs.npz"
             run_tool(
                 transform_command(
-                    transform, request.onnx_path, name, shapes_arg(the_plan, stage), mlir, test_npz, top,
-                    the_plan.dynamic, options.transform_args,
+                    transform,
+                    request.onnx_path,
+                    name,
+                    shapes_arg(the_plan, stage),
+                    mlir,
+                    test_npz,
+                    top,
+                    the_plan.dynamic,
+                    options.transform_args,
                 ),
-                workdir, f"{where} (model_transform)",
+                workdir,
+                f"{where} (model_transform)",
             )
             table = None
             if calibrate is not None:
@@ -310,19 +349,34 @@ def compile_onnx(request: CompileRequest, options: SophonCompileOptions) -> Path
                 for k in range(count):
                     np.savez(dataset / f"{k:05d}.npz", **stage_batch(samples, stage, k))  # type: ignore[arg-type]
                 table = workdir / f"{name}_cali_table"
-                run_tool(calibration_command(calibrate, mlir, dataset, count, table), workdir, f"{where} (run_calibration)")
+                run_tool(
+                    calibration_command(calibrate, mlir, dataset, count, table), workdir, f"{where} (run_calibration)"
+                )
             bmodel = workdir / f"{name}_{quantize.lower()}.bmodel"
             run_tool(
                 deploy_command(
-                    deploy, mlir, quantize, options.chip, workdir / f"{name}_in_f32.npz", top, bmodel, table,
-                    the_plan.dynamic, options.tolerance, options.asymmetric, options.deploy_args,
+                    deploy,
+                    mlir,
+                    quantize,
+                    options.chip,
+                    workdir / f"{name}_in_f32.npz",
+                    top,
+                    bmodel,
+                    table,
+                    the_plan.dynamic,
+                    options.tolerance,
+                    options.asymmetric,
+                    options.deploy_args,
                 ),
-                workdir, f"{where} (model_deploy)",
+                workdir,
+                f"{where} (model_deploy)",
             )
             bmodels.append(bmodel)
         output = request.output_path
         if combine is not None:
-            run_tool(combine_command(combine, bmodels, output), workdir, f"combining {len(bmodels)} stages (model_tool)")
+            run_tool(
+                combine_command(combine, bmodels, output), workdir, f"combining {len(bmodels)} stages (model_tool)"
+            )
         else:
             shutil.copyfile(bmodels[0], output)
         return output
@@ -331,7 +385,9 @@ def compile_onnx(request: CompileRequest, options: SophonCompileOptions) -> Path
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def combine_bmodels(bmodels: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], tools_dir: str | None = None) -> Path:
+def combine_bmodels(
+    bmodels: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], tools_dir: str | None = None
+) -> Path:
     """Join bmodels into one file with ``model_tool --combine`` (each net keeps its graph name).
 
     Useful to ship the models of one package (e.g. the three FSA-Net variants, or a detector and

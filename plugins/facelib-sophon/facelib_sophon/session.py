@@ -121,11 +121,14 @@ class SophonSession(Session):
         expected = list(self._stages[0].inputs)
         if set(feeds) != set(expected):
             raise InputError(
-                f"{self.model_path.name}: inputs do not match the model; got {sorted(feeds)}, the model takes {expected}"
+                f"{self.model_path.name}: inputs do not match the model; got {sorted(feeds)}, "
+                f"the model takes {expected}"
             )
         for name, value in feeds.items():
             if not np.issubdtype(np.asarray(value).dtype, np.number):
-                raise InputError(f"{self.model_path.name}: input {name!r} has dtype {np.asarray(value).dtype}, not numeric")
+                raise InputError(
+                    f"{self.model_path.name}: input {name!r} has dtype {np.asarray(value).dtype}, not numeric"
+                )
         fitted = self.plan(feeds)
         # The numpy process() path takes float32 (pybind array_t<float>); quantized inputs are
         # scaled by SAIL itself.

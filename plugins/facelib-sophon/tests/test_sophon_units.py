@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from facelib_sophon import compiler
+from facelib_sophon._batching import Stage, fit, pad_batch, unpad_batch
 
 from facelib.backends.base import ShapeRange, TensorSpec
 from facelib.errors import BackendError, InferenceError, InputError
-from facelib_sophon import compiler
-from facelib_sophon._batching import Stage, fit, pad_batch, unpad_batch
 
 STAGES = [
     Stage("m_b1", {"x": (1, 64, 64, 3)}, {"y": (1, 3)}),
@@ -70,11 +70,20 @@ def test_plan_uses_min_opt_max_and_needs_ranges() -> None:
 
 def test_command_lines_match_tpu_mlir_flags(tmp_path: Path) -> None:
     cmd = compiler.deploy_command(
-        "model_deploy", tmp_path / "m.mlir", "INT8", "bm1684x", tmp_path / "in.npz", tmp_path / "top.npz",
-        tmp_path / "m.bmodel", calibration_table=tmp_path / "t", dynamic=True,
+        "model_deploy",
+        tmp_path / "m.mlir",
+        "INT8",
+        "bm1684x",
+        tmp_path / "in.npz",
+        tmp_path / "top.npz",
+        tmp_path / "m.bmodel",
+        calibration_table=tmp_path / "t",
+        dynamic=True,
     )
     assert cmd[:7] == ["model_deploy", "--mlir", str(tmp_path / "m.mlir"), "--quantize", "INT8", "--chip", "bm1684x"]
     assert "--calibration_table" in cmd and "--dynamic" in cmd and cmd[-2:] == ["--model", str(tmp_path / "m.bmodel")]
-    shapes = compiler.shapes_arg(compiler.CompilePlan("m", ("a", "b"), ({"a": (1, 3), "b": (1,)},), False), {"a": (1, 3), "b": (1,)})
+    shapes = compiler.shapes_arg(
+        compiler.CompilePlan("m", ("a", "b"), ({"a": (1, 3), "b": (1,)},), False), {"a": (1, 3), "b": (1,)}
+    )
     assert shapes == "[[1,3],[1]]"
     assert compiler.sanitize("fsanet-capsule.v1") == "fsanet_capsule_v1"

@@ -17,11 +17,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import fake_bmodel
 import numpy as np
 
-import fake_bmodel
-
-CHIPS = ("bm1684x", "bm1684", "bm1688", "bm1690", "cv186x", "cv183x", "cv182x", "cv181x", "cv180x", "mars3", "sg2380", "cpu")
+CHIPS = (
+    "bm1684x",
+    "bm1684",
+    "bm1688",
+    "bm1690",
+    "cv186x",
+    "cv183x",
+    "cv182x",
+    "cv181x",
+    "cv180x",
+    "mars3",
+    "sg2380",
+    "cpu",
+)
 QUANTIZE = ("F32", "F16", "BF16", "INT8", "INT4", "W8F16", "W8BF16", "W4F16", "W4BF16", "F8E4M3", "F8E5M2", "QDQ")
 CALIB_HEADER = "# fake TPU-MLIR calibration table"
 
@@ -40,8 +52,14 @@ def _session(onnx_bytes: bytes) -> Any:
 
 
 def _ort_types() -> dict[str, Any]:
-    return {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
-            "tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
+    return {
+        "tensor(float)": np.float32,
+        "tensor(int64)": np.int64,
+        "tensor(int32)": np.int32,
+        "tensor(float16)": np.float16,
+        "tensor(double)": np.float64,
+        "tensor(uint8)": np.uint8,
+    }
 
 
 def run_onnx(onnx_bytes: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -95,7 +113,15 @@ def model_transform(argv: list[str] | None = None) -> None:
     p.add_argument("--dynamic", action="store_true")
     p.add_argument("--dynamic_shape_input_names")
     p.add_argument("--mlir", required=True)
-    for flag in ("--mean", "--scale", "--pixel_format", "--channel_format", "--resize_dims", "--onnx_sim", "--add_postprocess"):
+    for flag in (
+        "--mean",
+        "--scale",
+        "--pixel_format",
+        "--channel_format",
+        "--resize_dims",
+        "--onnx_sim",
+        "--add_postprocess",
+    ):
         p.add_argument(flag)
     p.add_argument("--keep_aspect_ratio", action="store_true")
     p.add_argument("--debug", action="store_true")

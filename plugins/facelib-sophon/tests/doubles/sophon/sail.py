@@ -20,9 +20,8 @@ import os
 import sys
 from typing import Any
 
-import numpy as np
-
 import fake_bmodel
+import numpy as np
 
 __version__ = "3.10.7-double"
 
@@ -144,8 +143,11 @@ class Engine:
                 raise SailEngineError("invalid bmodel")
             return
         if (
-            len(args) == 4 and isinstance(args[0], bytes) and isinstance(args[1], int)
-            and isinstance(args[2], int) and isinstance(args[3], IOMode)
+            len(args) == 4
+            and isinstance(args[0], bytes)
+            and isinstance(args[1], int)
+            and isinstance(args[2], int)
+            and isinstance(args[3], IOMode)
         ):
             self._handle, self._mode = Handle(args[2]), args[3]
             if not self._load_bytes(args[0][: args[1]], "<bytes>"):
@@ -250,7 +252,9 @@ class Engine:
         self._tensor(graph_name, tensor_name, "outputs")
         return 1.0
 
-    def process(self, graph_name: str, input_tensors: dict[str, Any], core_list: list[int] | None = None) -> dict[str, np.ndarray]:
+    def process(
+        self, graph_name: str, input_tensors: dict[str, Any], core_list: list[int] | None = None
+    ) -> dict[str, np.ndarray]:
         graph = self._graph(graph_name)
         if graph.io_mode not in (IOMode.SYSI, IOMode.SYSIO):
             _log("IOMode must be SYSIO or SYSI when inputs are numpy arrays")

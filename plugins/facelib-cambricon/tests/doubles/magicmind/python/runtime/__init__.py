@@ -44,7 +44,7 @@ class Status:
         self._code, self._message = Code(code), str(message)
 
     @staticmethod
-    def OK() -> Status:  # noqa: N802 - MagicMind's name
+    def OK() -> Status:
         return Status()
 
     def ok(self) -> bool:
@@ -87,8 +87,14 @@ class DataType(enum.Enum):
     QINT16 = "qint16"
 
 
-_ORT_TO_DT = {"tensor(float)": DataType.FLOAT32, "tensor(int64)": DataType.INT64, "tensor(int32)": DataType.INT32,
-              "tensor(float16)": DataType.FLOAT16, "tensor(uint8)": DataType.UINT8, "tensor(bool)": DataType.BOOL}
+_ORT_TO_DT = {
+    "tensor(float)": DataType.FLOAT32,
+    "tensor(int64)": DataType.INT64,
+    "tensor(int32)": DataType.INT32,
+    "tensor(float16)": DataType.FLOAT16,
+    "tensor(uint8)": DataType.UINT8,
+    "tensor(bool)": DataType.BOOL,
+}
 
 
 class QuantizationAlgorithm(enum.Enum):
@@ -103,19 +109,37 @@ class Dims:
             raise TypeError(f"Dims(): incompatible arguments {dims!r}")
         self._dims = [int(d) for d in values]
 
-    def GetDims(self) -> list[int]:  # noqa: N802
+    def GetDims(self) -> list[int]:
         return list(self._dims)
 
-    def GetDimValue(self, index: int) -> int:  # noqa: N802
+    def GetDimValue(self, index: int) -> int:
         return self._dims[index]
 
     def __repr__(self) -> str:
         return f"Dims({self._dims})"
 
 
-_MODES = ("force_float32", "force_float16", "qint8_mixed_float16", "qint16_mixed_float16", "qint8_mixed_float32", "qint16_mixed_float32")
-_KEYS = ("archs", "precision_config", "graph_shape_mutable", "dim_range", "opt_config", "computation_preference",
-         "convert_input_layout", "convert_output_layout", "insert_bn_before_firstnode", "custom_ranges", "cross_compile_toolchain_path")
+_MODES = (
+    "force_float32",
+    "force_float16",
+    "qint8_mixed_float16",
+    "qint16_mixed_float16",
+    "qint8_mixed_float32",
+    "qint16_mixed_float32",
+)
+_KEYS = (
+    "archs",
+    "precision_config",
+    "graph_shape_mutable",
+    "dim_range",
+    "opt_config",
+    "computation_preference",
+    "convert_input_layout",
+    "convert_output_layout",
+    "insert_bn_before_firstnode",
+    "custom_ranges",
+    "cross_compile_toolchain_path",
+)
 
 
 def _session(onnx: bytes) -> Any:
@@ -168,11 +192,15 @@ class Network:
         sess = _session(onnx)
         self._onnx = onnx
         self._inputs = [
-            _NetTensor(i.name, [d if isinstance(d, int) else -1 for d in i.shape], _ORT_TO_DT.get(i.type, DataType.FLOAT32))
+            _NetTensor(
+                i.name, [d if isinstance(d, int) else -1 for d in i.shape], _ORT_TO_DT.get(i.type, DataType.FLOAT32)
+            )
             for i in sess.get_inputs()
         ]
         self._outputs = [
-            _NetTensor(o.name, [d if isinstance(d, int) else -1 for d in o.shape], _ORT_TO_DT.get(o.type, DataType.FLOAT32))
+            _NetTensor(
+                o.name, [d if isinstance(d, int) else -1 for d in o.shape], _ORT_TO_DT.get(o.type, DataType.FLOAT32)
+            )
             for o in sess.get_outputs()
         ]
 
@@ -234,7 +262,11 @@ class CalibDataInterface:
 
 class Calibrator:
     def __init__(self, *args: Any) -> None:
-        if len(args) != 1 or not isinstance(args[0], list) or not all(isinstance(d, CalibDataInterface) for d in args[0]):
+        if (
+            len(args) != 1
+            or not isinstance(args[0], list)
+            or not all(isinstance(d, CalibDataInterface) for d in args[0])
+        ):
             raise TypeError("Calibrator(): expects a list of CalibDataInterface")
         self._data = args[0]
         self._algorithm = QuantizationAlgorithm.LINEAR_ALGORITHM
@@ -251,7 +283,10 @@ class Calibrator:
         if not _DEVICE_ACTIVE:
             return _err(Code.UNAVAILABLE, "calibration needs an active MLU device")
         if len(self._data) != network.get_input_count():
-            return _err(Code.INVALID_ARGUMENT, f"{len(self._data)} calibration inputs for {network.get_input_count()} network inputs")
+            return _err(
+                Code.INVALID_ARGUMENT,
+                f"{len(self._data)} calibration inputs for {network.get_input_count()} network inputs",
+            )
         for data, tensor in zip(self._data, network._inputs):
             st = data.reset()
             if not st.ok():
@@ -261,9 +296,13 @@ class Calibrator:
                 sample = np.asarray(data.get_sample())
                 shape = data.get_shape().GetDims()
                 if list(sample.shape) != shape or len(shape) != len(tensor._dims):
-                    return _err(Code.INVALID_ARGUMENT, f"calibration sample shape {list(sample.shape)} != get_shape {shape}")
+                    return _err(
+                        Code.INVALID_ARGUMENT, f"calibration sample shape {list(sample.shape)} != get_shape {shape}"
+                    )
                 if any(d > 0 and d != s for d, s in zip(tensor._dims, shape)):
-                    return _err(Code.INVALID_ARGUMENT, f"calibration sample {shape} does not fit input dims {tensor._dims}")
+                    return _err(
+                        Code.INVALID_ARGUMENT, f"calibration sample {shape} does not fit input dims {tensor._dims}"
+                    )
                 if data.get_data_type() != DataType.FLOAT32 or sample.dtype != np.float32:
                     return _err(Code.INVALID_ARGUMENT, "calibration data must be FLOAT32")
                 count += 1
@@ -289,7 +328,9 @@ class Model:
             raise TypeError("serialize_to_file(): path must be str")
         assert self._spec is not None
         try:
-            Path(path).write_bytes(MAGIC + json.dumps({**self._spec, "onnx": base64.b64encode(self._onnx).decode()}).encode())
+            Path(path).write_bytes(
+                MAGIC + json.dumps({**self._spec, "onnx": base64.b64encode(self._onnx).decode()}).encode()
+            )
         except OSError as exc:
             return _err(Code.INTERNAL, str(exc))
         return Status.OK()
@@ -351,7 +392,12 @@ class Model:
 
 class Builder:
     def build_model(self, *args: Any) -> Model | None:
-        if len(args) != 3 or not isinstance(args[0], str) or not isinstance(args[1], Network) or not isinstance(args[2], BuilderConfig):
+        if (
+            len(args) != 3
+            or not isinstance(args[0], str)
+            or not isinstance(args[1], Network)
+            or not isinstance(args[2], BuilderConfig)
+        ):
             raise TypeError("build_model(): incompatible function arguments (name, network, config)")
         name, network, config = args
         if network._onnx is None:
@@ -367,13 +413,22 @@ class Builder:
         for index, tensor in enumerate(network._inputs):
             dims = list(tensor._dims)
             if not mutable and any(d < 0 for d in dims):
-                print(f"[MM_ERROR] build_model: input {tensor._name} has unknown dims {dims} in a fixed-shape build", file=sys.stderr)
+                print(
+                    f"[MM_ERROR] build_model: input {tensor._name} has unknown dims {dims} in a fixed-shape build",
+                    file=sys.stderr,
+                )
                 return None
             rng = ranges.get(str(index))
             if rng is not None:
                 lo, hi = rng.get("min"), rng.get("max")
-                if (not lo or not hi or len(lo) != len(dims) or len(hi) != len(dims)
-                        or any(a > b for a, b in zip(lo, hi)) or any(d > 0 and not a <= d <= b for d, a, b in zip(dims, lo, hi))):
+                if (
+                    not lo
+                    or not hi
+                    or len(lo) != len(dims)
+                    or len(hi) != len(dims)
+                    or any(a > b for a, b in zip(lo, hi))
+                    or any(d > 0 and not a <= d <= b for d, a, b in zip(dims, lo, hi))
+                ):
                     print(f"[MM_ERROR] build_model: bad dim_range for input {index}: {rng}", file=sys.stderr)
                     return None
             inputs.append({"name": tensor._name, "dims": dims, "dtype": tensor._dtype.value, "range": rng})
@@ -382,7 +437,10 @@ class Builder:
         for out in sess.get_outputs():
             dims = [d if isinstance(d, int) else -1 for d in out.shape]
             if not mutable:  # infer fixed output dims by running once
-                feeds = {i.name: np.zeros([d for d in t["dims"]], _np(DataType(t["dtype"]))) for i, t in zip(sess.get_inputs(), inputs)}
+                feeds = {
+                    i.name: np.zeros([d for d in t["dims"]], _np(DataType(t["dtype"])))
+                    for i, t in zip(sess.get_inputs(), inputs)
+                }
                 result = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
                 dims = list(result[out.name].shape)
             outputs.append({"name": out.name, "dims": dims, "dtype": _ORT_TO_DT.get(out.type, DataType.FLOAT32).value})
@@ -459,7 +517,9 @@ class _RuntimeTensor:
         if not isinstance(array, np.ndarray):
             raise TypeError("from_numpy(): expects a numpy.ndarray")
         if array.dtype != _np(self._dtype):
-            return _err(Code.INVALID_ARGUMENT, f"{self._name}: numpy dtype {array.dtype} != tensor data type {self._dtype.name}")
+            return _err(
+                Code.INVALID_ARGUMENT, f"{self._name}: numpy dtype {array.dtype} != tensor data type {self._dtype.name}"
+            )
         if not array.flags.c_contiguous:
             return _err(Code.INVALID_ARGUMENT, f"{self._name}: array must be C-contiguous")
         self._data = array.copy()
@@ -490,7 +550,12 @@ class _Context:
         return [_RuntimeTensor(t["name"], DataType(t["dtype"]), t["dims"]) for t in spec["inputs"]]
 
     def enqueue(self, *args: Any) -> Status:
-        if len(args) != 3 or not isinstance(args[0], list) or not isinstance(args[1], list) or not isinstance(args[2], Queue):
+        if (
+            len(args) != 3
+            or not isinstance(args[0], list)
+            or not isinstance(args[1], list)
+            or not isinstance(args[2], Queue)
+        ):
             raise TypeError("enqueue(): incompatible function arguments (inputs: list, outputs: list, queue)")
         inputs, outputs, queue = args
         spec = self._model._need()
@@ -505,10 +570,15 @@ class _Context:
             shape = list(tensor._data.shape)
             dims = want["dims"]
             if len(shape) != len(dims) or any(d > 0 and d != s for d, s in zip(dims, shape)):
-                return _err(Code.INVALID_ARGUMENT, f"input {index} ({want['name']}) dims {shape} do not match the model's {dims}")
+                return _err(
+                    Code.INVALID_ARGUMENT,
+                    f"input {index} ({want['name']}) dims {shape} do not match the model's {dims}",
+                )
             rng = want.get("range")
             if rng and not all(a <= s <= b for s, a, b in zip(shape, rng["min"], rng["max"])):
-                return _err(Code.OUT_OF_RANGE, f"input {index} ({want['name']}) dims {shape} are outside dim_range {rng}")
+                return _err(
+                    Code.OUT_OF_RANGE, f"input {index} ({want['name']}) dims {shape} are outside dim_range {rng}"
+                )
             feeds[want["name"]] = tensor._data
         values = self._session.run([o["name"] for o in spec["outputs"]], feeds)
         for out, value in zip(spec["outputs"], values):
