@@ -68,6 +68,8 @@ def test_fixed_batch_is_padded_never_truncated(cambricon: type, models_dir: Path
             session.run({"input_1:0": crops[:5]})
         with pytest.raises(InputError, match="inputs do not match"):
             session.run({"x": crops[:1]})
+    with pytest.raises(InferenceError, match="closed"):
+        session.run({"input_1:0": crops[:1]})
 
 
 def test_mutable_shapes_follow_dim_range(cambricon: type, models_dir: Path, tmp_path: Path) -> None:

@@ -78,10 +78,16 @@ class SophonBackend(Backend):
         return f"sail {getattr(sail, '__version__', 'unknown')}"
 
     def cache_key(self) -> str:
-        compile_options = {
-            k: v for k, v in self.options.items() if k not in ("device_id", "graph", "tools_dir", "keep_workdir")
-        }
-        return f"{self.name}-{self.version()}-{sorted(compile_options.items())!r}"
+        """Changes with the compiler (TPU-MLIR) version, the SAIL version and the compile options."""
+        from importlib import metadata
+
+        try:
+            compiler = metadata.version("tpu_mlir")
+        except metadata.PackageNotFoundError:
+            compiler = "unknown"
+        ignored = ("device_id", "graph", "tools_dir", "keep_workdir")
+        compile_options = {k: v for k, v in self.options.items() if k not in ignored}
+        return f"{self.name}-{self.version()}-tpu_mlir {compiler}-{sorted(compile_options.items())!r}"
 
     def compile(self, request: CompileRequest) -> Path:
         merged = {**{k: v for k, v in self.options.items() if k not in ("device_id", "graph")}, **dict(request.options)}

@@ -306,22 +306,24 @@ def compile_onnx(request: CompileRequest, options: SophonCompileOptions) -> Path
             "INT8 needs calibration data: pass calibration=[{input: array}, ...] drawn from real inputs "
             "(TPU-MLIR suggests 100-1000 samples)"
         )
-    inputs, _ = read_onnx_specs(request.onnx_path)
+    # The tools run inside a scratch directory: every path handed to them must be absolute.
+    onnx_path, output = request.onnx_path.resolve(), request.output_path.resolve()
+    inputs, _ = read_onnx_specs(onnx_path)
     the_plan = plan(
-        inputs, request.shapes, sanitize(options.model_name or request.onnx_path.stem), options.dynamic, options.stages
+        inputs, request.shapes, sanitize(options.model_name or onnx_path.stem), options.dynamic, options.stages
     )
     transform = find_tool("model_transform", options.tools_dir)
     deploy = find_tool("model_deploy", options.tools_dir)
     calibrate = find_tool("run_calibration", options.tools_dir) if quantize == "INT8" else None
     combine = find_tool("model_tool", options.tools_dir) if len(the_plan.stages) > 1 else None
 
-    request.output_path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="facelib-sophon-", dir=request.output_path.parent))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="facelib-sophon-", dir=output.parent))
     try:
         bmodels = []
         for index, stage in enumerate(the_plan.stages):
             name = the_plan.stage_name(index)
-            where = f"compiling {request.onnx_path.name} stage {name} {shapes_arg(the_plan, stage)}"
+            where = f"compiling {onnx_path.name} stage {name} {shapes_arg(the_plan, stage)}"
             test = stage_batch(samples, stage, index) if samples else synthetic_batch(stage, index)
             test_npz = workdir / f"{name}_test.npz"
             np.savez(test_npz, **test)  # type: ignore[arg-type]
@@ -329,7 +331,7 @@ def compile_onnx(request: CompileRequest, options: SophonCompileOptions) -> Path
             run_tool(
                 transform_command(
                     transform,
-                    request.onnx_path,
+                    onnx_path,
                     name,
                     shapes_arg(the_plan, stage),
                     mlir,
@@ -372,7 +374,6 @@ def compile_onnx(request: CompileRequest, options: SophonCompileOptions) -> Path
                 f"{where} (model_deploy)",
             )
             bmodels.append(bmodel)
-        output = request.output_path
         if combine is not None:
             run_tool(
                 combine_command(combine, bmodels, output), workdir, f"combining {len(bmodels)} stages (model_tool)"
@@ -394,7 +395,8 @@ def combine_bmodels(
     its landmark model) as one file loaded by one ``sail.Engine``: select a graph family with
     ``SophonBackend(graph=...)``.
     """
-    out = Path(output)
+    out = Path(output).resolve()
     tool = find_tool("model_tool", tools_dir)
-    run_tool(combine_command(tool, [Path(b) for b in bmodels], out), out.parent, "combining bmodels (model_tool)")
+    sources = [Path(b).resolve() for b in bmodels]
+    run_tool(combine_command(tool, sources, out), out.parent, "combining bmodels (model_tool)")
     return out

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from facelib.backends.base import Session, TensorSpec
-from facelib.errors import InferenceError, InputError, ModelFileError
+from facelib.errors import BackendError, InferenceError, InputError, ModelFileError
 from facelib_sophon._batching import Fit, Stage, fit, pad_batch, unpad_batch
 
 _STAGE_SUFFIX = re.compile(r"^(?P<base>.+)_b(?P<batch>\d+)$")
@@ -54,6 +54,10 @@ class SophonSession(Session):
             # pybind11 constructors take no keyword names: positional only.
             self._engine = sail.Engine(str(self.model_path), int(device_id), sail.IOMode.SYSIO)
         except Exception as exc:  # SailEngineError & co. are plain Exception subclasses
+            if type(exc).__name__ == "SailDeviceError":
+                raise BackendError(
+                    f"TPU {device_id} cannot be opened ({exc}); bm-smi lists the available TPU ids"
+                ) from exc
             raise ModelFileError(
                 f"SAIL cannot load {self.model_path} on TPU {device_id}: {type(exc).__name__}: {exc}. "
                 "Is it a bmodel compiled for this chip?"
@@ -118,6 +122,8 @@ class SophonSession(Session):
         return fit(self._stages, {n: tuple(np.shape(a)) for n, a in feeds.items()}, self.model_path.name)
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        if self._engine is None:
+            raise InferenceError(f"{self.model_path.name}: the session is closed")
         expected = list(self._stages[0].inputs)
         if set(feeds) != set(expected):
             raise InputError(

@@ -14,7 +14,7 @@ from sophon_models import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 import facelib
 from facelib.backends import CompileRequest, list_backends, reload_plugins
-from facelib.errors import BackendError, BackendUnavailableError, InputError, ModelFileError
+from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage, sha256_file
 
 TOL = 1e-5
@@ -65,6 +65,10 @@ def test_fsanet_batches_are_padded_to_static_stages(sophon: type, models_dir: Pa
             session.run({"input_1:0": np.concatenate([batch, batch])[:9]})
         with pytest.raises(InputError):
             session.run({"input_1:0": np.zeros((1, 32, 32, 3), np.float32)})
+        with pytest.raises(InputError, match="inputs do not match"):
+            session.run({"x": crops[:1]})
+    with pytest.raises(InferenceError, match="closed"):
+        session.run({"input_1:0": crops[:1]})
 
 
 def test_dynamic_bmodel_runs_any_batch_up_to_max(sophon: type, models_dir: Path, tmp_path: Path) -> None:
@@ -133,7 +137,7 @@ def test_bad_bmodels_are_model_file_errors(sophon: type, models_dir: Path, tmp_p
     bmodel = _compile(sophon(chip="bm1688"), models_dir / "mediapipe/face_detector.onnx", tmp_path / "d.bmodel", {})
     with pytest.raises(ModelFileError, match="compiled for this chip"):
         sophon().load(bmodel)  # the double's device is a bm1684x
-    with pytest.raises(ModelFileError, match="TPU 3"):
+    with pytest.raises(BackendError, match="TPU 3 cannot be opened"):
         sophon(device_id=3).load(bmodel)
 
 
@@ -241,3 +245,22 @@ def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(tmp_path))
         reload_plugins()
+
+
+def test_relative_paths_are_resolved(
+    sophon: type, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from facelib_sophon import combine_bmodels
+
+    monkeypatch.chdir(tmp_path)
+    onnx = Path(os.path.relpath(models_dir / "mediapipe/face_blendshapes.onnx", tmp_path))
+    backend = sophon()
+    first = _compile(backend, onnx, Path("a.bmodel"), {})
+    second = _compile(sophon(model_name="other"), onnx, Path("b.bmodel"), {})
+    both = combine_bmodels([first.name, second.name], "both.bmodel")
+    feeds = {"serving_default_input_points:0": np.full((1, 146, 2), 0.5, np.float32)}
+    with sophon(graph="other").load(both) as session:
+        got = session.run(feeds)["StatefulPartitionedCall:0"]
+    np.testing.assert_allclose(got, onnxruntime_outputs(onnx, feeds)["StatefulPartitionedCall:0"], atol=TOL)

@@ -2,8 +2,9 @@
 
 Usage (any test, including task-level tests outside this plugin)::
 
-    import sys; sys.path.insert(0, "plugins/facelib-cambricon/tests/doubles")
+    sys.path.insert(0, "plugins/facelib-cambricon/tests/doubles")
     from cambricon_testing import cambricon_doubles
+    sys.path.pop(0)          # the double must not stay importable outside the context
 
     with cambricon_doubles() as CambriconBackend:
         backend = facelib.get_backend("cambricon")       # or CambriconBackend(precision_mode=...)

@@ -2,8 +2,9 @@
 
 Usage (any test, including task-level tests outside this plugin)::
 
-    import sys; sys.path.insert(0, "plugins/facelib-sophon/tests/doubles")
+    sys.path.insert(0, "plugins/facelib-sophon/tests/doubles")
     from sophon_testing import sophon_doubles
+    sys.path.pop(0)          # the doubles must not stay importable outside the context
 
     with sophon_doubles(tmp_path) as SophonBackend:
         backend = facelib.get_backend("sophon")          # or SophonBackend(chip="bm1684x", ...)
