@@ -44,7 +44,7 @@ class SophonBackend(Backend):
     def available(cls) -> Availability:
         try:
             import sophon.sail as sail
-        except ImportError as exc:
+        except (ImportError, OSError) as exc:  # OSError: libsophon's shared libraries missing
             return Availability(
                 False,
                 f"the SOPHON SAIL Python module 'sophon.sail' is not importable ({exc}); install the sophon "
