@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -83,7 +82,8 @@ class SophonSession(Session):
         names = {(tuple(s.inputs), tuple(s.outputs)) for s in self._stages}
         if len(names) != 1:
             raise ModelFileError(f"{self.model_path.name}: graphs {members} do not share input/output names")
-        self._dtypes = self._input_dtypes(members[0])
+        for member in members:
+            self._check_input_dtypes(member)
         first = self._stages[0]
         self._inputs = tuple(
             TensorSpec(n, _merge([s.inputs[n] for s in self._stages], any(s.dynamic for s in self._stages)), "float32")
@@ -101,8 +101,17 @@ class SophonSession(Session):
         outputs = {n: tuple(int(d) for d in e.get_output_shape(graph, n)) for n in e.get_output_names(graph)}
         return Stage(graph, inputs, outputs, dynamic)
 
-    def _input_dtypes(self, graph: str) -> dict[str, Any]:
-        return {n: self._engine.get_input_dtype(graph, n) for n in self._engine.get_input_names(graph)}
+    def _check_input_dtypes(self, graph: str) -> None:
+        """SAIL's numpy path takes FP32 inputs (and quantizes to INT8/UINT8/INT32 itself); FP16 or
+        BF16 bmodel inputs (``model_deploy --quant_input``) are refused by it, so refuse them here."""
+        for name in self._engine.get_input_names(graph):
+            dtype = self._engine.get_input_dtype(graph, name)
+            label = getattr(dtype, "name", str(dtype))
+            if "FLOAT16" in label:
+                raise ModelFileError(
+                    f"{self.model_path.name}: graph {graph!r} input {name!r} is {label}; SAIL's numpy path "
+                    "takes float32 inputs only. Compile without --quant_input (the facelib default)."
+                )
 
     @property
     def inputs(self) -> tuple[TensorSpec, ...]:

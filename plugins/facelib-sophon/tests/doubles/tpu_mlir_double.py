@@ -226,8 +226,9 @@ def model_deploy(argv: list[str] | None = None) -> None:
         table = Path(args.calibration_table)
         if not table.is_file() or not table.read_text().startswith(CALIB_HEADER):
             _fail(f"calibration table {table} is missing or invalid")
-    if args.quant_input or args.quant_output:
-        _fail("this double keeps float32 I/O; --quant_input/--quant_output are not modelled")
+    if args.quant_output or (args.quant_input and args.quantize not in ("F16", "BF16")):
+        _fail("this double models --quant_input for F16/BF16 only, and not --quant_output")
+    input_dtype = {"F16": "BM_FLOAT16", "BF16": "BM_BFLOAT16"}[args.quantize] if args.quant_input else "BM_FLOAT32"
     mlir = json.loads(Path(args.mlir).read_text())
     onnx_bytes = Path(mlir["onnx"]).read_bytes()
     shapes = {i["name"]: i["shape"] for i in mlir["inputs"]}
@@ -247,6 +248,7 @@ def model_deploy(argv: list[str] | None = None) -> None:
         "dynamic": bool(args.dynamic),
         "onnx": fake_bmodel.encode_onnx(mlir["onnx"]),
         "input_names": list(shapes),
+        "input_dtype": input_dtype,
         "output_names": mlir["outputs"],
         "stages": [{"inputs": shapes, "outputs": {n: list(v.shape) for n, v in result.items()}}],
     }

@@ -103,6 +103,7 @@ class _Graph:
         self.input_names: list[str] = spec["input_names"]
         self.output_names: list[str] = spec["output_names"]
         self.stages: list[dict[str, Any]] = spec["stages"]
+        self.input_dtype = Dtype[spec.get("input_dtype", "BM_FLOAT32")]
         self.onnx = fake_bmodel.decode_onnx(spec["onnx"])
         self.io_mode = IOMode.SYSIO
         self._session: Any = None
@@ -237,8 +238,7 @@ class Engine:
         return {n: g.max_shape("outputs", n) for n in g.output_names}
 
     def get_input_dtype(self, graph_name: str, tensor_name: str) -> Dtype:
-        self._tensor(graph_name, tensor_name, "inputs")
-        return Dtype.BM_FLOAT32
+        return self._tensor(graph_name, tensor_name, "inputs").input_dtype
 
     def get_output_dtype(self, graph_name: str, tensor_name: str) -> Dtype:
         self._tensor(graph_name, tensor_name, "outputs")
@@ -261,6 +261,9 @@ class Engine:
             raise SailEngineError("bad input")
         if not isinstance(input_tensors, dict):
             raise _incompatible("process", (graph_name, input_tensors), {})
+        if graph.input_dtype not in (Dtype.BM_FLOAT32, Dtype.BM_INT8, Dtype.BM_UINT8, Dtype.BM_INT32):
+            _log(f"input dtype {graph.input_dtype.name} is not supported by the numpy process path")
+            raise SailEngineError("not supported")
         feeds: dict[str, np.ndarray] = {}
         for name, value in input_tensors.items():
             if name not in graph.input_names:
