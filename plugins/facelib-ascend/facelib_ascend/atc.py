@@ -93,17 +93,23 @@ def plan_dynamic(
             raise InputError(f"shape range of {name!r} has rank {len(rng.min)}, the model input is {d}")
         for i, v in enumerate(d):
             if v >= 0 and not rng.min[i] == rng.max[i] == v:
-                raise InputError(f"shape range of {name!r} gives dim {i} as {rng.min[i]}..{rng.max[i]}, the model fixes {v}")
+                raise InputError(
+                    f"shape range of {name!r} gives dim {i} as {rng.min[i]}..{rng.max[i]}, the model fixes {v}"
+                )
     if not dyn:
         return {"mode": "static", "fixed": {n: list(d) for n, d in dims.items()}}
-    varying = {name: [i for i in range(len(d)) if shapes[name].min[i] != shapes[name].max[i] or d[i] < 0] for name, d in dyn.items()}
+    varying = {
+        name: [i for i in range(len(d)) if shapes[name].min[i] != shapes[name].max[i] or d[i] < 0]
+        for name, d in dyn.items()
+    }
     only_batch = all(v == [0] for v in varying.values())
     batch_ranges = {(shapes[n].min[0], shapes[n].opt[0], shapes[n].max[0]) for n in dyn}
     if dynamic == "auto":
         dynamic = "batch" if only_batch and len(batch_ranges) == 1 else "shape"
     # shapes with the dynamic dims pinned to each range's values (for static parts and ATC)
     fixed_other = {
-        name: [shapes[name].min[i] if (i not in varying[name]) else -1 for i in range(len(d))] for name, d in dyn.items()
+        name: [shapes[name].min[i] if (i not in varying[name]) else -1 for i in range(len(d))]
+        for name, d in dyn.items()
     }
     base = {n: list(d) for n, d in dims.items() if n not in dyn}
     base.update(fixed_other)
@@ -200,7 +206,7 @@ def _max_output_bytes(onnx_path: Path, inputs: Sequence[TensorSpec], plan: Mappi
 
 def _error_lines(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    keep = [ln for ln in lines if ln[:1] == "E" and ln[1:6].isdigit() or "ERROR" in ln or "failed" in ln.lower()]
+    keep = [ln for ln in lines if (ln[:1] == "E" and ln[1:6].isdigit()) or "ERROR" in ln or "failed" in ln.lower()]
     return "\n  ".join((keep or lines)[-12:])
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from facelib.backends.base import Availability, Backend, CompileRequest, Session, TensorSpec
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
-
 from facelib_ascend.atc import compile_om, read_sidecar
 
 _OPTION_NAMES = (
@@ -34,12 +33,34 @@ MODES = ("static", "dymbatch", "dymhw", "dymdims", "dymshape")
 
 #: aclruntime dtype member names and ACL numeric codes -> numpy dtype names.
 _DTYPE_NAMES = {
-    "float32": "float32", "float16": "float16", "int8": "int8", "int32": "int32", "uint8": "uint8",
-    "int16": "int16", "uint16": "uint16", "uint32": "uint32", "int64": "int64", "uint64": "uint64",
-    "double": "float64", "double64": "float64", "bool": "bool",
-}  # fmt: skip
-_DTYPE_CODES = {0: "float32", 1: "float16", 2: "int8", 3: "int32", 4: "uint8", 6: "int16", 7: "uint16",
-                8: "uint32", 9: "int64", 10: "uint64", 11: "float64", 12: "bool"}  # fmt: skip
+    "float32": "float32",
+    "float16": "float16",
+    "int8": "int8",
+    "int32": "int32",
+    "uint8": "uint8",
+    "int16": "int16",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "int64": "int64",
+    "uint64": "uint64",
+    "double": "float64",
+    "double64": "float64",
+    "bool": "bool",
+}
+_DTYPE_CODES = {
+    0: "float32",
+    1: "float16",
+    2: "int8",
+    3: "int32",
+    4: "uint8",
+    6: "int16",
+    7: "uint16",
+    8: "uint32",
+    9: "int64",
+    10: "uint64",
+    11: "float64",
+    12: "bool",
+}
 
 
 def _numpy_dtype(datatype: Any) -> str:
@@ -71,6 +92,12 @@ def _import_acl() -> Any:
             f"pyACL ('acl') is not importable ({exc}); install the CANN toolkit and "
             "source /usr/local/Ascend/ascend-toolkit/set_env.sh"
         ) from exc
+
+
+def _device_nodes() -> list[str]:
+    import glob
+
+    return sorted(glob.glob("/dev/davinci[0-9]*"))
 
 
 def detect_soc_version() -> str | None:
@@ -131,12 +158,17 @@ class AscendBackend(Backend):
             count, ret = acl.rt.get_device_count()
         except Exception as exc:  # noqa: BLE001 - driver problems surface in many forms
             return Availability(False, f"the Ascend driver cannot be queried: {type(exc).__name__}: {exc}")
+        if ret != 0 and _device_nodes():
+            # some CANN versions answer only after aclInit (which ais_bench does itself)
+            return Availability(True)
         if ret != 0:
             return Availability(
                 False, f"no Ascend NPU is usable (acl.rt.get_device_count returned error {ret}); check 'npu-smi info'"
             )
         if int(count) == 0:
-            return Availability(False, "no Ascend NPU is visible (check 'npu-smi info' and the container's /dev/davinci*)")
+            return Availability(
+                False, "no Ascend NPU is visible (check 'npu-smi info' and the container's /dev/davinci*)"
+            )
         return Availability(True)
 
     @classmethod
@@ -251,7 +283,9 @@ class AscendSession(Session):
             dynamic = [i for i, s in enumerate(self._inputs) if s.shape and s.shape[0] is None]
             batches = {arrays[i].shape[0] for i in dynamic}
             if len(batches) != 1:
-                raise InputError(f"{self.model_path.name}: dynamic inputs must share one batch size, got {sorted(batches)}")
+                raise InputError(
+                    f"{self.model_path.name}: dynamic inputs must share one batch size, got {sorted(batches)}"
+                )
             batch = batches.pop()
             gears = self._info.get("batch_gears")
             if not gears:
@@ -308,7 +342,9 @@ class AscendSession(Session):
                     f"ais_bench failed running {self.model_path.name} (mode {self._mode}) with inputs {shapes}: {exc}"
                 ) from exc
         if len(values) != len(known):
-            raise InferenceError(f"{self.model_path.name}: ais_bench returned {len(values)} outputs, expected {len(known)}")
+            raise InferenceError(
+                f"{self.model_path.name}: ais_bench returned {len(values)} outputs, expected {len(known)}"
+            )
         out = {}
         for name, value in zip(known, values):
             if name not in names:

@@ -41,9 +41,9 @@ class AscendCannBackend(OnnxRuntimeBackend):
         As for the ``onnxruntime`` backend.
     """
 
-    name: ClassVar[str] = "ascend-cann"  # type: ignore[misc]
+    name: ClassVar[str] = "ascend-cann"
     formats: ClassVar[tuple[str, ...]] = (".onnx",)
-    priority: ClassVar[int] = 250  # type: ignore[misc]
+    priority: ClassVar[int] = 250
 
     def __init__(
         self,

@@ -58,7 +58,9 @@ def ensure_registered() -> None:
 
 
 @contextlib.contextmanager
-def activated(sdk: bool = True, devices: int = 1, soc: str = "Ascend310P3", atc: bool = True) -> Iterator[Callable[..., Any]]:
+def activated(
+    sdk: bool = True, devices: int = 1, soc: str = "Ascend310P3", atc: bool = True
+) -> Iterator[Callable[..., Any]]:
     """Put the doubles on sys.path (and atc on PATH) for the duration; yield ``make_backend(**options)``."""
     ensure_plugin_importable()
     saved = {k: os.environ.get(k) for k in ("PATH", "FACELIB_ACL_DOUBLE_DEVICES", "FACELIB_ACL_DOUBLE_SOC")}

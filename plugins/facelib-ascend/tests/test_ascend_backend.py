@@ -187,8 +187,11 @@ def test_precision_and_soc_reach_atc(models_dir: Path, tmp_path: Path) -> None:
 def test_unavailable_reasons_name_what_is_missing() -> None:
     from facelib_ascend import AscendBackend
 
-    for kwargs, reason in [({"sdk": False}, "ais_bench is not installed"), ({"devices": 0}, "no Ascend NPU is visible"),
-                           ({"devices": -1}, "returned error")]:  # fmt: skip
+    for kwargs, reason in [
+        ({"sdk": False}, "ais_bench is not installed"),
+        ({"devices": 0}, "no Ascend NPU is visible"),
+        ({"devices": -1}, "returned error"),
+    ]:
         with activated(**kwargs):  # type: ignore[arg-type]
             availability = AscendBackend.available()
             assert not availability and reason in availability.reason
@@ -273,7 +276,6 @@ def test_model_package_compiles_once_and_caches(
 
 def test_cann_route_needs_the_cann_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime as ort
-
     from facelib_ascend import AscendCannBackend
 
     with activated() as make_backend:
@@ -285,23 +287,28 @@ def test_cann_route_needs_the_cann_provider(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(ort, "get_available_providers", lambda: ["CANNExecutionProvider", *have])
         assert AscendCannBackend.available()
         backend = make_backend(
-            "ascend-cann", device_id=1, precision_mode="must_keep_origin_dtype",
+            "ascend-cann",
+            device_id=1,
+            precision_mode="must_keep_origin_dtype",
             provider_options={"enable_cann_graph": False, "npu_mem_limit": 1 << 30},
-        )  # fmt: skip
+        )
         assert backend.needs_compile is False and backend.formats == (".onnx",)
         assert backend.options["providers"] == [
             (
                 "CANNExecutionProvider",
-                {"device_id": "1", "precision_mode": "must_keep_origin_dtype", "enable_cann_graph": "False",
-                 "npu_mem_limit": str(1 << 30)},
+                {
+                    "device_id": "1",
+                    "precision_mode": "must_keep_origin_dtype",
+                    "enable_cann_graph": "False",
+                    "npu_mem_limit": str(1 << 30),
+                },
             ),
             "CPUExecutionProvider",
-        ]  # fmt: skip
+        ]
 
 
 def test_plugin_declares_its_entry_point() -> None:
     import tomllib
-
     from facelib_ascend.plugin import facelib_backends
 
     root = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ import numpy as np
 
 from facelib.backends.base import Availability, Backend, CompileRequest, Session, TensorSpec
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
-
 from facelib_tensorrt import cuda
 from facelib_tensorrt.sdk import MIN_MAJOR, dtype_name, import_tensorrt, make_logger, trt_major
 
@@ -183,7 +182,9 @@ class TensorRTSession(Session):
         self,
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], dict[str, tuple[tuple[int, ...], ...]]]:
         trt, engine = self._trt, self._engine
-        inputs, outputs, ranges = [], [], {}
+        inputs: list[TensorSpec] = []
+        outputs: list[TensorSpec] = []
+        ranges: dict[str, tuple[tuple[int, ...], ...]] = {}
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             dims = tuple(int(d) for d in engine.get_tensor_shape(name))
@@ -198,7 +199,7 @@ class TensorRTSession(Session):
                 inputs.append(spec)
                 if any(d < 0 for d in dims):
                     lo, opt, hi = engine.get_tensor_profile_shape(name, 0)
-                    ranges[name] = (tuple(lo), tuple(opt), tuple(hi))
+                    ranges[name] = (tuple(int(v) for v in lo), tuple(int(v) for v in opt), tuple(int(v) for v in hi))
             else:
                 outputs.append(spec)
         return tuple(inputs), tuple(outputs), ranges
@@ -233,7 +234,9 @@ class TensorRTSession(Session):
         names = list(output_names) if output_names is not None else [o.name for o in self._outputs]
         unknown = sorted(set(names) - {o.name for o in self._outputs})
         if unknown:
-            raise InputError(f"{self.model_path.name}: no outputs named {unknown}; it has {[o.name for o in self._outputs]}")
+            raise InputError(
+                f"{self.model_path.name}: no outputs named {unknown}; it has {[o.name for o in self._outputs]}"
+            )
         prepared = {name: np.ascontiguousarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
         for name, array in prepared.items():
             self._check_profile(name, array.shape)

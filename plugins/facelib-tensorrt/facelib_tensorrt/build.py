@@ -26,7 +26,6 @@ import numpy as np
 
 from facelib.backends.base import CompileRequest, ShapeRange
 from facelib.errors import BackendError, InputError
-
 from facelib_tensorrt import cuda
 from facelib_tensorrt.sdk import make_logger, trt_major
 
@@ -148,7 +147,9 @@ class _CalibrationFeeder:
 
     def __init__(self, rt: Any, batches: Sequence[Mapping[str, np.ndarray]], dtypes: Mapping[str, str]) -> None:
         self.rt = rt
-        self.batches = [{k: np.ascontiguousarray(v, dtype=dtypes.get(k, "float32")) for k, v in b.items()} for b in batches]
+        self.batches = [
+            {k: np.ascontiguousarray(v, dtype=dtypes.get(k, "float32")) for k, v in b.items()} for b in batches
+        ]
         self.index = 0
         self.buffers: dict[str, cuda.DeviceBuffer] = {}
         for batch in self.batches:
@@ -177,7 +178,7 @@ class _CalibrationFeeder:
 
 
 def _make_calibrator(trt: Any, feeder: _CalibrationFeeder, cache_path: Path | None) -> Any:
-    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.error: BaseException | None = None
@@ -270,7 +271,9 @@ def build_engine(request: CompileRequest, options: Mapping[str, Any], device_tag
         cache_bytes = cache_path.read_bytes() if cache_path is not None and cache_path.is_file() else b""
         if cache_path is not None:
             timing_cache = config.create_timing_cache(cache_bytes)
-            config.set_timing_cache(timing_cache, False)
+            if timing_cache is None or not config.set_timing_cache(timing_cache, False):
+                # corrupt, or made on another GPU: start a fresh cache (the file is replaced after the build)
+                config.set_timing_cache(config.create_timing_cache(b""), False)
         mark = logger.mark()
         plan = builder.build_serialized_network(network, config)
         calibrator = getattr(config, "int8_calibrator", None)

@@ -26,7 +26,7 @@ def import_runtime() -> Any:
         return runtime
     except ImportError as first:
         try:
-            from cuda import cudart  # type: ignore[attr-defined]
+            from cuda import cudart
 
             return cudart
         except ImportError:
@@ -108,7 +108,10 @@ class Stream:
     @property
     def handle(self) -> int:
         """The ``cudaStream_t`` as the integer TensorRT's ``execute_async_v3`` takes."""
-        return int(self._stream)
+        try:
+            return int(self._stream)
+        except TypeError:  # older cuda-python objects expose only getPtr()
+            return int(self._stream.getPtr())
 
     def upload(self, buffer: DeviceBuffer, array: np.ndarray) -> None:
         """Asynchronous host -> device copy of a C-contiguous array (keep it alive until sync)."""

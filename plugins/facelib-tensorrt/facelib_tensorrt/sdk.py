@@ -33,7 +33,7 @@ def trt_major(trt: Any) -> int:
 def make_logger(trt: Any, min_severity: str = "WARNING") -> Any:
     """A ``trt.ILogger`` that keeps error and warning messages for our error reports."""
 
-    class CollectingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
+    class CollectingLogger(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.messages: list[tuple[Any, str]] = []

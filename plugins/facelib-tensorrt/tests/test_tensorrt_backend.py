@@ -132,7 +132,9 @@ def test_shape_outside_profile_is_refused_clearly(
         assert session.run({"input_1:0": np.zeros((2, 64, 64, 3), np.float32)})["pred_pose/mul_24:0"].shape == (2, 3)
 
 
-def test_double_refuses_what_tensorrt_refuses(models_dir: Path, make_backend10: Callable[..., Any], tmp_path: Path) -> None:
+def test_double_refuses_what_tensorrt_refuses(
+    models_dir: Path, make_backend10: Callable[..., Any], tmp_path: Path
+) -> None:
     """The double is strict: no execute without shapes/addresses, no foreign pointers."""
     import tensorrt as trt
     from cuda.bindings import runtime as rt
@@ -237,7 +239,9 @@ def test_int8_calibration_feeds_batches_from_the_request(
     assert cache.read_bytes().startswith(b"TRT-double-EntropyCalibration2")
     mixed = [*calibration, {"input_1:0": np.zeros((3, 64, 64, 3), np.float32)}]
     with pytest.raises(InputError, match="one shape"):
-        _compile(backend, models_dir / model, tmp_path / "m.engine", MODELS[model][0], precision="int8", calibration=mixed)
+        _compile(
+            backend, models_dir / model, tmp_path / "m.engine", MODELS[model][0], precision="int8", calibration=mixed
+        )
     with backend.load(engine) as session:  # the double computes in fp32: the engine is usable
         assert session.run(_feeds(session, 2, 0, 255, 0))["pred_pose/mul_24:0"].shape == (2, 3)
 
@@ -360,7 +364,6 @@ def test_model_package_compiles_once_and_caches(
 
 def test_plugin_declares_its_entry_point() -> None:
     import tomllib
-
     from facelib_tensorrt.plugin import facelib_backends
 
     root = Path(__file__).resolve().parents[1]
@@ -368,3 +371,11 @@ def test_plugin_declares_its_entry_point() -> None:
     assert meta["project"]["entry-points"]["facelib.backends"] == {"tensorrt": "facelib_tensorrt.plugin"}
     (cls,) = facelib_backends()
     assert cls.name == "tensorrt" and cls.formats == (".engine", ".plan") and cls.priority == 300
+
+
+def test_corrupt_timing_cache_is_replaced(models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path) -> None:
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"garbage from an older run")
+    backend = make_backend(timing_cache=str(cache))
+    engine = _compile(backend, models_dir / "mediapipe/face_blendshapes.onnx", tmp_path / "a.engine", {})
+    assert engine.is_file() and cache.read_bytes().startswith(b"TRTDBLTC")

@@ -9,13 +9,12 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
 import acl
+import numpy as np
 import om_format
 
 
-class dtype(enum.IntEnum):  # noqa: N801 - the real name
+class dtype(enum.IntEnum):
     float32 = 0
     float16 = 1
     int8 = 2
@@ -33,9 +32,20 @@ class dtype(enum.IntEnum):  # noqa: N801 - the real name
 for _member in dtype:
     globals()[_member.name] = _member
 
-_NUMPY = {"float32": np.float32, "float16": np.float16, "int8": np.int8, "int32": np.int32, "uint8": np.uint8,
-          "int16": np.int16, "uint16": np.uint16, "uint32": np.uint32, "int64": np.int64, "uint64": np.uint64,
-          "double": np.float64, "bool": np.bool_}  # fmt: skip
+_NUMPY = {
+    "float32": np.float32,
+    "float16": np.float16,
+    "int8": np.int8,
+    "int32": np.int32,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "int64": np.int64,
+    "uint64": np.uint64,
+    "double": np.float64,
+    "bool": np.bool_,
+}
 _FROM_NUMPY = {np.dtype(v).name: k for k, v in _NUMPY.items()}
 _FROM_NUMPY["float64"] = "double"
 
@@ -47,14 +57,14 @@ def _live_sessions() -> int:
     return len(_LIVE)
 
 
-class session_options:  # noqa: N801
+class session_options:
     def __init__(self) -> None:
         self.loop = 1
         self.log_level = 2
         self.acl_json_path = ""
 
 
-class tensor_desc:  # noqa: N801
+class tensor_desc:
     def __init__(self, name: str, datatype: dtype, fmt: int, shape: list[int], size: int, realsize: int) -> None:
         self.name = name
         self.datatype = datatype
@@ -174,9 +184,7 @@ class InferenceSession:
         gears = self._header["dynamic"]["batch_gears"]
         if int(batch) not in gears:
             raise RuntimeError(f"[ERROR] dynamic batch {batch} is not in the model's gears {gears}")
-        self._current = {
-            t["name"]: [int(batch) if d < 0 else d for d in t["shape"]] for t in self._header["inputs"]
-        }
+        self._current = {t["name"]: [int(batch) if d < 0 else d for d in t["shape"]] for t in self._header["inputs"]}
 
     def set_dynamic_hw(self, w: int, h: int) -> None:
         self._require("hw", "set_dynamic_hw")
@@ -253,12 +261,11 @@ class InferenceSession:
         out = []
         for i, value in enumerate(values):
             value = np.ascontiguousarray(value)
-            if self._kind == "shape":
-                if self._custom is None or value.nbytes > self._custom[i]:
-                    raise RuntimeError(
-                        f"[ERROR] output {i} needs {value.nbytes} bytes, custom out size is "
-                        f"{None if self._custom is None else self._custom[i]}"
-                    )
+            if self._kind == "shape" and (self._custom is None or value.nbytes > self._custom[i]):
+                raise RuntimeError(
+                    f"[ERROR] output {i} needs {value.nbytes} bytes, custom out size is "
+                    f"{None if self._custom is None else self._custom[i]}"
+                )
             out.append(Tensor(value))
         return out
 

@@ -8,11 +8,34 @@ import sys
 import om_format
 
 SOCS = ("Ascend310", "Ascend310B1", "Ascend310P1", "Ascend310P3", "Ascend910A", "Ascend910B1", "Ascend910B3")
-PRECISION = ("force_fp32", "cube_fp16in_fp32out", "force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype",
-             "allow_mix_precision", "allow_mix_precision_fp16", "allow_mix_precision_bf16", "allow_fp32_to_bf16")  # fmt: skip
-KNOWN = {"framework", "model", "output", "soc_version", "input_shape", "input_shape_range", "input_format",
-         "dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "precision_mode", "precision_mode_v2", "log",
-         "mode", "out_nodes"}  # fmt: skip
+PRECISION = (
+    "force_fp32",
+    "cube_fp16in_fp32out",
+    "force_fp16",
+    "allow_fp32_to_fp16",
+    "must_keep_origin_dtype",
+    "allow_mix_precision",
+    "allow_mix_precision_fp16",
+    "allow_mix_precision_bf16",
+    "allow_fp32_to_bf16",
+)
+KNOWN = {
+    "framework",
+    "model",
+    "output",
+    "soc_version",
+    "input_shape",
+    "input_shape_range",
+    "input_format",
+    "dynamic_batch_size",
+    "dynamic_image_size",
+    "dynamic_dims",
+    "precision_mode",
+    "precision_mode_v2",
+    "log",
+    "mode",
+    "out_nodes",
+}
 _ONNX_TYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 2: "uint8", 3: "int8", 9: "bool", 11: "double"}
 
 
@@ -79,7 +102,10 @@ def main(argv: list[str]) -> int:
     if args["framework"] != "5":
         fail("E10001", f"Value [{args['framework']}] for parameter [--framework] is invalid for an ONNX model.")
     if args["soc_version"] not in SOCS:
-        fail("E10001", f"Value [{args['soc_version']}] for parameter [--soc_version] is invalid. Reason: unsupported SoC.")
+        fail(
+            "E10001",
+            f"Value [{args['soc_version']}] for parameter [--soc_version] is invalid. Reason: unsupported SoC.",
+        )
     if "precision_mode" in args and "precision_mode_v2" in args:
         fail("E10001", "--precision_mode and --precision_mode_v2 are mutually exclusive.")
     if args.get("precision_mode", "force_fp16") not in PRECISION:
@@ -100,7 +126,9 @@ def main(argv: list[str]) -> int:
         v.name: [d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim]
         for v in graph_inputs
     }
-    dynamic_opts = [k for k in ("dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "input_shape_range") if k in args]
+    dynamic_opts = [
+        k for k in ("dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "input_shape_range") if k in args
+    ]
     ranged = "input_shape" in args and any("~" in part for part in args["input_shape"].split(","))
     if len(dynamic_opts) + int(ranged) > 1:
         fail("E10001", f"dynamic options {dynamic_opts} are mutually exclusive.")
@@ -151,26 +179,37 @@ def main(argv: list[str]) -> int:
             if any(lo != hi for lo, hi in dims):
                 ranges[name] = [[lo for lo, _ in dims], [hi for _, hi in dims]]
         dynamic = {"kind": "shape", "ranges": ranges}
-        final = {name: [-1 if name in ranges and lo != hi else lo for lo, hi in shapes.get(name, [])] or dims
-                 for name, dims in final.items()}  # fmt: skip
+        final = {
+            name: [-1 if name in ranges and lo != hi else lo for lo, hi in shapes.get(name, [])] or dims
+            for name, dims in final.items()
+        }
     else:
         for name, dims in final.items():
             if any(d < 0 for d in dims):
-                fail("E10031", f"Input [{name}] is dynamic {dims}: give --input_shape with fixed dims or a dynamic option.")
+                fail(
+                    "E10031",
+                    f"Input [{name}] is dynamic {dims}: give --input_shape with fixed dims or a dynamic option.",
+                )
     header = {
         "soc_version": args["soc_version"],
         "precision_mode": args.get("precision_mode", "force_fp16"),
         "inputs": [
-            {"name": v.name, "shape": final[v.name], "dtype": _ONNX_TYPES[v.type.tensor_type.elem_type],
-             "format": 1 if fmt == "NHWC" else 0}
+            {
+                "name": v.name,
+                "shape": final[v.name],
+                "dtype": _ONNX_TYPES[v.type.tensor_type.elem_type],
+                "format": 1 if fmt == "NHWC" else 0,
+            }
             for v in graph_inputs
-        ],  # fmt: skip
+        ],
         "outputs": [
-            {"name": f"om_output_{i}",
-             "shape": [d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim],
-             "dtype": _ONNX_TYPES[v.type.tensor_type.elem_type]}
+            {
+                "name": f"om_output_{i}",
+                "shape": [d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim],
+                "dtype": _ONNX_TYPES[v.type.tensor_type.elem_type],
+            }
             for i, v in enumerate(model.graph.output)
-        ],  # fmt: skip
+        ],
         "dynamic": dynamic,
     }
     om_format.write(args["output"] + ".om", header, model.SerializeToString())

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 
-
 class _LazyCuda:
     """The CUDA runtime double, imported on first use (TensorRT does not need cuda-python to import)."""
 
@@ -168,8 +167,16 @@ def init_libnvinfer_plugins(logger: ILogger, namespace: str) -> bool:
 
 # -- networks and the ONNX parser ----------------------------------------------------------------
 
-_ONNX_TO_TRT = {1: DataType.FLOAT, 10: DataType.HALF, 3: DataType.INT8, 6: DataType.INT32, 7: DataType.INT64,
-                9: DataType.BOOL, 2: DataType.UINT8, 16: DataType.BF16}
+_ONNX_TO_TRT = {
+    1: DataType.FLOAT,
+    10: DataType.HALF,
+    3: DataType.INT8,
+    6: DataType.INT32,
+    7: DataType.INT64,
+    9: DataType.BOOL,
+    2: DataType.UINT8,
+    16: DataType.BF16,
+}
 
 
 class ITensor:
@@ -320,17 +327,19 @@ class IOptimizationProfile:
         self._shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
         self._valid = True
 
-    def set_shape(self, input: str, min: Sequence[int], opt: Sequence[int], max: Sequence[int]) -> None:  # noqa: A002
+    def set_shape(self, input: str, min: Sequence[int], opt: Sequence[int], max: Sequence[int]) -> None:
         lo, mid, hi = (tuple(int(v) for v in s) for s in (min, opt, max))
-        if not (len(lo) == len(mid) == len(hi)) or any(not (a <= b <= c) for a, b, c in zip(lo, mid, hi)) or any(
-            v < 0 for v in lo
+        if (
+            not (len(lo) == len(mid) == len(hi))
+            or any(not (a <= b <= c) for a, b, c in zip(lo, mid, hi))
+            or any(v < 0 for v in lo)
         ):
             _log(self._logger, _Severity.ERROR, f"IOptimizationProfile::setDimensions: invalid dims for {input}")
             self._valid = False
             return
         self._shapes[input] = (lo, mid, hi)
 
-    def get_shape(self, input: str) -> list[Dims]:  # noqa: A002
+    def get_shape(self, input: str) -> list[Dims]:
         return [Dims(s) for s in self._shapes.get(input, ((), (), ()))]
 
     def __bool__(self) -> bool:
@@ -356,8 +365,8 @@ class IInt8EntropyCalibrator2(IInt8Calibrator):
 
 
 def _device_tag() -> str:
-    err, dev = _cuda.cudaGetDevice()
-    err, prop = _cuda.cudaGetDeviceProperties(dev)
+    _, dev = _cuda.cudaGetDevice()
+    _err, prop = _cuda.cudaGetDeviceProperties(dev)
     if prop is None:
         return "none"
     name = prop.name.split(b"\0")[0].decode()
@@ -486,7 +495,9 @@ class Builder:
         for index, profile in enumerate(config._profiles):
             unknown = set(profile._shapes) - set(inputs)
             if unknown:
-                self._error(f"Optimization profile {index} names tensors that are not network inputs: {sorted(unknown)}")
+                self._error(
+                    f"Optimization profile {index} names tensors that are not network inputs: {sorted(unknown)}"
+                )
                 return None
             for name in dynamic:
                 if name not in profile._shapes:
@@ -704,7 +715,9 @@ class IExecutionContext:
         dims = tuple(int(d) for d in shape)
         declared = entry[1]
         if len(dims) != len(declared) or any(d >= 0 and d != s for d, s in zip(declared, dims)):
-            self._error(f"IExecutionContext::setInputShape: Error Code 3: {name} shape {dims} does not match {declared}")
+            self._error(
+                f"IExecutionContext::setInputShape: Error Code 3: {name} shape {dims} does not match {declared}"
+            )
             return False
         if any(d < 0 for d in declared):
             lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)

@@ -7,11 +7,24 @@ from typing import Any
 import aclruntime
 import numpy as np
 
-_NP_SCALARS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.float16, np.float32, np.float64)
+_NP_SCALARS = (
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.float16,
+    np.float32,
+    np.float64,
+)
 
 
 class InferSession:
-    def __init__(self, device_id: int, model_path: str, acl_json_path: str | None = None, debug: bool = False, loop: int = 1):
+    def __init__(
+        self, device_id: int, model_path: str, acl_json_path: str | None = None, debug: bool = False, loop: int = 1
+    ):
         self.device_id = device_id
         self.model_path = model_path
         self.loop = loop
@@ -78,7 +91,9 @@ class InferSession:
             return [np.array(tensor) for tensor in outputs]
         return outputs
 
-    def infer(self, feeds: list[Any], mode: str = "static", custom_sizes: Any = 100000, out_array: bool = True) -> list[Any]:
+    def infer(
+        self, feeds: list[Any], mode: str = "static", custom_sizes: Any = 100000, out_array: bool = True
+    ) -> list[Any]:
         inputs, shapes = [], []
         descs = self.session.get_inputs()
         for i, feed in enumerate(feeds):
@@ -98,7 +113,9 @@ class InferSession:
             inputs.append(value)
         prepare = self.infer_mode_switch.get(mode)
         if prepare is None:
-            raise RuntimeError(f'wrong infer_mode:{mode}, only support "static","dymbatch","dymhw","dymdims","dymshape"')
+            raise RuntimeError(
+                f'wrong infer_mode:{mode}, only support "static","dymbatch","dymhw","dymdims","dymshape"'
+            )
         prepare(shapes, custom_sizes)
         return self.run(inputs, out_array)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 
-class cudaError_t(enum.IntEnum):  # noqa: N801 - the real names
+class cudaError_t(enum.IntEnum):
     cudaSuccess = 0
     cudaErrorInvalidValue = 1
     cudaErrorMemoryAllocation = 2
@@ -27,7 +27,7 @@ class cudaError_t(enum.IntEnum):  # noqa: N801 - the real names
     cudaErrorLaunchFailure = 719
 
 
-class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
+class cudaMemcpyKind(enum.IntEnum):
     cudaMemcpyHostToHost = 0
     cudaMemcpyHostToDevice = 1
     cudaMemcpyDeviceToHost = 2
@@ -51,18 +51,18 @@ _BASE = 1 << 44  # simulated device addresses: far from any host mapping
 _ALIGN = 256
 
 
-class cudaStream_t:  # noqa: N801
+class cudaStream_t:
     def __init__(self, handle: int) -> None:
         self._handle = handle
 
     def __int__(self) -> int:
         return self._handle
 
-    def getPtr(self) -> int:  # noqa: N802 - real name
+    def getPtr(self) -> int:
         return self._handle
 
 
-class cudaDeviceProp:  # noqa: N801
+class cudaDeviceProp:
     def __init__(self, name: str, major: int, minor: int, total: int) -> None:
         self.name = name.encode() + b"\0" * (256 - len(name))
         self.major = major
@@ -142,23 +142,23 @@ def _enqueue(handle: int, work: Callable[[], None]) -> bool:
 # -- the API ---------------------------------------------------------------------------------------
 
 
-def cudaGetErrorName(err: Any) -> tuple[cudaError_t, bytes]:  # noqa: N802
+def cudaGetErrorName(err: Any) -> tuple[cudaError_t, bytes]:
     return cudaError_t.cudaSuccess, cudaError_t(err).name.encode()
 
 
-def cudaGetErrorString(err: Any) -> tuple[cudaError_t, bytes]:  # noqa: N802
+def cudaGetErrorString(err: Any) -> tuple[cudaError_t, bytes]:
     return cudaError_t.cudaSuccess, _DESCRIPTIONS.get(cudaError_t(err), "unknown error").encode()
 
 
-def cudaDriverGetVersion() -> tuple[cudaError_t, int]:  # noqa: N802
+def cudaDriverGetVersion() -> tuple[cudaError_t, int]:
     return cudaError_t.cudaSuccess, _S.driver_version
 
 
-def cudaRuntimeGetVersion() -> tuple[cudaError_t, int]:  # noqa: N802
+def cudaRuntimeGetVersion() -> tuple[cudaError_t, int]:
     return cudaError_t.cudaSuccess, 12080
 
 
-def cudaGetDeviceCount() -> tuple[cudaError_t, int]:  # noqa: N802
+def cudaGetDeviceCount() -> tuple[cudaError_t, int]:
     if _S.driver_version == 0:
         return cudaError_t.cudaErrorInsufficientDriver, 0
     if not _S.devices:
@@ -166,25 +166,25 @@ def cudaGetDeviceCount() -> tuple[cudaError_t, int]:  # noqa: N802
     return cudaError_t.cudaSuccess, len(_S.devices)
 
 
-def cudaSetDevice(device: int) -> tuple[cudaError_t]:  # noqa: N802
+def cudaSetDevice(device: int) -> tuple[cudaError_t]:
     if not isinstance(device, int) or not 0 <= device < len(_S.devices):
         return (cudaError_t.cudaErrorInvalidDevice,)
     _S.current = device
     return (cudaError_t.cudaSuccess,)
 
 
-def cudaGetDevice() -> tuple[cudaError_t, int]:  # noqa: N802
+def cudaGetDevice() -> tuple[cudaError_t, int]:
     return cudaError_t.cudaSuccess, _S.current
 
 
-def cudaGetDeviceProperties(device: int) -> tuple[cudaError_t, cudaDeviceProp | None]:  # noqa: N802
+def cudaGetDeviceProperties(device: int) -> tuple[cudaError_t, cudaDeviceProp | None]:
     if not 0 <= device < len(_S.devices):
         return cudaError_t.cudaErrorInvalidDevice, None
     name, major, minor, total = _S.devices[device]
     return cudaError_t.cudaSuccess, cudaDeviceProp(name, major, minor, total)
 
 
-def cudaMalloc(size: int) -> tuple[cudaError_t, int]:  # noqa: N802
+def cudaMalloc(size: int) -> tuple[cudaError_t, int]:
     if not isinstance(size, int) or size < 0:
         return cudaError_t.cudaErrorInvalidValue, 0
     with _S.lock:
@@ -199,7 +199,7 @@ def cudaMalloc(size: int) -> tuple[cudaError_t, int]:  # noqa: N802
         return cudaError_t.cudaSuccess, address
 
 
-def cudaFree(ptr: int) -> tuple[cudaError_t]:  # noqa: N802
+def cudaFree(ptr: int) -> tuple[cudaError_t]:
     with _S.lock:
         if ptr == 0:
             return (cudaError_t.cudaSuccess,)
@@ -248,7 +248,7 @@ def _copy_op(dst: int, src: int, count: int, kind: Any) -> tuple[cudaError_t, Ca
     return cudaError_t.cudaErrorInvalidValue, None
 
 
-def cudaMemcpyAsync(dst: int, src: int, count: int, kind: Any, stream: Any) -> tuple[cudaError_t]:  # noqa: N802
+def cudaMemcpyAsync(dst: int, src: int, count: int, kind: Any, stream: Any) -> tuple[cudaError_t]:
     handle = int(stream) if stream is not None else 0
     if handle and handle not in _S.streams:
         return (cudaError_t.cudaErrorInvalidResourceHandle,)
@@ -262,7 +262,7 @@ def cudaMemcpyAsync(dst: int, src: int, count: int, kind: Any, stream: Any) -> t
     return (cudaError_t.cudaSuccess,)
 
 
-def cudaMemcpy(dst: int, src: int, count: int, kind: Any) -> tuple[cudaError_t]:  # noqa: N802
+def cudaMemcpy(dst: int, src: int, count: int, kind: Any) -> tuple[cudaError_t]:
     err, op = _copy_op(dst, src, count, kind)
     if op is None:
         return (err,)
@@ -272,7 +272,7 @@ def cudaMemcpy(dst: int, src: int, count: int, kind: Any) -> tuple[cudaError_t]:
     return (cudaError_t.cudaSuccess,)
 
 
-def cudaStreamCreate() -> tuple[cudaError_t, cudaStream_t]:  # noqa: N802
+def cudaStreamCreate() -> tuple[cudaError_t, cudaStream_t]:
     with _S.lock:
         handle = _S.next_stream
         _S.next_stream += 0x10
@@ -280,7 +280,7 @@ def cudaStreamCreate() -> tuple[cudaError_t, cudaStream_t]:  # noqa: N802
     return cudaError_t.cudaSuccess, cudaStream_t(handle)
 
 
-def cudaStreamSynchronize(stream: Any) -> tuple[cudaError_t]:  # noqa: N802
+def cudaStreamSynchronize(stream: Any) -> tuple[cudaError_t]:
     handle = int(stream)
     with _S.lock:
         if handle in _S.failures:
@@ -300,7 +300,7 @@ def cudaStreamSynchronize(stream: Any) -> tuple[cudaError_t]:  # noqa: N802
     return (cudaError_t.cudaSuccess,)
 
 
-def cudaStreamDestroy(stream: Any) -> tuple[cudaError_t]:  # noqa: N802
+def cudaStreamDestroy(stream: Any) -> tuple[cudaError_t]:
     handle = int(stream)
     if handle not in _S.streams:
         return (cudaError_t.cudaErrorInvalidResourceHandle,)
