@@ -154,7 +154,10 @@ def atc_command(
     mode = plan["mode"]
     cmd = [atc, "--framework=5", f"--model={onnx_path}", f"--output={output_stem}", f"--soc_version={soc_version}"]
     fixed = plan["fixed"]
-    nd = mode in ("dymdims", "dymshape") or any(len(fixed[n]) != 4 for n in names)
+    # NCHW only for 4-D inputs that look channel-first (dim 1 of 1..4); ND for everything else
+    # and always for dims/shape modes (ATC requires ND for --dynamic_dims).
+    nchw = all(len(fixed[n]) == 4 and 1 <= fixed[n][1] <= 4 for n in names)
+    nd = mode in ("dymdims", "dymshape") or not nchw
     cmd.append(f"--input_format={options.get('input_format') or ('ND' if nd else 'NCHW')}")
     if mode == "dymshape":
         lo_hi = plan["ranges"]

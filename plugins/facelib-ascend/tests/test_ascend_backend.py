@@ -316,3 +316,49 @@ def test_plugin_declares_its_entry_point() -> None:
     assert meta["project"]["entry-points"]["facelib.backends"] == {"ascend": "facelib_ascend.plugin"}
     names = {cls.name: cls for cls in facelib_backends()}
     assert names["ascend"].formats == (".om",) and names["ascend-cann"].formats == (".onnx",)
+
+
+def test_atc_command_line(models_dir: Path) -> None:
+    from facelib_ascend.atc import atc_command, plan_dynamic
+
+    from facelib.models import read_onnx_specs
+
+    fsanet = models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+    inputs, _ = read_onnx_specs(fsanet)
+    plan = plan_dynamic(inputs, {"input_1:0": FSANET_RANGE}, "auto", None)
+    cmd = atc_command("atc", fsanet, Path("/o/m"), "Ascend310P3", inputs, plan, "must_keep_origin_dtype", {})
+    assert cmd == [
+        "atc",
+        "--framework=5",
+        f"--model={fsanet}",
+        "--output=/o/m",
+        "--soc_version=Ascend310P3",
+        "--input_format=ND",
+        "--input_shape=input_1:0:-1,64,64,3",
+        "--dynamic_batch_size=1,2,4,8,16",
+        "--precision_mode=must_keep_origin_dtype",
+        "--log=error",
+    ]
+    shape_plan = plan_dynamic(inputs, {"input_1:0": FSANET_RANGE}, "shape", None)
+    cmd = atc_command("atc", fsanet, Path("/o/m"), "Ascend310P3", inputs, shape_plan, "force_fp16", {})
+    assert "--input_shape=input_1:0:1~16,64,64,3" in cmd
+    ultraface = models_dir / "ultraface/version-RFB-320.onnx"
+    inputs, _ = read_onnx_specs(ultraface)
+    cmd = atc_command(
+        "atc", ultraface, Path("/o/u"), "Ascend310", inputs, plan_dynamic(inputs, {}, "auto", None), "x", {}
+    )
+    assert "--input_format=NCHW" in cmd and "--input_shape=input:1,3,240,320" in cmd
+
+
+def test_om_without_sidecar_runs_with_om_names(
+    models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path
+) -> None:
+    model = "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+    backend = make_backend()
+    om = _compile(backend, models_dir / model, tmp_path / "m.om", {"input_1:0": FSANET_RANGE})
+    Path(str(om) + ".facelib.json").unlink()
+    with backend.load(om) as session:
+        assert session.mode == "dymbatch" and [o.name for o in session.outputs] == ["om_output_0"]
+        assert session.run(_feeds(session, 4, 0, 255, 0))["om_output_0"].shape == (4, 3)
+        with pytest.raises(InferenceError, match="not in the model's gears"):
+            session.run(_feeds(session, 3, 0, 255, 0))  # no sidecar: gears unknown, ais_bench refuses
