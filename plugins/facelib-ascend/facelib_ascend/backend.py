@@ -196,7 +196,13 @@ class AscendBackend(Backend):
         return f"ascend|{self.version()}|{self.soc_version()}|{build}"
 
     def compile(self, request: CompileRequest) -> Path:
-        return compile_om(request, self.options, self.soc_version())
+        """Run ATC; ``request.options`` may override the backend's compile options."""
+        unknown = sorted(set(request.options) - set(_OPTION_NAMES))
+        if unknown:
+            raise InputError(f"unknown Ascend compile options {unknown}; known: {list(_OPTION_NAMES)}")
+        options = {**self.options, **request.options}
+        soc = options.get("soc_version") or self.soc_version()
+        return compile_om(request, options, str(soc))
 
     def load(self, artefact: Path) -> Session:
         path = Path(artefact)

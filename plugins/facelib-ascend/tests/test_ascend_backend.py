@@ -272,6 +272,13 @@ def test_model_package_compiles_once_and_caches(
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(again_out[name], got[name])
+    with package.session("detector", backend, {"precision": "fp16"}) as half:
+        assert half.run({"input": x})["boxes"].shape == (1, 4420, 4)
+    assert len(calls) == 2 and calls[1].precision == "fp16"
+    with pytest.raises(ModelFileError, match="built for Ascend910B3"):  # compiled for another SoC
+        package.session("detector", backend, {"soc_version": "Ascend910B3"})
+    with pytest.raises(InputError, match="unknown Ascend compile options"):
+        package.session("detector", backend, {"socversion": "Ascend910B3"})
 
 
 def test_cann_route_needs_the_cann_provider(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -308,7 +315,7 @@ def test_cann_route_needs_the_cann_provider(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_plugin_declares_its_entry_point() -> None:
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     from facelib_ascend.plugin import facelib_backends
 
     root = Path(__file__).resolve().parents[1]

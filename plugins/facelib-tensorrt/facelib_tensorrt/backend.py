@@ -125,9 +125,13 @@ class TensorRTBackend(Backend):
     # -- compile / load ------------------------------------------------------------------------
 
     def compile(self, request: CompileRequest) -> Path:
+        """Build an engine; ``request.options`` may override the backend's build options."""
         from facelib_tensorrt.build import build_engine
 
-        return build_engine(request, self.options, self.device_tag())
+        unknown = sorted(set(request.options) - set(_OPTION_NAMES))
+        if unknown:
+            raise InputError(f"unknown TensorRT compile options {unknown}; known: {list(_OPTION_NAMES)}")
+        return build_engine(request, {**self.options, **request.options}, self.device_tag())
 
     def load(self, artefact: Path) -> Session:
         path = Path(artefact)

@@ -357,13 +357,16 @@ def test_model_package_compiles_once_and_caches(
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(again_out[name], got[name])
-    with package.session("detector", backend, {"precision": "fp32", "note": "other"}):
+    with package.session("detector", backend, {"precision": "fp32", "builder_optimization_level": 5}):
         pass
     assert len(calls) == 2  # other compile options -> another cached artefact
+    assert calls[1].options == {"builder_optimization_level": 5}
+    with pytest.raises(InputError, match="unknown TensorRT compile options"):
+        package.session("detector", backend, {"optimisation": 5})
 
 
 def test_plugin_declares_its_entry_point() -> None:
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     from facelib_tensorrt.plugin import facelib_backends
 
     root = Path(__file__).resolve().parents[1]
