@@ -369,3 +369,44 @@ def test_om_without_sidecar_runs_with_om_names(
         assert session.run(_feeds(session, 4, 0, 255, 0))["om_output_0"].shape == (4, 3)
         with pytest.raises(InferenceError, match="not in the model's gears"):
             session.run(_feeds(session, 3, 0, 255, 0))  # no sidecar: gears unknown, ais_bench refuses
+
+
+def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any], tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["q"]),
+            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
+            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
+            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
+        ],
+        "decoder_like",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
+            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
+        [w],
+    )
+    onnx_path = tmp_path / "decoder.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), onnx_path)
+    shapes = {
+        "x": ShapeRange((1, 1, 8), (1, 64, 8), (1, 600, 8)),
+        "memory": ShapeRange((1, 1, 8), (1, 200, 8), (1, 900, 8)),
+    }
+    backend = make_backend()
+    om = _compile(backend, onnx_path, tmp_path / "d.om", shapes)
+    reference = OnnxRuntimeBackend().load(onnx_path)
+    rng = np.random.default_rng(1)
+    memory = rng.normal(size=(1, 300, 8)).astype(np.float32)
+    with backend.load(om) as session:
+        assert session.mode == "dymshape"  # a sequence dim varies: shape ranges, not gears
+        for t in (1, 2, 3, 17, 600):
+            feeds = {"x": rng.normal(size=(1, t, 8)).astype(np.float32), "memory": memory}
+            np.testing.assert_allclose(session.run(feeds)["y"], reference.run(feeds)["y"], rtol=1e-5, atol=1e-5)
+        with pytest.raises(InputError, match="outside the compiled range"):
+            session.run({"x": np.zeros((1, 601, 8), np.float32), "memory": memory})

@@ -119,8 +119,16 @@ def _profile(builder: Any, inputs: list[tuple[str, tuple[int, ...]]], shapes: Ma
     for name, shape in dynamic.items():
         rng = shapes[name]
         _check_range(name, shape, rng)
-        profile.set_shape(name, tuple(rng.min), tuple(rng.opt), tuple(rng.max))
+        _set_shape(profile, name, rng.min, rng.opt, rng.max)
     return profile
+
+
+def _set_shape(profile: Any, name: str, lo: Sequence[int], opt: Sequence[int], hi: Sequence[int]) -> None:
+    # the Python binding raises RuntimeError for an invalid range (older ones only log it)
+    try:
+        profile.set_shape(name, tuple(lo), tuple(opt), tuple(hi))
+    except RuntimeError as exc:
+        raise InputError(f"TensorRT refused the shape range {tuple(lo)}..{tuple(hi)} of input {name!r}: {exc}") from exc
 
 
 def _timing_cache_path(options: Mapping[str, Any], device_tag: str, version: str) -> Path | None:
@@ -219,7 +227,7 @@ def _calibration_profile(
                 f"int8 calibration batches must all have one shape per dynamic input; {name!r} has {sorted(shapes)}"
             )
         shape = shapes.pop()
-        profile.set_shape(name, shape, shape, shape)
+        _set_shape(profile, name, shape, shape, shape)
     return profile
 
 

@@ -382,3 +382,76 @@ def test_corrupt_timing_cache_is_replaced(models_dir: Path, make_backend: Callab
     backend = make_backend(timing_cache=str(cache))
     engine = _compile(backend, models_dir / "mediapipe/face_blendshapes.onnx", tmp_path / "a.engine", {})
     assert engine.is_file() and cache.read_bytes().startswith(b"TRTDBLTC")
+
+
+def _decoder_like(path: Path) -> Path:
+    """A small decoder-step-like graph: x (1, T, 8) and memory (1, S, 8) with T, S dynamic."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["q"]),
+            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
+            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
+            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
+        ],
+        "decoder_like",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
+            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
+        [w],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+    return path
+
+
+def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any], tmp_path: Path) -> None:
+    onnx_path = _decoder_like(tmp_path / "decoder.onnx")
+    shapes = {
+        "x": ShapeRange((1, 1, 8), (1, 64, 8), (1, 600, 8)),
+        "memory": ShapeRange((1, 1, 8), (1, 200, 8), (1, 900, 8)),
+    }
+    backend = make_backend()
+    engine = _compile(backend, onnx_path, tmp_path / "d.engine", shapes)
+    reference = OnnxRuntimeBackend().load(onnx_path)
+    rng = np.random.default_rng(1)
+    memory = rng.normal(size=(1, 300, 8)).astype(np.float32)
+    with backend.load(engine) as session:
+        for t in (1, 2, 3, 17, 600):  # one more step each call, then the longest
+            feeds = {"x": rng.normal(size=(1, t, 8)).astype(np.float32), "memory": memory}
+            np.testing.assert_allclose(session.run(feeds)["y"], reference.run(feeds)["y"], rtol=1e-5, atol=1e-5)
+        with pytest.raises(InputError, match="outside the engine's optimisation profile"):
+            session.run({"x": np.zeros((1, 601, 8), np.float32), "memory": memory})
+
+
+def test_concurrent_runs_on_one_session(models_dir: Path, make_backend10: Callable[..., Any], tmp_path: Path) -> None:
+    import threading
+
+    model = "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+    backend = make_backend10()
+    engine = _compile(backend, models_dir / model, tmp_path / "m.engine", MODELS[model][0])
+    reference = OnnxRuntimeBackend().load(models_dir / model)
+    errors: list[BaseException] = []
+    with backend.load(engine) as session:
+
+        def work(seed: int) -> None:
+            try:
+                for k in range(3):
+                    feeds = _feeds(session, 1 + (seed + k) % 6, 0, 255, seed * 10 + k)
+                    got = session.run(feeds)["pred_pose/mul_24:0"]
+                    want = reference.run(feeds)["pred_pose/mul_24:0"]
+                    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert not errors, errors

@@ -231,6 +231,15 @@ class ParserError:
     def code(self) -> int:
         return 8  # ErrorCode.kUNSUPPORTED_NODE
 
+    def file(self) -> str:
+        return "ModelImporter.cpp"
+
+    def line(self) -> int:
+        return 0
+
+    def func(self) -> str:
+        return "parseGraph"
+
     def __str__(self) -> str:
         return f"In node {self._node} with name: {self._name} and operator: {self._op} ({self._desc})"
 
@@ -336,7 +345,7 @@ class IOptimizationProfile:
         ):
             _log(self._logger, _Severity.ERROR, f"IOptimizationProfile::setDimensions: invalid dims for {input}")
             self._valid = False
-            return
+            raise RuntimeError(f"min/opt/max dimensions of {input} are inconsistent")
         self._shapes[input] = (lo, mid, hi)
 
     def get_shape(self, input: str) -> list[Dims]:
