@@ -65,6 +65,9 @@ def activated(
     ensure_plugin_importable()
     saved = {k: os.environ.get(k) for k in ("PATH", "FACELIB_ACL_DOUBLE_DEVICES", "FACELIB_ACL_DOUBLE_SOC")}
     bindir = tempfile.TemporaryDirectory(prefix="facelib-atc-bin-")
+    home = None if os.environ.get("FACELIB_HOME") else tempfile.TemporaryDirectory(prefix="facelib-home-")
+    if home is not None:  # compiled artefacts of read-only packages stay out of the user's cache
+        os.environ["FACELIB_HOME"] = home.name
     _forget_sdk()
     if sdk:
         sys.path.insert(0, str(DOUBLES))
@@ -103,3 +106,6 @@ def activated(
 
         reload_plugins()
         bindir.cleanup()
+        if home is not None:
+            os.environ.pop("FACELIB_HOME", None)
+            home.cleanup()

@@ -410,3 +410,14 @@ def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any]
             np.testing.assert_allclose(session.run(feeds)["y"], reference.run(feeds)["y"], rtol=1e-5, atol=1e-5)
         with pytest.raises(InputError, match="outside the compiled range"):
             session.run({"x": np.zeros((1, 601, 8), np.float32), "memory": memory})
+
+
+def test_cli_info_reads_an_om(
+    models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facelib.cli import main
+
+    om = _compile(make_backend(), models_dir / "ultraface/version-RFB-320.onnx", tmp_path / "u.om", {})
+    assert main(["info", "--json", str(om)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["backend"] == "ascend" and [o["name"] for o in info["outputs"]] == ["scores", "boxes"]

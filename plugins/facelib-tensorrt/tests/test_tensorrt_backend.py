@@ -455,3 +455,18 @@ def test_concurrent_runs_on_one_session(models_dir: Path, make_backend10: Callab
         for th in threads:
             th.join()
     assert not errors, errors
+
+
+def test_cli_info_and_backends_show_the_plugin(
+    models_dir: Path, make_backend10: Callable[..., Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facelib.cli import main
+
+    model = "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+    engine = _compile(make_backend10(), models_dir / model, tmp_path / "m.engine", MODELS[model][0])
+    assert main(["info", "--json", str(engine)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["backend"] == "tensorrt"
+    assert info["inputs"] == [{"name": "input_1:0", "shape": [None, 64, 64, 3], "dtype": "float32"}]
+    assert main(["backends"]) == 0
+    assert "tensorrt" in capsys.readouterr().out

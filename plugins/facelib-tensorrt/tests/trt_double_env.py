@@ -67,6 +67,9 @@ def activated(
     ensure_plugin_importable()
     old_env = os.environ.get("FACELIB_TRT_DOUBLE_VERSION")
     os.environ["FACELIB_TRT_DOUBLE_VERSION"] = version
+    home = None if os.environ.get("FACELIB_HOME") else tempfile.TemporaryDirectory(prefix="facelib-home-")
+    if home is not None:  # compiled artefacts and timing caches stay out of the user's cache
+        os.environ["FACELIB_HOME"] = home.name
     _forget_sdk()
     added = False
     if sdk:
@@ -100,3 +103,6 @@ def activated(
 
         reload_plugins()
         cache.cleanup()
+        if home is not None:
+            os.environ.pop("FACELIB_HOME", None)
+            home.cleanup()
