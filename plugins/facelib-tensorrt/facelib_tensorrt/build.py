@@ -216,6 +216,15 @@ def _make_calibrator(trt: Any, feeder: _CalibrationFeeder, cache_path: Path | No
 def _calibration_profile(
     builder: Any, inputs: list[tuple[str, tuple[int, ...]]], batches: Sequence[Mapping[str, np.ndarray]]
 ) -> Any:
+    for index, batch in enumerate(batches):
+        for name, shape in inputs:
+            if name not in batch:
+                raise InputError(f"int8 calibration batch {index} lacks input {name!r}")
+            got = tuple(np.shape(batch[name]))
+            if len(got) != len(shape) or any(d >= 0 and d != g for d, g in zip(shape, got)):
+                raise InputError(
+                    f"int8 calibration batch {index}: input {name!r} has shape {got}, the network takes {shape}"
+                )
     dynamic = [name for name, shape in inputs if any(d < 0 for d in shape)]
     if not dynamic:
         return None
@@ -345,10 +354,10 @@ def _set_precision(
         from facelib_tensorrt.sdk import dtype_name
 
         dtypes[str(t.name)] = dtype_name(t.dtype) or "float32"
+    calib_profile = _calibration_profile(builder, inputs, request.calibration)
     feeder = _CalibrationFeeder(rt, request.calibration, dtypes)
     cache = options.get("calibration_cache")
     config.int8_calibrator = _make_calibrator(trt, feeder, Path(cache) if cache else None)
-    calib_profile = _calibration_profile(builder, inputs, request.calibration)
     if calib_profile is not None:
         config.set_calibration_profile(calib_profile)
     return feeder

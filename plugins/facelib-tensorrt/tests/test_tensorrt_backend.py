@@ -242,6 +242,11 @@ def test_int8_calibration_feeds_batches_from_the_request(
         _compile(
             backend, models_dir / model, tmp_path / "m.engine", MODELS[model][0], precision="int8", calibration=mixed
         )
+    wrong = [{"input_1:0": np.zeros((2, 32, 32, 3), np.float32)}]
+    with pytest.raises(InputError, match="the network takes"):
+        _compile(
+            backend, models_dir / model, tmp_path / "w.engine", MODELS[model][0], precision="int8", calibration=wrong
+        )
     with backend.load(engine) as session:  # the double computes in fp32: the engine is usable
         assert session.run(_feeds(session, 2, 0, 255, 0))["pred_pose/mul_24:0"].shape == (2, 3)
 
