@@ -144,11 +144,9 @@ class InferenceSession:
         if self._kind == "batch":
             shape = [max(dyn["batch_gears"]) if d < 0 else d for d in shape]
         elif self._kind == "dims":
-            idx = [i for i, d in enumerate(shape) if d < 0]
             best = max(dyn["dims_gears"], key=lambda g: _volume(list(g[t["name"]])) if t["name"] in g else 0)
             if t["name"] in best:
                 shape = list(best[t["name"]])
-            del idx
         elif self._kind == "shape" and t["name"] in dyn["ranges"]:
             shape = list(dyn["ranges"][t["name"]][1])
         return shape
