@@ -50,6 +50,10 @@ _LAZY: dict[str, str] = {
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
+    "HeadPose": "facelib.tasks.head_pose:HeadPose",
+    "HeadPoseResult": "facelib.tasks.head_pose:HeadPoseResult",
+    "FaceDetector": "facelib.tasks.face_detection:FaceDetector",
+    "FaceBox": "facelib.tasks.detection:FaceBox",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -92,3 +96,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from facelib.io.image import read_image
     from facelib.models.card import ModelCard
     from facelib.models.package import ModelPackage
+    from facelib.tasks.detection import FaceBox
+    from facelib.tasks.face_detection import FaceDetector
+    from facelib.tasks.head_pose import HeadPose, HeadPoseResult

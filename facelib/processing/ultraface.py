@@ -35,9 +35,7 @@ STRIDES = (8, 16, 32, 64)
 MIN_BOXES: tuple[tuple[float, ...], ...] = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256))
 
 
-def preprocess(
-    image: np.ndarray, size: Sequence[int] = (320, 240), mean: float = MEAN, std: float = STD
-) -> np.ndarray:
+def preprocess(image: np.ndarray, size: Sequence[int] = (320, 240), mean: float = MEAN, std: float = STD) -> np.ndarray:
     """Detector input for one image.
 
     Parameters
