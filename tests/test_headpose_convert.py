@@ -47,7 +47,12 @@ def test_onnx_sources_are_recorded(models_dir, tmp_path):
         info = package.card.source["files"][role]
         assert info["sha256"] == sha256_file(sources[role])
         assert info["upstream_sha256"] == fsanet.UPSTREAM_SHA256[role]
+        assert info["map_loops_vectorised"] == 1
     assert package.card.files["ensemble"].outputs[-1].name == "pose"
+    import onnx
+
+    ensemble = onnx.load(str(package.path("ensemble")))
+    assert not [n for n in ensemble.graph.node if n.op_type == "Loop"]  # per-face loops vectorised
     # the upstream .pb hashes recorded in the converter are the files in ../shared
     for role, stem in FSANET_STEMS.items():
         assert sha256_file(models_dir / "fsanet" / f"{stem}.pb") == fsanet.UPSTREAM_SHA256[role]

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from facelib.errors import ConversionError, InputError
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
@@ -106,6 +108,130 @@ def _normalise(model: Any) -> Any:
             raise ConversionError(f"{value.name} has a fixed batch size {dims[0].dim_value}; expected a dynamic one")
     model.ir_version = IR_VERSION
     return model
+
+
+def vectorise_map_loops(model: Any) -> int:
+    """Replace tf2onnx's per-sample ``Loop`` (from ``K.map_fn`` in the capsule layer) by batched ops.
+
+    The capsule layer maps ``x -> batch_dot(x, W)`` over the batch with ``tf.map_fn``, which
+    tf2onnx turns into an ONNX ``Loop`` running one small MatMul per face.  The loop body is
+    ``Gather(X, i) -> Reshape(S) -> MatMul(W) -> Squeeze(A)``; the same values come from
+    ``Reshape(X, [-1, *S]) -> MatMul(W) -> Squeeze(A + 1)`` in one step for the whole batch
+    (MatMul broadcasts ``W`` over the leading dimension).  Loops that do not have exactly this
+    shape are left alone.  Nodes only the loop needed are removed.
+
+    Returns
+    -------
+    int
+        How many loops were replaced (0 when the graph had none of this form).
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    replaced = 0
+    new_nodes = []
+    for node in graph.node:
+        plan = _map_loop_plan(node, consts) if node.op_type == "Loop" else None
+        if plan is None:
+            new_nodes.append(node)
+            continue
+        source, shape, weight, axes, output = plan
+        tag = f"{node.name or output}/vectorised"
+        shape_name, axes_name = f"{tag}/shape", f"{tag}/axes"
+        if weight not in consts:  # a constant of the loop body: move it to the graph
+            body = next(a.g for a in node.attribute if a.name == "body")
+            value = next(numpy_helper.to_array(i) for i in body.initializer if i.name == weight)
+            graph.initializer.append(numpy_helper.from_array(value, f"{tag}/weight"))
+            weight = f"{tag}/weight"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.asarray([-1, *shape], dtype=np.int64), shape_name),
+                numpy_helper.from_array(np.asarray([a + 1 if a >= 0 else a for a in axes], dtype=np.int64), axes_name),
+            ]
+        )
+        new_nodes += [
+            helper.make_node("Reshape", [source, shape_name], [f"{tag}/reshaped"], name=f"{tag}/Reshape"),
+            helper.make_node("MatMul", [f"{tag}/reshaped", weight], [f"{tag}/matmul"], name=f"{tag}/MatMul"),
+            helper.make_node("Squeeze", [f"{tag}/matmul", axes_name], [output], name=f"{tag}/Squeeze"),
+        ]
+        replaced += 1
+    if replaced:
+        del graph.node[:]
+        graph.node.extend(_live_nodes(new_nodes, [o.name for o in graph.output]))
+        used = {name for n in graph.node for name in n.input}
+        keep = [init for init in graph.initializer if init.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return replaced
+
+
+def _map_loop_plan(loop: Any, consts: Mapping[str, np.ndarray]) -> tuple[str, list[int], str, list[int], str] | None:
+    """(X, per-sample shape S, weight name, squeeze axes, scan output) of a map_fn Loop, or None."""
+    from onnx import numpy_helper
+
+    body = next((a.g for a in loop.attribute if a.name == "body"), None)
+    if body is None or len(loop.output) < 1:
+        return None
+    body_consts = {init.name: numpy_helper.to_array(init) for init in body.initializer}
+
+    def const(name: str) -> np.ndarray | None:
+        return body_consts.get(name, consts.get(name))
+
+    by_type: dict[str, list[Any]] = {}
+    for n in body.node:
+        by_type.setdefault(n.op_type, []).append(n)
+    gathers, reshapes, matmuls = by_type.get("Gather", []), by_type.get("Reshape", []), by_type.get("MatMul", [])
+    if len(gathers) != 1 or len(reshapes) != 1 or len(matmuls) != 1:
+        return None
+    scan_outputs = list(body.output)[1 + len(loop.input) - 2 :]
+    loop_scan = list(loop.output)[len(loop.input) - 2 :]
+    if len(scan_outputs) != 1 or len(loop_scan) != 1:
+        return None
+    producers = {o: n for n in body.node for o in n.output}
+    squeeze = producers.get(scan_outputs[0].name)
+    if squeeze is None or squeeze.op_type != "Squeeze" or squeeze.input[0] != matmuls[0].output[0]:
+        return None
+    gather, reshape, matmul = gathers[0], reshapes[0], matmuls[0]
+    # Gather(X, Unsqueeze(i)) -> Squeeze(axis 0) -> Reshape -> MatMul(const W)
+    index_node = producers.get(gather.input[1])
+    iteration = body.input[0].name
+    if (
+        index_node is None
+        or index_node.op_type != "Unsqueeze"
+        or index_node.input[0]
+        not in {
+            iteration,
+            *(body.input[k].name for k in range(2, len(body.input))),
+        }
+    ):
+        return None
+    gather_squeeze = producers.get(reshape.input[0])
+    if gather_squeeze is None or gather_squeeze.op_type != "Squeeze" or gather_squeeze.input[0] != gather.output[0]:
+        return None
+    shape = const(reshape.input[1])
+    weight = const(matmul.input[1])
+    axes = const(squeeze.input[1]) if len(squeeze.input) > 1 else None
+    if shape is None or weight is None or axes is None or matmul.input[0] != reshape.output[0]:
+        return None
+    if (np.asarray(shape) < 0).any():
+        return None
+    # the loop counter and the carried copy of it must both start at 0 (map_fn over every sample)
+    return gather.input[0], [int(v) for v in shape], matmul.input[1], [int(a) for a in np.ravel(axes)], loop_scan[0]
+
+
+def _live_nodes(nodes: list[Any], outputs: list[str]) -> list[Any]:
+    """``nodes`` without those whose outputs nothing needs (order kept)."""
+    needed = set(outputs)
+    live = []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            live.append(node)
+            needed.update(node.input)
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                    needed.update(i for n in sub.node for i in n.input)
+    return list(reversed(live))
 
 
 def merge_ensemble(models: Mapping[str, Any]) -> Any:
@@ -252,6 +378,7 @@ def build_package(
             else:
                 raise InputError(f"FSA-Net source {role!r} must be a .pb or .onnx file, got {path.name}")
             model = _normalise(model)
+            loops = vectorise_map_loops(model)
             models[role] = model
             name = f"{VARIANTS[role]}.onnx"
             target = tmp / name
@@ -263,6 +390,7 @@ def build_package(
                 "upstream_url": upstream_url(role),
                 "upstream_sha256": UPSTREAM_SHA256[role],
                 "is_upstream_file": digest == UPSTREAM_SHA256[role],
+                "map_loops_vectorised": loops,
             }
         if ensemble and len(models) == len(VARIANTS):
             merged = merge_ensemble(models)
@@ -309,7 +437,14 @@ def build_package(
             "convention": "300W-LP / AFLW2000 Pose_Para angles (pitch, yaw, roll) converted to degrees; "
             "see docs/headpose.md for the axes",
         },
-        metadata={"opset": OPSET, "ir_version": IR_VERSION},
+        metadata={
+            "opset": OPSET,
+            "ir_version": IR_VERSION,
+            "optimisations": [
+                "tf.map_fn Loop of the capsule layer replaced by one batched MatMul (vectorise_map_loops)",
+                "ensemble: the three variants merged into one ONNX graph with their mean",
+            ],
+        },
     )
     card.write(output_dir)
     return ModelPackage.load(output_dir).check()
