@@ -95,25 +95,30 @@ def upstream_demo_crop(image_bgr: np.ndarray, box: np.ndarray, ad: float = 0.6) 
     return face[None].astype(np.float32)
 
 
-def interleaved(fns: dict[str, Callable[[], object]], calls: int, block: int = 10) -> dict[str, tuple[float, float]]:
-    """(best, median) seconds per call of each function, timed in alternating blocks of ``block`` calls.
+def interleaved(
+    fns: dict[str, Callable[[], object]], calls: int, block: int = 10
+) -> dict[str, tuple[float, float, float]]:
+    """(best wall, median wall, median process CPU) seconds per call, timed in alternating blocks.
 
-    On a machine shared with other jobs the best time is the stable estimate of the intrinsic
-    cost (``timeit``'s advice); the median shows what contention does.  Alternating blocks
-    expose every contender to the same load; blocks (rather than single calls) keep one
-    runtime's idle spinning threads from slowing the next contender's first call.
+    On a machine shared with other jobs the best wall time is the stable estimate of the
+    intrinsic latency (``timeit``'s advice) and the median shows what contention does; process
+    CPU time (every thread of this process, spinning included) is the work done, which load
+    does not inflate.  Alternating blocks of ``block`` calls expose every contender to the same
+    load and keep one runtime's idle spinning threads from slowing the next contender's first call.
     """
     for fn in fns.values():  # warm up
         for _ in range(5):
             fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(max(calls // block, 1)):
         for name, fn in fns.items():
             for _ in range(block):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 fn()
-                samples[name].append(time.perf_counter() - start)
-    return {k: (min(v), statistics.median(v)) for k, v in samples.items()}
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+    return {k: (min(wall[k]), statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
 def main() -> int:
@@ -186,6 +191,18 @@ def main() -> int:
             return pose.predict(image_rgb, boxes=box[None])
 
         pipe = interleaved({"upstream": upstream_pipeline, "facelib": facelib_pipeline}, args.calls)
+        # facelib's own cost over the runtime, measured without TF in between (more calls, same session options)
+        own_cost: dict[int, dict[str, tuple[float, float, float]]] = {}
+        for batch in (1, 16):
+            crops = crops16[:batch].copy()
+            own_cost[batch] = interleaved(
+                {
+                    "facelib": lambda c=crops: pose.predict_crops(c),
+                    "bare": lambda c=crops: bare.run(None, {INPUT_NAME: c}),
+                },
+                4 * args.calls if batch == 1 else args.calls,
+                block=20 if batch == 1 else 5,
+            )
         pose.close()
 
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -205,31 +222,50 @@ def main() -> int:
         "Upstream = the three released TF frozen graphs, one TF session each, averaged (TF default threads). "
         "facelib = `HeadPose.predict_crops` on the merged ensemble ONNX (ONNX Runtime CPU, 1 intra-op thread). "
         f"Max |facelib - upstream| on the reference crops: {parity:.2e} degrees.",
-        "Contenders alternate in blocks of 10 calls; figures are best-of (median in brackets) per call.",
+        "Contenders alternate in blocks of 10 calls; throughput figures are best-of (median in brackets) "
+        "per call; CPU = median process CPU time per call (all threads, spinning included).",
         "",
         "## Network, 3-model ensemble (prepared crops)",
         "",
         "| batch | upstream TF faces/s | facelib faces/s | speed-up per face | bare ORT (merged) faces/s "
-        "| facelib overhead vs bare ORT | bare ORT, 3 separate files faces/s |",
-        "|---|---|---|---|---|---|---|",
+        "| facelib overhead vs bare ORT (CPU) | bare ORT, 3 separate files faces/s "
+        "| CPU ms/face upstream | CPU ms/face facelib | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def cell(value: tuple[float, float], batch: int) -> str:
+    def cell(value: tuple[float, float, float], batch: int) -> str:
         return f"{batch / value[0]:.1f} ({batch / value[1]:.1f})"
 
     for batch, r in results.items():
         up, fl, bare_t = r["upstream_tf"], r["facelib"], r["bare_ort_merged"]
-        overhead = 100.0 * (fl[0] / bare_t[0] - 1.0)
+        overhead = 100.0 * (fl[2] / bare_t[2] - 1.0)
         lines.append(
             f"| {batch} | {cell(up, batch)} | {cell(fl, batch)} | {up[0] / fl[0]:.2f}x ({up[1] / fl[1]:.2f}x) "
-            f"| {cell(bare_t, batch)} | {overhead:+.1f}% ({1e6 * (fl[0] - bare_t[0]) / batch:+.0f} us/face) "
-            f"| {cell(r['bare_ort_3_files'], batch)} |"
+            f"| {cell(bare_t, batch)} | {overhead:+.1f}% ({1e6 * (fl[2] - bare_t[2]) / batch:+.0f} us/face) "
+            f"| {cell(r['bare_ort_3_files'], batch)} "
+            f"| {1e3 * up[2] / batch:.2f} | {1e3 * fl[2] / batch:.2f} | {up[2] / fl[2]:.2f}x |"
         )
     lines += [
         "",
         "Per face at batch 1 (best-of): upstream {:.2f} ms, facelib {:.2f} ms, bare ORT {:.2f} ms.".format(
             1e3 * results[1]["upstream_tf"][0], 1e3 * results[1]["facelib"][0], 1e3 * results[1]["bare_ort_merged"][0]
         ),
+        "",
+        "## facelib overhead over bare ONNX Runtime (same file, same session options, no TF in between)",
+        "",
+        "Overhead = median process CPU time per call (both run single-threaded in this process, so CPU time "
+        "is the work done and load does not inflate it); wall best-of (median) for reference.",
+        "",
+        "| batch | bare ORT CPU ms/call | facelib `predict_crops` CPU ms/call | overhead | bare ORT wall ms "
+        "| facelib wall ms |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {b} | {1e3 * o['bare'][2]:.3f} | {1e3 * o['facelib'][2]:.3f} "
+            f"| {100 * (o['facelib'][2] / o['bare'][2] - 1):+.1f}% ({1e6 * (o['facelib'][2] - o['bare'][2]):+.0f} us) "
+            f"| {1e3 * o['bare'][0]:.3f} ({1e3 * o['bare'][1]:.3f}) "
+            f"| {1e3 * o['facelib'][0]:.3f} ({1e3 * o['facelib'][1]:.3f}) |"
+            for b, o in own_cost.items()
+        ],
         "",
         "## Pipeline, one face from an image + box (crop, min-max stretch, ensemble)",
         "",
