@@ -244,3 +244,28 @@ def test_video_file_and_truncated_video(pose, media_dir, tmp_path):
         list(pose.predict_video(header_only))
     with pytest.raises(MediaReadError):
         list(pose.predict_video(tmp_path / "missing.mp4"))
+
+
+def test_output_order_read_from_card(packages, ref, tmp_path):
+    """Tasks take the output order from the card: a card saying (pitch, yaw, roll) swaps the columns."""
+    import shutil
+
+    from facelib.models.card import ModelCard
+
+    copy = tmp_path / "reordered"
+    shutil.copytree(packages["fsanet"], copy)
+    card = ModelCard.read(copy / "facelib.json").to_dict()
+    card["outputs"]["order"] = ["pitch", "yaw", "roll"]
+    ModelCard.from_dict(card).write(copy)
+    crops = min_max_stretch(ref["crops_bgr_u8"]).astype(np.float32)
+    with HeadPose(copy) as task:
+        mean, _ = task.predict_crops(crops)
+    np.testing.assert_allclose(mean, ref["minmax_ensemble"][:, [1, 0, 2]], atol=TOLERANCE_DEG)
+
+
+def test_default_runtime_threads(packages):
+    with HeadPose(packages["fsanet"]) as task:
+        assert task.backend.name == "onnxruntime"
+        assert task.backend.options["intra_op_num_threads"] == 1
+    with HeadPose(packages["fsanet"], backend="onnxruntime", backend_options={"intra_op_num_threads": 2}) as task:
+        assert task.backend.options["intra_op_num_threads"] == 2

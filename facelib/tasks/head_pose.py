@@ -174,7 +174,9 @@ class HeadPose(Task):
         self.order = tuple(outputs.get("order", ("yaw", "pitch", "roll")))
         if sorted(self.order) != ["pitch", "roll", "yaw"]:
             raise ModelCardError(f"{self.package.root}: outputs.order must name yaw, pitch and roll, got {self.order}")
-        self._index = [self.order.index(k) for k in ("yaw", "pitch", "roll")]
+        index = [self.order.index(k) for k in ("yaw", "pitch", "roll")]
+        #: Column selector bringing the network's order to (yaw, pitch, roll); a plain slice when equal.
+        self._index: slice | list[int] = slice(None) if index == [0, 1, 2] else index
         available: dict[str, str] = dict(outputs.get("variants") or {})
         if not available:
             raise ModelCardError(f"{self.package.root}: outputs.variants names no FSA-Net variant file")
