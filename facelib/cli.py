@@ -265,7 +265,12 @@ def _run_headpose(args: argparse.Namespace) -> int:
     from facelib.io.image import read_image, write_image
     from facelib.io.video import is_video_path
 
-    videos = [p for p in args.inputs if is_video_path(p)]
+    # a bare number that is not a file is a webcam index
+    videos: list[Path | int] = [
+        int(str(p)) if str(p).isdigit() and not p.exists() else p
+        for p in args.inputs
+        if is_video_path(p) or (str(p).isdigit() and not p.exists())
+    ]
     if videos and len(args.inputs) > 1:
         raise InputError("give either image files or exactly one video file")
     with _headpose_task(args) as pose:
@@ -288,30 +293,37 @@ def _run_headpose(args: argparse.Namespace) -> int:
     return 0
 
 
-def _headpose_video(pose: Any, path: Path, args: argparse.Namespace) -> int:
+def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> int:
+    from facelib.errors import MediaReadError
     from facelib.io.video import VideoReader, VideoWriter
 
-    with VideoReader(path) as reader:
+    frames: list[dict[str, Any]] = []
+    count = 0
+    with VideoReader(source) as reader:
         fps = reader.fps
-    writer = VideoWriter(args.draw, fps) if args.draw is not None else None
-    frames = []
-    try:
-        for frame in pose.predict_video(path):
-            entry = {"index": frame.index, "timestamp_ms": frame.timestamp_ms, "reused_boxes": frame.reused_boxes}
-            entry["faces"] = [_face_json(f) for f in frame.faces]
-            frames.append(entry)
-            if not args.json:
-                note = " (previous boxes)" if frame.reused_boxes else ""
-                print(f"frame {frame.index}: {len(frame.faces)} face(s){note}")
-                for face in frame.faces:
-                    print(_face_line(face))
+        writer = VideoWriter(args.draw, fps) if args.draw is not None else None
+        try:
+            for frame in pose.predict_video(reader):
+                count += 1
+                if args.json:
+                    entry = {"index": frame.index, "timestamp_ms": frame.timestamp_ms}
+                    entry["reused_boxes"] = frame.reused_boxes
+                    entry["faces"] = [_face_json(f) for f in frame.faces]
+                    frames.append(entry)
+                else:
+                    note = " (previous boxes)" if frame.reused_boxes else ""
+                    print(f"frame {frame.index}: {len(frame.faces)} face(s){note}", flush=True)
+                    for face in frame.faces:
+                        print(_face_line(face))
+                if writer is not None:
+                    writer.write(_annotate(frame.image, frame.faces))
+        finally:
             if writer is not None:
-                writer.write(_annotate(frame.image, frame.faces))
-    finally:
-        if writer is not None:
-            writer.close()
+                writer.close()
+    if count == 0:
+        raise MediaReadError(f"{source} has no decodable frames")
     if args.json:
-        _print_json({"input": str(path), "fps": fps, "frames": frames})
+        _print_json({"input": str(source), "fps": fps, "frames": frames})
     return 0
 
 

@@ -87,3 +87,11 @@ def test_convert_commands(models_dir, tmp_path, capsys):
     assert main(args) == 0
     assert (fs / "fsanet_ensemble.onnx").is_file()
     assert main(["convert", "fsanet", "-o", str(tmp_path / "none")]) == 2
+
+
+def test_headpose_unreadable_video_exit_2(pkgs, media_dir, tmp_path, capsys):
+    model, detector = pkgs
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes((media_dir / "video" / "talking_face_01.mp4").read_bytes()[:64])
+    assert main(["headpose", str(broken), "--model", model, "--detector", detector]) == 2
+    assert "facelib: error" in capsys.readouterr().err
