@@ -269,3 +269,14 @@ def test_default_runtime_threads(packages):
         assert task.backend.options["intra_op_num_threads"] == 1
     with HeadPose(packages["fsanet"], backend="onnxruntime", backend_options={"intra_op_num_threads": 2}) as task:
         assert task.backend.options["intra_op_num_threads"] == 2
+
+
+def test_array_batch_and_detector_ownership(packages, media_dir):
+    image = read_image(media_dir / "images" / "obama.jpg")
+    detector = FaceDetector(packages["ultraface"])
+    with HeadPose(packages["fsanet"], detector=detector) as task:
+        stacked = task.predict(np.stack([image, image]))  # (N, H, W, 3) is a batch of images
+        assert [len(r) for r in stacked] == [1, 1]
+        np.testing.assert_allclose(stacked[0][0].angles, stacked[1][0].angles)
+    assert len(detector.detect(image)) == 1  # a detector the caller gave stays open
+    detector.close()

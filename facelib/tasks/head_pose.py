@@ -191,6 +191,8 @@ class HeadPose(Task):
         if ensemble and set(self.variants) == set(available) and ensemble.get("role") in card.files:
             self._ensemble = dict(ensemble)
         self.detector = self._make_detector(detector, backend)
+        #: True when this task created the detector (and so closes it).
+        self._owns_detector = self.detector is not None and self.detector is not detector
 
     def _make_detector(self, detector: DetectorSource, backend: str | Backend) -> FaceDetectorLike | None:
         if detector is None:
@@ -225,7 +227,7 @@ class HeadPose(Task):
         return cls(ensure_package(name, offline=offline, progress=progress), detector=det, **kwargs)
 
     def close(self) -> None:
-        if isinstance(self.detector, Task):
+        if self._owns_detector and isinstance(self.detector, Task):
             self.detector.close()
         super().close()
 
