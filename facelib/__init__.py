@@ -64,6 +64,10 @@ _LAZY: dict[str, str] = {
     "load_blendshapes_json": "facelib.io.blendshape_export:load_json",
     "save_blendshapes_npz": "facelib.io.blendshape_export:save_npz",
     "load_blendshapes_npz": "facelib.io.blendshape_export:load_npz",
+    "HeadPose": "facelib.tasks.head_pose:HeadPose",
+    "HeadPoseResult": "facelib.tasks.head_pose:HeadPoseResult",
+    "FaceDetector": "facelib.tasks.face_detection:FaceDetector",
+    "FaceBox": "facelib.tasks.detection:FaceBox",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -114,4 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from facelib.models.hub import ensure_package, list_models
     from facelib.models.package import ModelPackage
     from facelib.tasks.blendshape_regressor import RegressorEngine, RegressorFace
+    from facelib.tasks.detection import FaceBox
+    from facelib.tasks.face_detection import FaceDetector
     from facelib.tasks.faceboxes import FaceBoxesDetector
+    from facelib.tasks.head_pose import HeadPose, HeadPoseResult

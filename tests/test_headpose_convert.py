@@ -1,0 +1,110 @@
+"""FSA-Net / UltraFace converters: the real .pb through tf2onnx, copies, card records, errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from headpose_support import FSANET_STEMS, TOLERANCE_DEG, load_reference
+
+from facelib.errors import ConversionError, InputError, ModelFileError
+from facelib.models.convert import fsanet, ultraface
+from facelib.models.package import ModelPackage, sha256_file
+from facelib.processing.fsanet import min_max_stretch
+from facelib.tasks.head_pose import HeadPose
+
+HAVE_TF = importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tf2onnx") is not None
+
+
+@pytest.mark.convert
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_TF, reason="converting .pb needs tensorflow and tf2onnx (pip install 'facelib[convert]')")
+def test_convert_real_pb_matches_upstream(models_dir, reference_dir, tmp_path):
+    source = models_dir / "fsanet" / f"{FSANET_STEMS['capsule']}.pb"
+    package = fsanet.build_package({"capsule": source}, tmp_path / "pkg")
+    card = package.card
+    assert card.source["files"]["capsule"]["sha256"] == sha256_file(source)
+    assert card.source["files"]["capsule"]["is_upstream_file"] is True
+    assert card.source["tool"].startswith("tf2onnx")
+    assert "ensemble" not in card.files and card.variant == "capsule"
+    import onnx
+
+    model = onnx.load(str(package.path("capsule")))
+    assert model.ir_version == 10 and any(o.domain == "" and o.version == 17 for o in model.opset_import)
+    ref = load_reference(reference_dir)
+    with HeadPose(package) as task:
+        for kind, crops in (("raw", ref["crops_bgr_u8"]), ("minmax", min_max_stretch(ref["crops_bgr_u8"]))):
+            mean, _ = task.predict_crops(crops.astype(np.float32))
+            np.testing.assert_allclose(mean, ref[f"{kind}_capsule_3_16_2_21_5"], atol=TOLERANCE_DEG)
+
+
+def test_onnx_sources_are_recorded(models_dir, tmp_path):
+    sources = {role: models_dir / "fsanet" / f"{stem}.onnx" for role, stem in FSANET_STEMS.items()}
+    package = fsanet.build_package(sources, tmp_path / "pkg")
+    assert package.validate() == []
+    for role in FSANET_STEMS:
+        info = package.card.source["files"][role]
+        assert info["sha256"] == sha256_file(sources[role])
+        assert info["upstream_sha256"] == fsanet.UPSTREAM_SHA256[role]
+        assert info["map_loops_vectorised"] == 1
+    assert package.card.files["ensemble"].outputs[-1].name == "pose"
+    import onnx
+
+    ensemble = onnx.load(str(package.path("ensemble")))
+    assert not [n for n in ensemble.graph.node if n.op_type == "Loop"]  # per-face loops vectorised
+    # the upstream .pb hashes recorded in the converter are the files in ../shared
+    for role, stem in FSANET_STEMS.items():
+        assert sha256_file(models_dir / "fsanet" / f"{stem}.pb") == fsanet.UPSTREAM_SHA256[role]
+
+
+def test_fsanet_converter_errors(models_dir, tmp_path):
+    good = models_dir / "fsanet" / f"{FSANET_STEMS['capsule']}.onnx"
+    with pytest.raises(InputError, match="must be among"):
+        fsanet.build_package({"other": good}, tmp_path / "a")
+    with pytest.raises(InputError, match="not found"):
+        fsanet.build_package({"capsule": tmp_path / "missing.pb"}, tmp_path / "b")
+    txt = tmp_path / "x.txt"
+    txt.write_text("hello")
+    with pytest.raises(InputError, match=r"\.pb or \.onnx"):
+        fsanet.build_package({"capsule": txt}, tmp_path / "c")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(ModelFileError):
+        fsanet.build_package({"capsule": corrupt}, tmp_path / "d")
+    wrong = models_dir / "ultraface" / "version-RFB-320.onnx"
+    with pytest.raises(ConversionError, match="expected input"):
+        fsanet.build_package({"capsule": wrong}, tmp_path / "e")
+
+
+@pytest.mark.skipif(not HAVE_TF, reason="needs tensorflow to parse a .pb")
+def test_fsanet_converter_rejects_non_fsanet_pb(tmp_path):
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\x0a\x03abc" * 10)
+    with pytest.raises(ConversionError):
+        fsanet.build_package({"capsule": bad}, tmp_path / "pkg")
+
+
+def test_missing_tensorflow_is_a_clear_error(models_dir, tmp_path, monkeypatch):
+    import facelib.errors as errors
+
+    def fake_require(module, extra, purpose):
+        raise errors.MissingDependencyError(module, extra, purpose)
+
+    monkeypatch.setattr(errors, "require", fake_require)
+    with pytest.raises(errors.MissingDependencyError, match=r"facelib\[convert\]"):
+        fsanet.build_package({"capsule": models_dir / "fsanet" / f"{FSANET_STEMS['capsule']}.pb"}, tmp_path / "p")
+
+
+def test_ultraface_converter(models_dir, tmp_path):
+    source = models_dir / "ultraface" / "version-RFB-320.onnx"
+    package = ultraface.build_package({"detector": source}, tmp_path / "uf")
+    assert sha256_file(package.path("detector")) == sha256_file(source)  # copied unchanged
+    assert package.card.source["files"]["detector"]["upstream_url"].endswith("models/onnx/version-RFB-320.onnx")
+    assert ModelPackage.load(tmp_path / "uf").validate() == []
+    with pytest.raises(ConversionError, match="expected an input"):
+        ultraface.build_package({"detector": source}, tmp_path / "x", variant="RFB-640")
+    with pytest.raises(InputError, match="unknown UltraFace variant"):
+        ultraface.build_package({"detector": source}, tmp_path / "y", variant="RFB-999")
+    with pytest.raises(InputError, match="one source role"):
+        ultraface.build_package({"model": source}, tmp_path / "z")
