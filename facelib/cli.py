@@ -165,6 +165,99 @@ def _info_native(path: Path, as_json: bool) -> int:
     return 0
 
 
+# --- facelib bench / facelib check -----------------------------------------------------------
+
+
+def _backend_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings -> options; values parsed as JSON when they can be (numbers, lists)."""
+    from facelib.errors import InputError
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"backend options are key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _add_backend_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument("--backend", default=default, help=f"backend name (default {default}; see 'facelib backends')")
+    p.add_argument(
+        "--backend-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option, repeatable (e.g. intra_op_num_threads=2)",
+    )
+
+
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="latency percentiles, throughput and peak memory of a model or task")
+    p.add_argument("target", help="model package directory or model file")
+    _add_backend_args(p)
+    p.add_argument("--batch", type=int, default=1, help="batch size for dynamic batch inputs (default 1)")
+    p.add_argument("--loop", type=int, default=50, help="timed runs (default 50)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from facelib.backends.registry import get_backend
+    from facelib.errors import InputError
+    from facelib.tools.bench import bench_model, format_timings
+
+    if args.batch < 1 or args.loop < 1 or args.warmup < 0:
+        raise InputError("--batch and --loop must be >= 1 and --warmup >= 0")
+    backend = get_backend(args.backend, **_backend_options(args.backend_option))
+    timings = bench_model(Path(args.target), backend, batch=args.batch, loop=args.loop, warmup=args.warmup)
+    if args.json:
+        _print_json({"backend": backend.name, "timings": [t.to_dict() for t in timings]})
+    else:
+        print(f"backend {backend.name}")
+        print(format_timings(timings))
+    return 0
+
+
+def _add_check(sub: Any) -> None:
+    p = sub.add_parser("check", help="compare a backend's outputs with a reference backend's")
+    p.add_argument("target", help="model package directory or model file")
+    _add_backend_args(p)
+    p.add_argument("--reference", default="onnxruntime", help="reference backend (default onnxruntime)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest max-abs difference accepted")
+    p.add_argument("--batch", type=int, default=1, help="batch size for dynamic batch inputs (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from facelib.backends.registry import get_backend
+    from facelib.tools.check import check_model, format_differences
+
+    backend = get_backend(args.backend, **_backend_options(args.backend_option))
+    reference = get_backend(args.reference)
+    diffs = check_model(Path(args.target), backend, reference, batch=args.batch)
+    failed = [d for d in diffs if not d.max_abs <= args.tolerance]
+    if args.json:
+        _print_json(
+            {
+                "backend": backend.name,
+                "reference": reference.name,
+                "tolerance": args.tolerance,
+                "differences": [d.to_dict() for d in diffs],
+                "ok": not failed,
+            }
+        )
+    else:
+        print(f"backend {backend.name} against {reference.name}, tolerance {args.tolerance:g}")
+        print(format_differences(diffs, args.tolerance))
+    return 1 if failed else 0
+
+
 # --- facelib convert / facelib eval: groups whose members each task adds -------------------
 
 #: ``facelib convert NAME ...``: one ``_add_convert_<name>(subparsers)`` per converter.
@@ -193,6 +286,8 @@ def _add_eval(sub: Any) -> None:
 _COMMANDS: list[Callable[[Any], None]] = [
     _add_backends,
     _add_info,
+    _add_bench,
+    _add_check,
     _add_convert,
     _add_eval,
 ]

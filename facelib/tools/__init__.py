@@ -1,0 +1,1 @@
+"""Measuring tools shared by every backend: ``facelib bench`` and ``facelib check``."""
