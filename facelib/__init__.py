@@ -50,6 +50,13 @@ _LAZY: dict[str, str] = {
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
+    "BlendshapeCapture": "facelib.tasks.blendshapes:BlendshapeCapture",
+    "FaceLandmarker": "facelib.tasks.face_landmarker:FaceLandmarker",
+    "LandmarkerResult": "facelib.tasks.face_landmarker:LandmarkerResult",
+    "LandmarkerFace": "facelib.tasks.face_landmarker:LandmarkerFace",
+    "FaceBlendshapes": "facelib.tasks.blendshape_results:FaceBlendshapes",
+    "BlendshapeFrame": "facelib.tasks.blendshape_results:BlendshapeFrame",
+    "ARKIT_NAMES": "facelib.processing.arkit:ARKIT_NAMES",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -92,3 +99,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from facelib.io.image import read_image
     from facelib.models.card import ModelCard
     from facelib.models.package import ModelPackage
+    from facelib.processing.arkit import ARKIT_NAMES
+    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.tasks.blendshapes import BlendshapeCapture
+    from facelib.tasks.face_landmarker import FaceLandmarker, LandmarkerFace, LandmarkerResult
