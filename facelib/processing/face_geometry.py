@@ -243,8 +243,11 @@ def transformation_matrix(
     pts[1] = pts[1] * h_n - h_n / 2
     pts[2] = pts[2] * w_n
     depth_offset = pts[2].mean()
-    source = canonical.vertices.T
-    weights = canonical.weights
+    # landmarks with zero weight do not enter the Procrustes sums: solve on the weighted ones only
+    used = np.nonzero(canonical.weights)[0]
+    pts = pts[:, used]
+    source = canonical.vertices[used].T
+    weights = canonical.weights[used]
 
     def scale_of(points: np.ndarray) -> float:
         return float(np.linalg.norm(weighted_procrustes(source, points, weights)[:3, 0]))
