@@ -33,7 +33,7 @@ CLIP = "talking_face_01.mp4"
 
 def load_frames(path: Path, limit: int) -> list[tuple[np.ndarray, int]]:
     with VideoReader(path) as reader:
-        return [(f.image, int(round(f.timestamp_ms))) for f, _ in zip(reader, range(limit))]
+        return [(f.image, round(f.timestamp_ms)) for f, _ in zip(reader, range(limit))]
 
 
 def google_runner(task: Path) -> tuple[Callable[[list[tuple[np.ndarray, int]]], list], str]:

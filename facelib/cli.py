@@ -284,9 +284,7 @@ def _add_eval(sub: Any) -> None:
 
 
 def _add_blendshapes(sub: Any) -> None:
-    p = sub.add_parser(
-        "blendshapes", help="ARKit-52 blendshapes and head pose from an image, a video or a webcam"
-    )
+    p = sub.add_parser("blendshapes", help="ARKit-52 blendshapes and head pose from an image, a video or a webcam")
     p.add_argument("input", nargs="?", help="image or video file (omit with --webcam)")
     p.add_argument("--webcam", type=int, metavar="N", help="read webcam device N instead of a file")
     p.add_argument(

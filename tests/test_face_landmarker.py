@@ -82,7 +82,9 @@ def test_video_mode_parity(mediapipe_package: Path, media_dir: Path, ref: dict) 
     key = "talking_face_01_mp4"
     xy_max, xy_mean, bs_mean, rot = [], [], [], []
     with (
-        FaceLandmarker(mediapipe_package, mode="video", num_faces=4, output_blendshapes=True, output_transform=True) as lm,
+        FaceLandmarker(
+            mediapipe_package, mode="video", num_faces=4, output_blendshapes=True, output_transform=True
+        ) as lm,
         VideoReader(media_dir / "video" / "talking_face_01.mp4") as reader,
     ):
         for frame in reader:

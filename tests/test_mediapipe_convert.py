@@ -67,7 +67,7 @@ def test_prelu_rewrite_is_exact(mediapipe_package: Path, models_dir: Path) -> No
 def test_bundle_must_be_the_landmarker_task(tmp_path: Path, models_dir: Path) -> None:
     not_zip = tmp_path / "x.task"
     not_zip.write_bytes(b"not a zip")
-    with pytest.raises(ConversionError, match="not a MediaPipe .task bundle"):
+    with pytest.raises(ConversionError, match=r"not a MediaPipe \.task bundle"):
         conv.build_package({"task": not_zip}, tmp_path / "out")
     evil = tmp_path / "evil.task"
     with zipfile.ZipFile(evil, "w") as z:

@@ -109,7 +109,7 @@ def draw_face(
     import cv2
 
     out = image.copy()
-    x1, y1, x2, y2 = (int(round(float(v))) for v in face.box)
+    x1, y1, x2, y2 = (round(float(v)) for v in face.box)
     cv2.rectangle(out, (x1, y1), (x2, y2), box_colour, 1, cv2.LINE_AA)
     if face.landmarks is not None:
         out = draw_landmarks(out, face.landmarks, triangles=triangles)

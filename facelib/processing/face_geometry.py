@@ -1,9 +1,9 @@
 """Facial transformation matrix (head pose) from face-mesh landmarks, MediaPipe's geometry pipeline.
 
 The canonical face model (468 vertices in centimetres; +x towards the subject's left, which is
-the image right for a face looking at the camera, +y up, +z out of the face towards the viewer) comes with 33 weighted "Procrustes"
-landmarks.  From the screen landmarks of a face and a virtual perspective camera (vertical field of
-view 63 degrees, near plane 1 cm) the pipeline estimates metric 3D landmarks, then solves a
+the image right for a face looking at the camera, +y up, +z out of the face towards the viewer)
+comes with 33 weighted "Procrustes" landmarks.  From the screen landmarks of a face and a
+virtual perspective camera (vertical field of view 63 degrees, near plane 1 cm) the pipeline estimates metric 3D landmarks, then solves a
 weighted orthogonal Procrustes problem canonical -> metric.  The resulting 4x4 matrix maps
 canonical-model coordinates (cm) into a right-handed camera space: camera at the origin looking
 along -Z, +X to the image right, +Y up.
@@ -59,6 +59,7 @@ def read_fields(data: bytes) -> list[tuple[int, int, Any]]:
     while pos < len(data):
         key, pos = _varint(data, pos)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 1:

@@ -162,7 +162,8 @@ class BlendshapeCapture(Task):
                 ) from None
             return module.RegressorEngine(self.package, self.backend, num_faces=self.num_faces, **options)
         raise ModelCardError(
-            f"{self.package.root}: unknown blendshape model variant {variant!r}; facelib knows 'mediapipe' and 'regressor'"
+            f"{self.package.root}: unknown blendshape model variant {variant!r}; "
+            "facelib knows 'mediapipe' and 'regressor'"
         )
 
     @classmethod

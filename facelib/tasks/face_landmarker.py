@@ -156,7 +156,9 @@ class FaceLandmarker(Task):
         if self.num_faces < 1:
             raise InputError(f"num_faces must be at least 1, got {self.num_faces}")
         self.min_detection = _unit(
-            "min_face_detection_confidence", min_face_detection_confidence, defaults.get("min_face_detection_confidence")
+            "min_face_detection_confidence",
+            min_face_detection_confidence,
+            defaults.get("min_face_detection_confidence"),
         )
         self.min_presence = _unit(
             "min_face_presence_confidence", min_face_presence_confidence, defaults.get("min_face_presence_confidence")
@@ -347,7 +349,7 @@ class FaceLandmarker(Task):
         if self.smoothing:
             while len(self._filters) <= slot:
                 self._filters.append(face_mesh.OneEuroLandmarkFilter(**self._smooth_params))
-            pixels = self._filters[slot](pixels, int(round(timestamp_ms * 1000)))
+            pixels = self._filters[slot](pixels, round(timestamp_ms * 1000))
             norm = pixels / np.array([width, height, width], dtype=np.float64)
         blend = None
         if self.output_blendshapes:
@@ -379,7 +381,9 @@ class FaceLandmarker(Task):
     def _require_mode(self, mode: str, method: str) -> None:
         if self.mode != mode:
             hint = {"image": "detect", "video": "detect_for_video", "live": "detect_async"}[self.mode]
-            raise InputError(f"{method}() needs mode={mode!r}; this FaceLandmarker is in {self.mode!r} mode (use {hint})")
+            raise InputError(
+                f"{method}() needs mode={mode!r}; this FaceLandmarker is in {self.mode!r} mode (use {hint})"
+            )
 
     def _check_timestamp(self, timestamp_ms: float) -> None:
         ts = float(timestamp_ms)

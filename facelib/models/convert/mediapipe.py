@@ -64,7 +64,8 @@ def read_bundle(task: Path) -> dict[str, bytes]:
         raise ConversionError(f"MediaPipe task bundle not found: {task}")
     if not zipfile.is_zipfile(task):
         raise ConversionError(
-            f"{task} is not a MediaPipe .task bundle (not a zip archive); download face_landmarker.task from {SOURCE_URL}"
+            f"{task} is not a MediaPipe .task bundle (not a zip archive); "
+            f"download face_landmarker.task from {SOURCE_URL}"
         )
     out: dict[str, bytes] = {}
     try:
@@ -72,9 +73,7 @@ def read_bundle(task: Path) -> dict[str, bytes]:
             infos = {info.filename: info for info in archive.infolist()}
             missing = [m for m in (*MEMBERS, GEOMETRY_MEMBER) if m not in infos]
             if missing:
-                raise ConversionError(
-                    f"{task} lacks {missing}; is it face_landmarker.task? It has {sorted(infos)}"
-                )
+                raise ConversionError(f"{task} lacks {missing}; is it face_landmarker.task? It has {sorted(infos)}")
             for name in (*MEMBERS, GEOMETRY_MEMBER):
                 info = infos[name]
                 if info.file_size > MAX_MEMBER_BYTES:
@@ -139,7 +138,12 @@ def prelu_to_depthwise(model: Any) -> int:
     for node in graph.node:
         slope = constants.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
         dims = list(slope.dims) if slope is not None else []
-        if slope is None or len(dims) not in (3, 4) or any(d != 1 for d in dims[-2:]) or (len(dims) == 4 and dims[0] != 1):
+        if (
+            slope is None
+            or len(dims) not in (3, 4)
+            or any(d != 1 for d in dims[-2:])
+            or (len(dims) == 4 and dims[0] != 1)
+        ):
             nodes.append(node)
             continue
         values = numpy_helper.to_array(slope).astype(np.float32).reshape(-1)
@@ -150,12 +154,20 @@ def prelu_to_depthwise(model: Any) -> int:
         nodes += [
             helper.make_node("Relu", [node.input[0]], [f"{out}__relu"], name=f"{node.name}__relu"),
             helper.make_node(
-                "Conv", [f"{out}__relu", f"{out}__pos_w"], [f"{out}__pos"], name=f"{node.name}__pos",
-                group=channels, kernel_shape=[1, 1],
+                "Conv",
+                [f"{out}__relu", f"{out}__pos_w"],
+                [f"{out}__pos"],
+                name=f"{node.name}__pos",
+                group=channels,
+                kernel_shape=[1, 1],
             ),
             helper.make_node(
-                "Conv", [node.input[0], f"{out}__all_w"], [f"{out}__all"], name=f"{node.name}__all",
-                group=channels, kernel_shape=[1, 1],
+                "Conv",
+                [node.input[0], f"{out}__all_w"],
+                [f"{out}__all"],
+                name=f"{node.name}__all",
+                group=channels,
+                kernel_shape=[1, 1],
             ),
             helper.make_node("Add", [f"{out}__pos", f"{out}__all"], [out], name=f"{node.name}__add"),
         ]
