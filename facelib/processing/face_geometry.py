@@ -3,10 +3,10 @@
 The canonical face model (468 vertices in centimetres; +x towards the subject's left, which is
 the image right for a face looking at the camera, +y up, +z out of the face towards the viewer)
 comes with 33 weighted "Procrustes" landmarks.  From the screen landmarks of a face and a
-virtual perspective camera (vertical field of view 63 degrees, near plane 1 cm) the pipeline estimates metric 3D landmarks, then solves a
-weighted orthogonal Procrustes problem canonical -> metric.  The resulting 4x4 matrix maps
-canonical-model coordinates (cm) into a right-handed camera space: camera at the origin looking
-along -Z, +X to the image right, +Y up.
+virtual perspective camera (vertical field of view 63 degrees, near plane 1 cm) the pipeline
+estimates metric 3D landmarks, then solves a weighted orthogonal Procrustes problem
+canonical -> metric.  The resulting 4x4 matrix maps canonical-model coordinates (cm) into a
+right-handed camera space: camera at the origin looking along -Z, +X to the image right, +Y up.
 
 This module also reads the canonical model from MediaPipe's
 ``geometry_pipeline_metadata_landmarks.binarypb`` with a minimal protobuf wire-format reader.
