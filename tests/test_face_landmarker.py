@@ -363,3 +363,20 @@ def test_cli_convert_mediapipe(models_dir: Path, tmp_path: Path) -> None:
     assert main(args) == 0
     assert (tmp_path / "pkg" / "facelib.json").is_file()
     assert main(["convert", "mediapipe", str(tmp_path / "missing.task"), str(tmp_path / "x")]) == 2
+
+
+def test_stream_equals_frame_by_frame(mediapipe_package: Path, media_dir: Path) -> None:
+    frames = [
+        (f.image, f.timestamp_ms) for f, _ in zip(VideoReader(media_dir / "video" / "talking_face_01.mp4"), range(12))
+    ]
+    options = {"mode": "video", "output_blendshapes": True, "output_transform": True, "smoothing": True}
+    with FaceLandmarker(mediapipe_package, **options) as lm:
+        one_by_one = [lm.detect_for_video(image, ts) for image, ts in frames]
+        lm.reset()
+        streamed = list(lm.stream(iter(frames)))
+    assert len(streamed) == len(one_by_one)
+    for a, b in zip(one_by_one, streamed):
+        assert a.timestamp_ms == b.timestamp_ms
+        np.testing.assert_array_equal(a.faces[0].landmarks, b.faces[0].landmarks)
+        np.testing.assert_array_equal(a.faces[0].blendshapes, b.faces[0].blendshapes)
+        np.testing.assert_array_equal(a.faces[0].transform, b.faces[0].transform)

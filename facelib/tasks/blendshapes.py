@@ -26,8 +26,10 @@ frames that arrive while the previous one is processed so the output never lags 
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +44,7 @@ from facelib.processing.arkit import from_mediapipe
 from facelib.processing.face_geometry import head_pose_angles
 from facelib.tasks.base import ModelSource, Task
 from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.tasks.face_landmarker import LandmarkerResult
 
 MODES = ("image", "video", "live")
 #: Name of the default pretrained package (see :meth:`BlendshapeCapture.from_pretrained`).
@@ -75,9 +78,12 @@ class _MediaPipeEngine:
 
     def process(self, image_rgb: np.ndarray, timestamp_ms: float = 0.0) -> list[FaceBlendshapes]:
         if self.mode == "image":
-            result = self.landmarker.detect(image_rgb)
-        else:
-            result = self.landmarker.detect_for_video(image_rgb, timestamp_ms)
+            return self.convert(self.landmarker.detect(image_rgb))
+        return self.convert(self.landmarker.detect_for_video(image_rgb, timestamp_ms))
+
+    @staticmethod
+    def convert(result: LandmarkerResult) -> list[FaceBlendshapes]:
+        """FaceLandmarker faces -> FaceBlendshapes (ARKit order, head pose)."""
         faces = []
         for face in result.faces:
             assert face.blendshapes is not None
@@ -210,6 +216,23 @@ class BlendshapeCapture(Task):
             return self._engine.process(rgb, timestamp_ms)
         return list(self._engine.process(rgb))
 
+    def _results(self, frames: Iterator[Frame]) -> Iterator[tuple[Frame, list[FaceBlendshapes]]]:
+        engine = self._engine
+        if isinstance(engine, _MediaPipeEngine) and self.mode != "image":
+            # pipelined: blendshapes of frame t overlap the mesh of frame t+1 (FaceLandmarker.stream)
+            waiting: deque[Frame] = deque()
+
+            def feed() -> Iterator[tuple[np.ndarray, float]]:
+                for frame in frames:
+                    waiting.append(frame)
+                    yield frame.image, frame.timestamp_ms
+
+            for result in engine.landmarker.stream(feed()):
+                yield waiting.popleft(), engine.convert(result)
+            return
+        for frame in frames:
+            yield frame, self._run(frame.image, frame.timestamp_ms)
+
     def reset(self) -> None:
         """Forget tracked faces and timestamps (done automatically by :meth:`process_video`)."""
         self._index = 0
@@ -227,11 +250,9 @@ class BlendshapeCapture(Task):
         live = reader.is_live or self.mode == "live"
         frames: Iterator[Frame] = _latest_frames(reader) if live else iter(reader)
         count = 0
+        limited = frames if max_frames is None else itertools.islice(frames, max_frames)
         try:
-            for frame in frames:
-                if max_frames is not None and count >= max_frames:
-                    break
-                faces = self._run(frame.image, frame.timestamp_ms)
+            for frame, faces in self._results(limited):
                 yield frame, BlendshapeFrame(frame.index, frame.timestamp_ms, tuple(faces))
                 count += 1
         finally:
