@@ -44,7 +44,7 @@ from facelib.processing.arkit import from_mediapipe
 from facelib.processing.face_geometry import head_pose_angles
 from facelib.tasks.base import ModelSource, Task
 from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
-from facelib.tasks.face_landmarker import LandmarkerResult
+from facelib.tasks.face_landmarker import LandmarkerResult, tune_onnxruntime
 
 MODES = ("image", "video", "live")
 #: Name of the default pretrained package (see :meth:`BlendshapeCapture.from_pretrained`).
@@ -146,6 +146,7 @@ class BlendshapeCapture(Task):
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
         super().__init__(model, backend, backend_options)
+        tune_onnxruntime(self, backend, backend_options)
         self.mode = mode
         self.num_faces = int(num_faces)
         self._engine = self._make_engine(options)

@@ -137,6 +137,7 @@ class FaceLandmarker(Task):
         result_callback: ResultCallback | None = None,
     ) -> None:
         super().__init__(model, backend, backend_options)
+        tune_onnxruntime(self, backend, backend_options)
         card = self.card
         if card.variant != "mediapipe":
             raise ModelCardError(
@@ -452,6 +453,21 @@ class FaceLandmarker(Task):
                 with self._wake:
                     self._busy = False
                     self._wake.notify_all()
+
+
+#: ONNX Runtime settings used when the caller gives none: worker threads sleep instead of
+#: spin-waiting between runs.  These models are small and Python work sits between runs, so
+#: spinning threads only steal the CPU from that work (and from other processes).
+ONNXRUNTIME_DEFAULTS: dict[str, Any] = {"session_config": {"session.intra_op.allow_spinning": "0"}}
+
+
+def tune_onnxruntime(task: Task, backend: str | Backend, backend_options: dict[str, Any] | None) -> None:
+    """Give ``task`` an ONNX Runtime backend with :data:`ONNXRUNTIME_DEFAULTS` when the caller
+    chose ONNX Runtime (or "auto" resolved to it) by name without options of their own."""
+    from facelib.backends.registry import get_backend
+
+    if backend_options is None and isinstance(backend, str) and task.backend.name == "onnxruntime":
+        task.backend = get_backend("onnxruntime", **ONNXRUNTIME_DEFAULTS)
 
 
 def _unit(name: str, value: float | None, default: Any) -> float:
