@@ -380,3 +380,17 @@ def test_stream_equals_frame_by_frame(mediapipe_package: Path, media_dir: Path) 
         np.testing.assert_array_equal(a.faces[0].landmarks, b.faces[0].landmarks)
         np.testing.assert_array_equal(a.faces[0].blendshapes, b.faces[0].blendshapes)
         np.testing.assert_array_equal(a.faces[0].transform, b.faces[0].transform)
+
+
+def test_capture_live_mode_skips_stale_frames(mediapipe_package: Path, media_dir: Path) -> None:
+    with BlendshapeCapture(mediapipe_package, mode="live") as cap:
+        frames = list(cap.process_video(media_dir / "video" / "talking_face_01.mp4"))
+    indices = [f.index for f in frames]
+    assert 1 <= len(frames) <= 240 and indices == sorted(set(indices))
+    assert all(len(f.faces) == 1 for f in frames)
+
+
+def test_cli_webcam_missing(mediapipe_package: Path) -> None:
+    from facelib.cli import main
+
+    assert main(["blendshapes", "--webcam", "7", "--model", str(mediapipe_package), "--max-frames", "1"]) == 2
