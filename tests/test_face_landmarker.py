@@ -134,7 +134,7 @@ def test_video_smoothing_changes_little(mediapipe_package: Path, media_dir: Path
     for smoothing in (False, True):
         with FaceLandmarker(mediapipe_package, mode="video", smoothing=smoothing) as lm:
             out[smoothing] = [lm.detect_for_video(f, 1000 * i / 25).faces[0].landmarks for i, f in enumerate(frames)]
-    np.testing.assert_array_equal(out[False][0], out[True][0])  # first frame (t = 0) passes through
+    np.testing.assert_array_equal(out[False][0], out[True][0])  # the first frame passes through
     diffs = [np.abs(a - b).max() for a, b in zip(out[False][2:], out[True][2:])]
     assert 0 < max(diffs) < 3.0  # pixels
 

@@ -101,12 +101,13 @@ def test_merge_tracked_prefers_detections() -> None:
 def test_one_euro_filter_rules() -> None:
     filt = face_mesh.OneEuroLandmarkFilter()
     pts = np.array([[10.0, 10.0, 0.0], [20.0, 30.0, 1.0]])
-    np.testing.assert_array_equal(filt(pts, 0), pts)  # t = 0 is never stored
-    np.testing.assert_array_equal(filt(pts, 33_000), pts)  # first stored sample passes through
-    np.testing.assert_allclose(filt(pts, 66_000), pts)  # constant input stays constant
-    moved = filt(pts + 5.0, 99_000)
-    assert np.all(moved > pts) and np.all(moved <= pts + 5.0)  # smoothed towards the new value
-    np.testing.assert_array_equal(filt(pts, 99_000), pts)  # repeated timestamp: unfiltered
+    np.testing.assert_array_equal(filt(pts, 0), pts)  # the first sample passes through (and is stored)
+    np.testing.assert_allclose(filt(pts, 33_000), pts)  # constant input stays constant
+    moved = filt(pts + 5.0, 66_000)
+    assert np.all(moved > pts) and np.all(moved < pts + 5.0)  # smoothed towards the new value
+    np.testing.assert_array_equal(filt(pts, 66_000), pts)  # repeated timestamp: unfiltered, not stored
+    filt.reset()
+    np.testing.assert_array_equal(filt(pts + 5.0, 99_000), pts + 5.0)  # history forgotten
 
 
 # --- geometry ----------------------------------------------------------------------------------

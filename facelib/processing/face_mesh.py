@@ -197,7 +197,7 @@ class OneEuroLandmarkFilter:
 
     def reset(self) -> None:
         """Forget the history (called when the face is lost)."""
-        self._last_time_us = 0
+        self._last_time_us: int | None = None
         self._freq = self.frequency
         self._raw: np.ndarray | None = None
         self._value: np.ndarray | None = None
@@ -210,15 +210,18 @@ class OneEuroLandmarkFilter:
     def __call__(self, landmarks: np.ndarray, timestamp_us: int) -> np.ndarray:
         """Smooth (N, 3) pixel landmarks taken at ``timestamp_us`` (microseconds).
 
-        A sample not later than the last stored one (including a first sample at time 0) is
-        returned unchanged and not stored, as upstream.
+        A sample not later than the last stored one is returned unchanged and not stored.  The
+        sampling frequency stays at ``frequency`` until two samples after time 0 have been seen.
+        (A first sample at time 0 *is* stored: Google's package gives the same results whether a
+        video starts at 0 or 1000 ms, which only holds if it is.)
         """
         pts = np.asarray(landmarks, dtype=np.float64)
         scale = ((pts[:, 0].max() - pts[:, 0].min()) + (pts[:, 1].max() - pts[:, 1].min())) / 2
-        if scale < self.min_allowed_object_scale or timestamp_us <= self._last_time_us:
+        last = self._last_time_us
+        if scale < self.min_allowed_object_scale or (last is not None and timestamp_us <= last):
             return pts
-        if self._last_time_us != 0:
-            self._freq = 1e6 / (timestamp_us - self._last_time_us)
+        if last is not None and last != 0 and timestamp_us != 0:
+            self._freq = 1e6 / (timestamp_us - last)
         self._last_time_us = timestamp_us
         if self._raw is None or self._value is None or self._dvalue is None:
             self._dvalue = np.zeros_like(pts)
