@@ -47,6 +47,9 @@ _LAZY: dict[str, str] = {
     # models
     "ModelCard": "facelib.models.card:ModelCard",
     "ModelPackage": "facelib.models.package:ModelPackage",
+    "ensure_package": "facelib.models.hub:ensure_package",
+    "LicenceNotAcceptedError": "facelib.models.fetch:LicenceNotAcceptedError",
+    "list_models": "facelib.models.hub:list_models",
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
@@ -57,6 +60,17 @@ _LAZY: dict[str, str] = {
     "FaceBlendshapes": "facelib.tasks.blendshape_results:FaceBlendshapes",
     "BlendshapeFrame": "facelib.tasks.blendshape_results:BlendshapeFrame",
     "ARKIT_NAMES": "facelib.processing.arkit:ARKIT_NAMES",
+    "FaceBoxesDetector": "facelib.tasks.faceboxes:FaceBoxesDetector",
+    "RegressorEngine": "facelib.tasks.blendshape_regressor:RegressorEngine",
+    "RegressorFace": "facelib.tasks.blendshape_regressor:RegressorFace",
+    "LiveLinkSender": "facelib.io.livelink:LiveLinkSender",
+    "LiveLinkReceiver": "facelib.io.livelink:LiveLinkReceiver",
+    "write_livelink_csv": "facelib.io.livelink:write_livelink_csv",
+    "read_livelink_csv": "facelib.io.livelink:read_livelink_csv",
+    "save_blendshapes_json": "facelib.io.blendshape_export:save_json",
+    "load_blendshapes_json": "facelib.io.blendshape_export:load_json",
+    "save_blendshapes_npz": "facelib.io.blendshape_export:save_npz",
+    "load_blendshapes_npz": "facelib.io.blendshape_export:load_npz",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -96,10 +110,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelFileError,
         NoFaceError,
     )
+    from facelib.io.blendshape_export import load_json as load_blendshapes_json
+    from facelib.io.blendshape_export import load_npz as load_blendshapes_npz
+    from facelib.io.blendshape_export import save_json as save_blendshapes_json
+    from facelib.io.blendshape_export import save_npz as save_blendshapes_npz
     from facelib.io.image import read_image
+    from facelib.io.livelink import LiveLinkReceiver, LiveLinkSender, read_livelink_csv, write_livelink_csv
     from facelib.models.card import ModelCard
+    from facelib.models.fetch import LicenceNotAcceptedError
+    from facelib.models.hub import ensure_package, list_models
     from facelib.models.package import ModelPackage
     from facelib.processing.arkit import ARKIT_NAMES
+    from facelib.tasks.blendshape_regressor import RegressorEngine, RegressorFace
     from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
     from facelib.tasks.blendshapes import BlendshapeCapture
     from facelib.tasks.face_landmarker import FaceLandmarker, LandmarkerFace, LandmarkerResult
+    from facelib.tasks.faceboxes import FaceBoxesDetector

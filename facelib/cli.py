@@ -258,6 +258,95 @@ def _run_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- facelib models --------------------------------------------------------------------------
+
+
+def _add_models(sub: Any) -> None:
+    p = sub.add_parser("models", help="list, fetch, locate and remove cached model packages")
+    inner = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--mirror", metavar="URL|DIR", help="mirror laid out like shared/assets ($FACELIB_MIRROR)")
+    common.add_argument("--offline", action="store_true", default=None, help="never use the network ($FACELIB_OFFLINE)")
+    p_list = inner.add_parser("list", help="every known model: task, licence, size, cached or not")
+    p_list.add_argument("--json", action="store_true", help="print JSON")
+    p_fetch = inner.add_parser("fetch", parents=[common], help="download, verify and convert a model into the cache")
+    p_fetch.add_argument("name", help="model name (see 'facelib models list')")
+    p_fetch.add_argument(
+        "--accept-licence", action="store_true", help="accept a non-commercial licence (FaceFormer, FOMM)"
+    )
+    p_fetch.add_argument(
+        "--allow-unverified", action="store_true", help="accept files whose sha256 upstream never published"
+    )
+    p_fetch.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="ROLE=PATH",
+        help="use a file you downloaded by hand for a source role (e.g. checkpoint=~/vox-cpk.pth.tar)",
+    )
+    prebuilt = p_fetch.add_mutually_exclusive_group()
+    prebuilt.add_argument("--prebuilt", dest="prebuilt", action="store_true", default=None, help="use mirror ONNX")
+    prebuilt.add_argument("--convert", dest="prebuilt", action="store_false", help="always convert upstream files")
+    p_fetch.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p_fetch.add_argument("--quiet", action="store_true", help="no progress output")
+    p_path = inner.add_parser("path", help="print the directory of a cached model package")
+    p_path.add_argument("name")
+    p_remove = inner.add_parser("remove", help="delete a cached model package")
+    p_remove.add_argument("name")
+    p_remove.add_argument("--downloads", action="store_true", help="also delete its downloaded upstream files")
+    p.set_defaults(func=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from facelib.errors import InputError
+    from facelib.models import hub
+
+    if args.models_command == "list":
+        infos = hub.list_models()
+        if args.json:
+            _print_json([i.to_dict() for i in infos])
+            return 0
+        rows = [
+            [
+                i.name,
+                i.task,
+                f"{i.size / 1e6:.1f} MB" if i.size else "?",
+                ("NON-COMMERCIAL: " if i.non_commercial else "") + i.licence,
+                ", ".join(n for n, on in (("manual download", i.manual), ("prebuilt on mirrors", i.prebuilt)) if on),
+                str(i.path) if i.path else "-",
+            ]
+            for i in infos
+        ]
+        print(_table(rows, ["name", "task", "download", "licence", "notes", "cached at"]))
+        return 0
+    if args.models_command == "fetch":
+        files = {}
+        for item in args.file:
+            role, sep, path = item.partition("=")
+            if not sep or not role or not path:
+                raise InputError(f"--file expects ROLE=PATH, got {item!r}")
+            files[role] = path
+        path = hub.ensure_package(
+            args.name,
+            offline=args.offline,
+            progress=not args.quiet,
+            mirror=args.mirror,
+            accept_licence=args.accept_licence,
+            allow_unverified=args.allow_unverified,
+            prebuilt=args.prebuilt,
+            files=files,
+            force=args.force,
+        )
+        print(path)
+        return 0
+    if args.models_command == "path":
+        print(hub.package_path(args.name))
+        return 0
+    removed = hub.remove(args.name, downloads=args.downloads)
+    print(f"removed {args.name}" if removed else f"{args.name} was not cached")
+    return 0
+
+
 # --- facelib convert / facelib eval: groups whose members each task adds -------------------
 
 #: ``facelib convert NAME ...``: one ``_add_convert_<name>(subparsers)`` per converter.
@@ -445,6 +534,101 @@ def _run_convert_mediapipe(args: argparse.Namespace) -> int:
 
 
 _CONVERTERS.append(_add_convert_mediapipe)
+# --- facelib convert faceboxes / regressor (expression capture) ---------------------------
+
+
+def _add_convert_faceboxes(sub: Any) -> None:
+    p = sub.add_parser("faceboxes", help="FaceBoxes .pth (FaceBoxesProd.pth) -> face_detection package")
+    p.add_argument("--weights", type=Path, required=True, help="FaceBoxesProd.pth state dict")
+    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("--score-threshold", type=float, default=0.5, help="face probability threshold (0.5)")
+    p.add_argument("--iou-threshold", type=float, default=0.3, help="NMS IoU threshold (0.3)")
+    p.set_defaults(func=_run_convert_faceboxes)
+
+
+def _run_convert_faceboxes(args: argparse.Namespace) -> int:
+    from facelib.models.convert.faceboxes import build_package
+
+    package = build_package(
+        {"weights": args.weights},
+        args.output,
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+    )
+    error = package.card.metadata.get("export_max_abs_error")
+    print(f"wrote {package.root} (ONNX vs torch max abs difference {error:.2g})")
+    return 0
+
+
+def _add_convert_regressor(sub: Any) -> None:
+    p = sub.add_parser("regressor", help="package your face-crop -> blendshape ONNX regressor with a detector")
+    p.add_argument("--regressor", type=Path, required=True, help="regressor .onnx (one image input)")
+    p.add_argument("--detector", type=Path, required=True, help="face_detection package dir or FaceBoxes .onnx")
+    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
+    names = p.add_mutually_exclusive_group(required=True)
+    names.add_argument("--names", help="comma-separated output names, in output order")
+    names.add_argument("--names-file", type=Path, help="text file with one output name per line")
+    p.add_argument("--colour-order", choices=["RGB", "BGR"], default="RGB")
+    p.add_argument("--layout", choices=["NCHW", "NHWC"], default="NCHW")
+    p.add_argument("--pixel-scale", type=float, default=1.0 / 255.0, help="pixel multiplier before mean/std")
+    p.add_argument("--mean", type=float, nargs=3, default=[0.0, 0.0, 0.0])
+    p.add_argument("--std", type=float, nargs=3, default=[1.0, 1.0, 1.0])
+    p.add_argument("--margin", type=float, default=0.0, help="crop margin per side, fraction of the box")
+    p.add_argument("--no-square", action="store_true", help="keep the crop's aspect instead of squaring it")
+    p.add_argument("--no-clip", action="store_true", help="do not clip ARKit weights to [0, 1]")
+    p.add_argument("--activation", choices=["none", "sigmoid"], default="none")
+    p.add_argument(
+        "--head-pose",
+        nargs=4,
+        metavar=("YAW", "PITCH", "ROLL", "UNIT"),
+        help="output names of yaw, pitch, roll and their unit (degrees, radians, livelink)",
+    )
+    p.add_argument("--name", default="regressor", help="package name")
+    p.add_argument("--licence", default="unknown", help="licence of your weights")
+    p.set_defaults(func=_run_convert_regressor)
+
+
+def _run_convert_regressor(args: argparse.Namespace) -> int:
+    from facelib.errors import InputError
+    from facelib.models.convert.regressor import build_package
+
+    if args.names_file is not None:
+        try:
+            text = args.names_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read {args.names_file}: {exc}") from exc
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        names = [n.strip() for n in args.names.split(",") if n.strip()]
+    head = None
+    if args.head_pose:
+        head = {"names": args.head_pose[:3], "unit": args.head_pose[3]}
+    package = build_package(
+        {"regressor": args.regressor, "detector": args.detector},
+        args.output,
+        input_size=args.input_size,
+        output_names=names,
+        colour_order=args.colour_order,
+        layout=args.layout,
+        pixel_scale=args.pixel_scale,
+        mean=args.mean,
+        std=args.std,
+        margin=args.margin,
+        square=not args.no_square,
+        clip=not args.no_clip,
+        activation=args.activation,
+        head_pose=head,
+        name=args.name,
+        licence=args.licence,
+    )
+    extra = package.card.outputs.get("non_arkit_names") or []
+    print(f"wrote {package.root}: {len(names)} outputs" + (f", non-ARKit (kept as extras): {extra}" if extra else ""))
+    return 0
+
+
+_CONVERTERS.append(_add_convert_faceboxes)
+_CONVERTERS.append(_add_convert_regressor)
 
 
 # --- entry point -----------------------------------------------------------------------------
@@ -455,6 +639,7 @@ _COMMANDS: list[Callable[[Any], None]] = [
     _add_info,
     _add_bench,
     _add_check,
+    _add_models,
     _add_convert,
     _add_eval,
     _add_blendshapes,

@@ -394,3 +394,13 @@ def test_cli_webcam_missing(mediapipe_package: Path) -> None:
     from facelib.cli import main
 
     assert main(["blendshapes", "--webcam", "7", "--model", str(mediapipe_package), "--max-frames", "1"]) == 2
+
+
+def test_from_pretrained_through_the_real_hub(
+    shared: Path, media_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "cache"))
+    options = {"mirror": shared / "assets", "prebuilt": True}
+    with BlendshapeCapture.from_pretrained(offline=True, progress=False, hub_options=options) as cap:
+        assert cap.card.variant == "mediapipe"
+        assert len(cap.process(media_dir / "images" / "obama.jpg").faces) == 1

@@ -1,7 +1,9 @@
 """The one canonical list of ARKit's 52 blendshapes, and converters from other orders.
 
-Canonical order = the order of Apple's Live Link Face app (its CSV columns and UDP packets):
-eyes (left then right), jaw, mouth, brows, cheeks, nose, tongue.  Names are ARKit's raw
+Canonical order = the column order of the Live Link Face app's CSV takes: eyes (left then
+right), jaw, mouth, brows, cheeks, nose, tongue.  (Its UDP packets use Unreal's
+``EARFaceBlendShape`` order instead, which swaps ``jawRight/jawLeft`` and
+``mouthRight/mouthLeft``; :mod:`facelib.io.livelink` converts by name.)  Names are ARKit's raw
 ``ARFaceAnchor.BlendShapeLocation`` values (camelCase).  "Left"/"Right" mean the subject's own
 side, as in ARKit and MediaPipe.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,6 +14,10 @@ from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage
 
 ModelSource = str | Path | ModelPackage
+
+
+def _identity(role: str, session: Session) -> Session:
+    return session
 
 
 def open_package(model: ModelSource, task: str) -> ModelPackage:
@@ -41,6 +46,8 @@ class Task:
         self.package = open_package(model, self.task_name)
         self.backend = get_backend(backend, **(backend_options or {}))
         self._sessions: dict[str, Session] = {}
+        #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
+        self.session_hook: Callable[[str, Session], Session] = _identity
 
     @property
     def card(self) -> ModelCard:
@@ -50,7 +57,7 @@ class Task:
     def _session(self, role: str) -> Session:
         session = self._sessions.get(role)
         if session is None:
-            session = self.package.session(role, self.backend)
+            session = self.session_hook(role, self.package.session(role, self.backend))
             self._sessions[role] = session
         return session
 

@@ -124,7 +124,9 @@ class BlendshapeCapture(Task):
     **options:
         Engine options.  MediaPipe engine: ``min_face_detection_confidence``,
         ``min_face_presence_confidence``, ``min_tracking_confidence`` (each 0.5 by default) and
-        ``smoothing`` (One-Euro landmark filter in video/live mode, default off).
+        ``smoothing`` (One-Euro landmark filter in video/live mode, default off).  Regressor
+        engine: ``detector`` (any ``detect(image) -> list[FaceBox]`` object; default the
+        detector package its card names); ``num_faces`` becomes its ``max_faces``.
 
     Results are :class:`~facelib.tasks.blendshape_results.BlendshapeFrame` objects whose faces
     hold blendshapes in :data:`facelib.processing.arkit.ARKIT_NAMES` order (``tongueOut`` is 0
@@ -167,7 +169,7 @@ class BlendshapeCapture(Task):
                     f"{self.package.root} is a 'regressor' blendshape package, but this facelib has no "
                     "regressor engine (facelib.tasks.blendshape_regressor is missing); upgrade facelib"
                 ) from None
-            return module.RegressorEngine(self.package, self.backend, num_faces=self.num_faces, **options)
+            return module.RegressorEngine(self.package, self.backend, max_faces=self.num_faces, **options)
         raise ModelCardError(
             f"{self.package.root}: unknown blendshape model variant {variant!r}; "
             "facelib knows 'mediapipe' and 'regressor'"
@@ -175,9 +177,19 @@ class BlendshapeCapture(Task):
 
     @classmethod
     def from_pretrained(
-        cls, name: str = DEFAULT_MODEL, *, offline: bool | None = None, progress: bool = True, **kwargs: Any
+        cls,
+        name: str = DEFAULT_MODEL,
+        *,
+        offline: bool | None = None,
+        progress: bool = True,
+        hub_options: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> BlendshapeCapture:
-        """Open a named package from facelib's model hub (downloaded and converted on first use)."""
+        """Open a named package from facelib's model hub (downloaded and converted on first use).
+
+        ``hub_options`` go to :func:`facelib.models.hub.ensure_package` (e.g. ``mirror``,
+        ``prebuilt``); ``kwargs`` to the constructor (``mode``, ``backend``, ``num_faces``...).
+        """
         try:
             hub = importlib.import_module("facelib.models.hub")
         except ModuleNotFoundError as exc:
@@ -187,7 +199,7 @@ class BlendshapeCapture(Task):
                 f"cannot fetch {name!r}: this facelib has no model hub; convert the model yourself with "
                 "'facelib convert mediapipe' and pass the package directory"
             ) from None
-        path = hub.ensure_package(name, offline=offline, progress=progress)
+        path = hub.ensure_package(name, offline=offline, progress=progress, **(hub_options or {}))
         return cls(Path(path), **kwargs)
 
     # -- images -------------------------------------------------------------------------------

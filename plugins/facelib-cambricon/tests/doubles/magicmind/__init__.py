@@ -1,0 +1,1 @@
+"""Test double of Cambricon MagicMind (import magicmind.python.runtime)."""

@@ -1,0 +1,257 @@
+"""The cambricon backend end to end against the MagicMind double, on the real models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cambricon_models import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
+
+import facelib
+from facelib.backends import CompileRequest, list_backends, reload_plugins
+from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
+from facelib.models import ModelPackage, sha256_file
+
+TOL = 1e-5
+FSA = "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+OUT = "pred_pose/mul_24:0"
+
+
+def _build(backend: object, onnx: Path, out: Path, shapes: dict, **kw: object) -> Path:
+    return backend.compile(CompileRequest(onnx, out, shapes=shapes, **kw))  # type: ignore[attr-defined]
+
+
+def _helper() -> object:
+    sys.path.insert(0, str(Path(__file__).parent / "doubles"))
+    try:
+        import cambricon_testing
+    finally:
+        sys.path.pop(0)
+    return cambricon_testing
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.key for c in CASES])
+def test_real_models_match_onnxruntime(cambricon: type, models_dir: Path, tmp_path: Path, case: object) -> None:
+    onnx = models_dir / case.onnx  # type: ignore[attr-defined]
+    samples = case.inputs(models_dir)  # type: ignore[attr-defined]
+    backend = facelib.get_backend("cambricon")
+    model = _build(backend, onnx, tmp_path / "m.mm", case.shapes)  # type: ignore[attr-defined]
+    with backend.load(model) as session:
+        assert session.mutable == bool(case.shapes)  # type: ignore[attr-defined]
+        if case.key.startswith("fsanet"):  # type: ignore[attr-defined]
+            crops = fsanet_crops(models_dir)  # 6 real crops: batch 6 and 3 (padded to 8 / 4 on static stages)
+            samples = [*samples, {"input_1:0": crops}, {"input_1:0": crops[:3]}]
+        for feeds in samples:
+            got = session.run(feeds)
+            want = onnxruntime_outputs(onnx, feeds)
+            assert list(got) == list(want)
+            for name in want:
+                assert got[name].shape == want[name].shape and got[name].dtype == want[name].dtype
+                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=TOL)
+
+
+def test_fixed_batch_is_padded_never_truncated(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / FSA
+    crops = fsanet_crops(models_dir)
+    backend = cambricon(mutable=False, batch_size=4)
+    with backend.load(_build(backend, onnx, tmp_path / "fixed.mm", {"input_1:0": FSA_RANGE})) as session:
+        assert not session.mutable and session.inputs[0].shape == (4, 64, 64, 3)
+        for n in (1, 3, 4):
+            feeds = {"input_1:0": crops[:n]}
+            assert session.plan(feeds).batch == (None if n == 4 else 4)
+            got = session.run(feeds)[OUT]
+            assert got.shape == (n, 3)
+            np.testing.assert_allclose(got, onnxruntime_outputs(onnx, feeds)[OUT], rtol=0, atol=TOL)
+        with pytest.raises(InputError, match="fit none of the compiled shapes"):
+            session.run({"input_1:0": crops[:5]})
+        with pytest.raises(InputError, match="inputs do not match"):
+            session.run({"x": crops[:1]})
+    with pytest.raises(InferenceError, match="closed"):
+        session.run({"input_1:0": crops[:1]})
+
+
+def test_mutable_shapes_follow_dim_range(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / FSA
+    crops = np.concatenate([fsanet_crops(models_dir)] * 2)
+    backend = cambricon()
+    with backend.load(_build(backend, onnx, tmp_path / "mut.mm", {"input_1:0": FSA_RANGE})) as session:
+        assert session.mutable and session.inputs[0].shape == (None, 64, 64, 3)
+        got = session.run({"input_1:0": crops[:7]})[OUT]
+        np.testing.assert_allclose(got, onnxruntime_outputs(onnx, {"input_1:0": crops[:7]})[OUT], rtol=0, atol=TOL)
+        with pytest.raises(InferenceError, match="outside dim_range"):
+            session.run({"input_1:0": crops[:9]})
+        with pytest.raises(InputError):
+            session.run({"input_1:0": crops[:2, :32]})
+
+
+def test_precision_modes(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / FSA
+    samples = [{"input_1:0": c[None]} for c in fsanet_crops(models_dir)]
+    backend = cambricon()
+    for precision in ("fp16", "int8"):
+        path = _build(
+            backend,
+            onnx,
+            tmp_path / f"{precision}.mm",
+            {"input_1:0": FSA_RANGE},
+            precision=precision,
+            calibration=samples,
+        )
+        with backend.load(path) as session:  # the double computes in float32: only the build path is checked
+            assert session.run(samples[0])[OUT].shape == (1, 3)
+    path = _build(
+        cambricon(precision_mode="qint8_mixed_float32"),
+        onnx,
+        tmp_path / "q.mm",
+        {"input_1:0": FSA_RANGE},
+        calibration=samples,
+    )
+    assert path.is_file()
+    with pytest.raises(BackendError, match="needs calibration data"):
+        _build(backend, onnx, tmp_path / "x.mm", {"input_1:0": FSA_RANGE}, precision="int8")
+    with pytest.raises(BackendError, match="precisions"):
+        _build(backend, onnx, tmp_path / "x.mm", {"input_1:0": FSA_RANGE}, precision="bf16")
+    with pytest.raises(InputError, match="precision_mode"):
+        _build(cambricon(precision_mode="force_int4"), onnx, tmp_path / "x.mm", {"input_1:0": FSA_RANGE})
+    with pytest.raises(BackendError, match="no shape range"):
+        _build(backend, onnx, tmp_path / "x.mm", {})
+    with pytest.raises(BackendError, match="builder config"):
+        _build(cambricon(computation_preference={"bad": 1}), onnx, tmp_path / "x.mm", {"input_1:0": FSA_RANGE})
+
+
+def test_bad_status_becomes_inference_error(models_dir: Path, tmp_path: Path) -> None:
+    helper = _helper()
+    onnx = models_dir / "mediapipe/face_detector.onnx"
+    feeds = {"input": np.zeros((1, 128, 128, 3), np.float32)}
+    for fail, message in (("enqueue", "enqueue failed"), ("sync", "queue sync")):
+        with helper.cambricon_doubles(fail=fail) as cls:  # type: ignore[attr-defined]
+            backend = cls()
+            with (
+                backend.load(_build(backend, onnx, tmp_path / f"{fail}.mm", {})) as session,
+                pytest.raises(InferenceError, match=message),
+            ):
+                session.run(feeds)
+
+
+def test_unavailable_without_magicmind_or_mlu() -> None:
+    helper = _helper()
+    with helper.cambricon_doubles(magicmind=False) as cls:  # type: ignore[attr-defined]
+        assert "magicmind.python.runtime" in cls.available().reason
+        with pytest.raises(BackendUnavailableError, match="not importable"):
+            facelib.get_backend("cambricon")
+    with helper.cambricon_doubles(mlus=0) as cls:  # type: ignore[attr-defined]
+        assert "no MLU" in cls.available().reason
+        with pytest.raises(BackendUnavailableError, match="no MLU"):
+            facelib.get_backend("cambricon")
+
+
+def test_bad_model_files_and_devices(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mm"
+    junk.write_bytes(b"nope")
+    with pytest.raises(ModelFileError, match="not a MagicMind model"):
+        cambricon().load(junk)
+    model = _build(cambricon(), models_dir / "mediapipe/face_blendshapes.onnx", tmp_path / "b.mm", {})
+    with pytest.raises(BackendError, match="activating MLU 2"):
+        cambricon(device_id=2).load(model)
+    with pytest.raises(InputError, match="unknown cambricon backend options"):
+        cambricon(precision="fp16")
+
+
+@pytest.mark.slow
+@pytest.mark.convert
+def test_fsanet_built_from_tensorflow_graph(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow", reason="the MagicMind double parses TF graphs through tensorflow + tf2onnx")
+    pytest.importorskip("tf2onnx", reason="the MagicMind double parses TF graphs through tensorflow + tf2onnx")
+    from facelib_cambricon import build_from_tensorflow
+
+    pb = models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.pb"
+    path = build_from_tensorflow(
+        pb, tmp_path / "tf.mm", ["input_1"], ["pred_pose/mul_24"], {"input_1": FSA_RANGE}, precision="fp32"
+    )
+    crops = fsanet_crops(models_dir)
+    with cambricon().load(path) as session:
+        assert [s.name for s in session.inputs] == ["input_1"]
+        got = session.run({"input_1": crops})["pred_pose/mul_24"]
+    want = onnxruntime_outputs(models_dir / FSA, {"input_1:0": crops})[OUT]
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+
+
+def _package(tmp_path: Path, models_dir: Path) -> Path:
+    root = tmp_path / "pkg"
+    root.mkdir()
+    shutil.copy(models_dir / FSA, root / "capsule.onnx")
+    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
+    card = {
+        "format_version": 1,
+        "name": "fsanet-test",
+        "task": "head_pose",
+        "variant": "capsule",
+        "licence": "Apache-2.0",
+        "source": {"url": "file://shared"},
+        "files": {
+            "capsule": {
+                "path": "capsule.onnx",
+                "sha256": sha256_file(root / "capsule.onnx"),
+                "inputs": [{"name": "input_1:0", "shape": ["N", 64, 64, 3], "dtype": "float32"}],
+                "outputs": [{"name": OUT, "shape": ["N", 3], "dtype": "float32"}],
+                "shapes": {"input_1:0": {"min": [1, 64, 64, 3], "opt": [4, 64, 64, 3], "max": [8, 64, 64, 3]}},
+            },
+            "detector": {
+                "path": "detector.onnx",
+                "sha256": sha256_file(root / "detector.onnx"),
+                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
+                "outputs": [
+                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
+                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
+                ],
+            },
+        },
+        "preprocessing": {},
+        "outputs": {},
+        "metadata": {},
+    }
+    (root / "facelib.json").write_text(json.dumps(card))
+    return root
+
+
+def test_model_package_compile_cache(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    package = ModelPackage.load(_package(tmp_path, models_dir))
+    backend = facelib.get_backend("cambricon")
+    crops = fsanet_crops(models_dir)
+    with package.session("capsule", backend) as session:
+        got = session.run({"input_1:0": crops[:5]})[OUT]
+    np.testing.assert_allclose(
+        got, onnxruntime_outputs(package.path("capsule"), {"input_1:0": crops[:5]})[OUT], atol=TOL
+    )
+    cached = package.compiled_path("capsule", backend)
+    assert cached.is_file() and cached.suffix == ".mm"
+    stamp = cached.stat().st_mtime_ns
+    with package.session("capsule", backend):
+        pass
+    assert cached.stat().st_mtime_ns == stamp
+    assert package.compiled_path("capsule", facelib.get_backend("cambricon", precision_mode="force_float16")) != cached
+    with package.session("detector", backend) as det:
+        assert [o.name for o in det.outputs] == ["scores", "boxes"]
+
+
+def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
+    if importlib.util.find_spec("facelib_cambricon") is None:
+        pytest.skip("facelib_cambricon is not importable")
+    dist = tmp_path / "facelib_cambricon-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: facelib-cambricon\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[facelib.backends]\ncambricon = facelib_cambricon.plugin\n")
+    sys.path.insert(0, str(tmp_path))
+    reload_plugins()
+    try:
+        infos = [b for b in list_backends() if b.name == "cambricon"]
+        assert any("facelib-cambricon" in b.origin for b in infos)
+        assert all(b.formats == (".mm", ".magicmind") for b in infos)
+    finally:
+        sys.path.remove(str(tmp_path))
+        reload_plugins()

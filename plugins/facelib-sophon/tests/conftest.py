@@ -1,0 +1,52 @@
+"""Fixtures of the facelib-sophon tests: shared models, and the SAIL / TPU-MLIR doubles."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if importlib.util.find_spec("facelib_sophon") is None:  # not pip-installed: test the checkout
+    sys.path.insert(0, str(HERE.parent))
+
+
+def _load_helper() -> object:
+    """Import doubles/sophon_testing.py without leaving the doubles folder on sys.path."""
+    spec = importlib.util.spec_from_file_location("sophon_testing", HERE / "doubles" / "sophon_testing.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sophon_testing"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+sophon_doubles = _load_helper().sophon_doubles  # type: ignore[attr-defined]
+
+REPO = HERE.parents[2]
+
+
+def _shared() -> Path | None:
+    path = Path(os.environ.get("FACELIB_SHARED", REPO.parent / "shared"))
+    return path if (path / "assets").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    path = _shared()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("the shared data folder is missing (../shared or FACELIB_SHARED)")
+        pytest.skip("../shared is not present (set FACELIB_SHARED)")
+    return path / "assets" / "models"
+
+
+@pytest.fixture
+def sophon(tmp_path: Path) -> Iterator[type]:
+    """The SophonBackend class with the SAIL and TPU-MLIR doubles active."""
+    with sophon_doubles(tmp_path) as cls:
+        yield cls

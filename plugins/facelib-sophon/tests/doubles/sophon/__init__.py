@@ -1,0 +1,1 @@
+"""Test double of the SOPHON SAIL distribution (import name ``sophon.sail``)."""

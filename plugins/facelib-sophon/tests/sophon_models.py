@@ -1,0 +1,91 @@
+"""The real models of ../shared used by these tests, with real inputs for each.
+
+Each case gives the ONNX path (relative to assets/models), the shape ranges of its dynamic
+inputs (as a model card would) and real input batches: AFLW2000 face crops for FSA-Net, a
+portrait for UltraFace and the MediaPipe detector/landmarker, and MediaPipe's own landmarks of
+that portrait for the blendshape model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import cv2
+import numpy as np
+
+from facelib.backends.base import ShapeRange
+
+FSA_RANGE = ShapeRange((1, 64, 64, 3), (4, 64, 64, 3), (8, 64, 64, 3))
+
+
+def _shared(models_dir: Path) -> Path:
+    return models_dir.parents[1]
+
+
+def _image(models_dir: Path, size: tuple[int, int]) -> np.ndarray:
+    bgr = cv2.imread(str(_shared(models_dir) / "assets" / "media" / "images" / "obama.jpg"))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def fsanet_crops(models_dir: Path) -> np.ndarray:
+    ref = np.load(_shared(models_dir) / "reference" / "fsanet_aflw_shared_ref.npz")
+    return ref["crops_bgr_u8"].astype(np.float32)  # (6, 64, 64, 3) BGR 0..255
+
+
+def _fsanet(models_dir: Path) -> list[dict[str, np.ndarray]]:
+    crops = fsanet_crops(models_dir)
+    return [{"input_1:0": crops[i : i + 1]} for i in range(len(crops))]
+
+
+def _ultraface(models_dir: Path) -> list[dict[str, np.ndarray]]:
+    x = (_image(models_dir, (320, 240)) - 127.0) / 128.0
+    return [{"input": np.ascontiguousarray(x.transpose(2, 0, 1)[None])}]
+
+
+def _detector(models_dir: Path) -> list[dict[str, np.ndarray]]:
+    return [{"input": (_image(models_dir, (128, 128)) / 127.5 - 1.0)[None]}]
+
+
+def _landmarks(models_dir: Path) -> list[dict[str, np.ndarray]]:
+    return [{"input_12": (_image(models_dir, (256, 256)) / 255.0)[None]}]
+
+
+def _blendshapes(models_dir: Path) -> list[dict[str, np.ndarray]]:
+    ref = np.load(_shared(models_dir) / "reference" / "mediapipe_face_landmarker_ref.npz")
+    points = ref["obama_jpg_landmarks"][0, :146, :2] * 256.0
+    return [{"serving_default_input_points:0": points[None].astype(np.float32)}]
+
+
+@attrs.frozen
+class Case:
+    key: str
+    onnx: str
+    shapes: dict[str, ShapeRange]
+    inputs: Callable[[Path], list[dict[str, np.ndarray]]]
+
+
+CASES = [
+    Case("fsanet_capsule", "fsanet/fsanet_capsule_3_16_2_21_5.onnx", {"input_1:0": FSA_RANGE}, _fsanet),
+    Case("fsanet_var_capsule", "fsanet/fsanet_var_capsule_3_16_2_21_5.onnx", {"input_1:0": FSA_RANGE}, _fsanet),
+    Case("fsanet_noS_capsule", "fsanet/fsanet_noS_capsule_3_16_2_192_5.onnx", {"input_1:0": FSA_RANGE}, _fsanet),
+    Case("ultraface_rfb320", "ultraface/version-RFB-320.onnx", {}, _ultraface),
+    Case("mediapipe_detector", "mediapipe/face_detector.onnx", {}, _detector),
+    Case(
+        "mediapipe_landmarks",
+        "mediapipe/face_landmarks_detector.onnx",
+        {"input_12": ShapeRange((1, 256, 256, 3), (1, 256, 256, 3), (2, 256, 256, 3))},
+        _landmarks,
+    ),
+    Case("mediapipe_blendshapes", "mediapipe/face_blendshapes.onnx", {}, _blendshapes),
+]
+
+
+def onnxruntime_outputs(onnx_path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The same model on facelib's ONNX Runtime backend (the parity reference)."""
+    from facelib.backends import get_backend
+
+    with get_backend("onnxruntime").load(onnx_path) as session:
+        return session.run(feeds)

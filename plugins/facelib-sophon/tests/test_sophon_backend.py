@@ -1,0 +1,277 @@
+"""The sophon backend end to end against the SAIL and TPU-MLIR doubles, on the real models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sophon_models import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
+
+import facelib
+from facelib.backends import CompileRequest, list_backends, reload_plugins
+from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
+from facelib.models import ModelPackage, sha256_file
+
+TOL = 1e-5
+
+
+def _compile(backend: object, onnx: Path, out: Path, shapes: dict, **kw: object) -> Path:
+    return backend.compile(CompileRequest(onnx, out, shapes=shapes, **kw))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.key for c in CASES])
+def test_real_models_match_onnxruntime(sophon: type, models_dir: Path, tmp_path: Path, case: object) -> None:
+    onnx = models_dir / case.onnx  # type: ignore[attr-defined]
+    samples = case.inputs(models_dir)  # type: ignore[attr-defined]
+    backend = facelib.get_backend("sophon")
+    bmodel = _compile(backend, onnx, tmp_path / "m.bmodel", case.shapes, calibration=samples)  # type: ignore[attr-defined]
+    with backend.load(bmodel) as session:
+        if case.key.startswith("fsanet"):  # type: ignore[attr-defined]
+            crops = fsanet_crops(models_dir)  # 6 real crops: batch 6 and 3 (padded to 8 / 4 on static stages)
+            samples = [*samples, {"input_1:0": crops}, {"input_1:0": crops[:3]}]
+        for feeds in samples:
+            got = session.run(feeds)
+            want = onnxruntime_outputs(onnx, feeds)
+            assert set(got) == set(want)
+            for name in want:
+                assert got[name].shape == want[name].shape
+                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=TOL)
+
+
+def test_fsanet_batches_are_padded_to_static_stages(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+    crops = fsanet_crops(models_dir)
+    backend = sophon()
+    bmodel = _compile(backend, onnx, tmp_path / "fsa.bmodel", {"input_1:0": FSA_RANGE})
+    with backend.load(bmodel) as session:
+        assert sorted(s.key for s in session.stages) == [
+            "fsanet_capsule_3_16_2_21_5_b1",
+            "fsanet_capsule_3_16_2_21_5_b4",
+            "fsanet_capsule_3_16_2_21_5_b8",
+        ]
+        assert session.inputs[0].shape == (None, 64, 64, 3)
+        batch = np.concatenate([crops, crops[:1]])  # 7 real crops
+        for n, stage_batch in [(1, None), (2, 4), (3, 4), (4, None), (5, 8), (7, 8)]:
+            feeds = {"input_1:0": batch[:n]}
+            fitted = session.plan(feeds)
+            assert fitted.batch == stage_batch
+            got = session.run(feeds)["pred_pose/mul_24:0"]
+            want = onnxruntime_outputs(onnx, feeds)["pred_pose/mul_24:0"]
+            assert got.shape == (n, 3)
+            np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+        with pytest.raises(InputError, match="fit none of the compiled shapes"):
+            session.run({"input_1:0": np.concatenate([batch, batch])[:9]})
+        with pytest.raises(InputError):
+            session.run({"input_1:0": np.zeros((1, 32, 32, 3), np.float32)})
+        with pytest.raises(InputError, match="inputs do not match"):
+            session.run({"x": crops[:1]})
+    with pytest.raises(InferenceError, match="closed"):
+        session.run({"input_1:0": crops[:1]})
+
+
+def test_dynamic_bmodel_runs_any_batch_up_to_max(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / "fsanet/fsanet_var_capsule_3_16_2_21_5.onnx"
+    backend = sophon(dynamic=True)
+    bmodel = _compile(backend, onnx, tmp_path / "dyn.bmodel", {"input_1:0": FSA_RANGE})
+    crops = fsanet_crops(models_dir)
+    with backend.load(bmodel) as session:
+        assert [s.dynamic for s in session.stages] == [True]
+        got = session.run({"input_1:0": crops[:5]})["pred_pose/mul_24:0"]
+        np.testing.assert_allclose(
+            got, onnxruntime_outputs(onnx, {"input_1:0": crops[:5]})["pred_pose/mul_24:0"], atol=TOL
+        )
+        with pytest.raises(InputError):
+            session.run({"input_1:0": np.zeros((9, 64, 64, 3), np.float32)})
+
+
+def test_int8_runs_calibration_on_real_samples(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
+    samples = [{"input_1:0": c[None]} for c in fsanet_crops(models_dir)]
+    backend = sophon(keep_workdir=True)
+    static = {"input_1:0": type(FSA_RANGE)((2, 64, 64, 3), (2, 64, 64, 3), (2, 64, 64, 3))}
+    _compile(backend, onnx, tmp_path / "int8.bmodel", static, precision="int8", calibration=samples)
+    tables = list(tmp_path.glob("facelib-sophon-*/*_cali_table"))
+    assert len(tables) == 1 and "# samples 6" in tables[0].read_text()
+    with pytest.raises(BackendError, match="calibration data"):
+        _compile(backend, onnx, tmp_path / "x.bmodel", static, precision="int8")
+    with pytest.raises(BackendError, match="precisions"):
+        _compile(backend, onnx, tmp_path / "x.bmodel", static, precision="fp8")
+
+
+def test_compiler_failure_reports_tool_output(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    onnx = models_dir / "ultraface/version-RFB-320.onnx"
+    with pytest.raises(BackendError, match=r"model_deploy failed \(exit 1\)(.|\n)*npz compare FAILED"):
+        _compile(sophon(tolerance="1.01,1.01"), onnx, tmp_path / "u.bmodel", {})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BackendError, match="model_transform was not found"):
+        _compile(sophon(tools_dir=str(empty)), onnx, tmp_path / "u.bmodel", {})
+    with pytest.raises(BackendError, match="no shape range"):
+        _compile(sophon(), models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx", tmp_path / "f.bmodel", {})
+
+
+def test_unavailable_without_sail_or_tpu(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent / "doubles"))
+    try:
+        from sophon_testing import sophon_doubles
+    finally:
+        sys.path.pop(0)
+    with sophon_doubles(tmp_path, sail=False) as cls:
+        reason = cls.available().reason
+        assert "sophon.sail" in reason and "not importable" in reason
+        with pytest.raises(BackendUnavailableError, match=r"sophon\.sail"):
+            facelib.get_backend("sophon")
+    with sophon_doubles(tmp_path, tpus=0) as cls:
+        assert "no TPU" in cls.available().reason
+        with pytest.raises(BackendUnavailableError, match="no TPU"):
+            facelib.get_backend("sophon")
+
+
+def test_bad_bmodels_are_model_file_errors(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.bmodel"
+    junk.write_bytes(b"not a bmodel")
+    with pytest.raises(ModelFileError, match="SAIL cannot load"):
+        sophon().load(junk)
+    bmodel = _compile(sophon(chip="bm1688"), models_dir / "mediapipe/face_detector.onnx", tmp_path / "d.bmodel", {})
+    with pytest.raises(ModelFileError, match="compiled for this chip"):
+        sophon().load(bmodel)  # the double's device is a bm1684x
+    f16_io = _compile(
+        sophon(quantize="F16", deploy_args=("--quant_input",)),
+        models_dir / "mediapipe/face_detector.onnx",
+        tmp_path / "f16.bmodel",
+        {},
+    )
+    with pytest.raises(ModelFileError, match="float32 inputs only"):
+        sophon().load(f16_io)
+    with pytest.raises(BackendError, match="TPU 3 cannot be opened"):
+        sophon(device_id=3).load(bmodel)
+
+
+def test_combined_package_bmodel_selects_graph(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    from facelib_sophon import combine_bmodels
+
+    crops = fsanet_crops(models_dir)
+    paths = []
+    for variant in ("capsule_3_16_2_21_5", "var_capsule_3_16_2_21_5"):
+        request_opts = {"model_name": variant.split("_3")[0]}
+        paths.append(
+            _compile(
+                sophon(**request_opts),
+                models_dir / f"fsanet/fsanet_{variant}.onnx",
+                tmp_path / f"{variant}.bmodel",
+                {"input_1:0": FSA_RANGE},
+            )
+        )
+    both = combine_bmodels(paths, tmp_path / "fsanet.bmodel")
+    with pytest.raises(InputError, match="several models"):
+        sophon().load(both)
+    for variant, path in zip(("capsule", "var_capsule"), paths):
+        with sophon(graph=variant).load(both) as combined, sophon().load(path) as single:
+            assert len(combined.stages) == 3
+            np.testing.assert_array_equal(
+                combined.run({"input_1:0": crops[:3]})["pred_pose/mul_24:0"],
+                single.run({"input_1:0": crops[:3]})["pred_pose/mul_24:0"],
+            )
+
+
+def _package(tmp_path: Path, models_dir: Path) -> Path:
+    root = tmp_path / "pkg"
+    root.mkdir()
+    shutil.copy(models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx", root / "capsule.onnx")
+    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
+    card = {
+        "format_version": 1,
+        "name": "fsanet-test",
+        "task": "head_pose",
+        "variant": "capsule",
+        "licence": "Apache-2.0",
+        "source": {"url": "file://shared"},
+        "files": {
+            "capsule": {
+                "path": "capsule.onnx",
+                "sha256": sha256_file(root / "capsule.onnx"),
+                "inputs": [{"name": "input_1:0", "shape": ["N", 64, 64, 3], "dtype": "float32"}],
+                "outputs": [{"name": "pred_pose/mul_24:0", "shape": ["N", 3], "dtype": "float32"}],
+                "shapes": {"input_1:0": {"min": [1, 64, 64, 3], "opt": [4, 64, 64, 3], "max": [8, 64, 64, 3]}},
+            },
+            "detector": {
+                "path": "detector.onnx",
+                "sha256": sha256_file(root / "detector.onnx"),
+                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
+                "outputs": [
+                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
+                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
+                ],
+            },
+        },
+        "preprocessing": {},
+        "outputs": {},
+        "metadata": {},
+    }
+    (root / "facelib.json").write_text(json.dumps(card))
+    return root
+
+
+def test_model_package_compile_cache(sophon: type, models_dir: Path, tmp_path: Path) -> None:
+    package = ModelPackage.load(_package(tmp_path, models_dir))
+    backend = facelib.get_backend("sophon")
+    crops = fsanet_crops(models_dir)
+    with package.session("capsule", backend) as session:
+        got = session.run({"input_1:0": crops[:3]})["pred_pose/mul_24:0"]
+    np.testing.assert_allclose(
+        got, onnxruntime_outputs(package.path("capsule"), {"input_1:0": crops[:3]})["pred_pose/mul_24:0"], atol=TOL
+    )
+    cached = package.compiled_path("capsule", backend)
+    assert cached.is_file() and cached.suffix == ".bmodel" and ".facelib-cache" in str(cached)
+    stamp = cached.stat().st_mtime_ns
+    with package.session("capsule", backend):
+        pass
+    assert cached.stat().st_mtime_ns == stamp  # reused, not recompiled
+    assert package.compiled_path("capsule", facelib.get_backend("sophon", chip="bm1688")) != cached
+    with package.session("detector", backend) as det:
+        assert [o.name for o in det.outputs] == ["scores", "boxes"]
+    assert not list(cached.parent.glob("*.tmp")) and not list(cached.parent.glob("facelib-sophon-*"))
+
+
+def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
+    if importlib.util.find_spec("facelib_sophon") is None:
+        pytest.skip("facelib_sophon is not importable")
+    dist = tmp_path / "facelib_sophon-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: facelib-sophon\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[facelib.backends]\nsophon = facelib_sophon.plugin\n")
+    sys.path.insert(0, str(tmp_path))
+    reload_plugins()
+    try:
+        infos = [b for b in list_backends() if b.name == "sophon"]
+        if len(infos) == 1:
+            assert "facelib-sophon" in infos[0].origin and infos[0].formats == (".bmodel",)
+        else:  # also installed for real: both copies are seen
+            assert any("facelib-sophon" in b.origin for b in infos)
+    finally:
+        sys.path.remove(str(tmp_path))
+        reload_plugins()
+
+
+def test_relative_paths_are_resolved(
+    sophon: type, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from facelib_sophon import combine_bmodels
+
+    monkeypatch.chdir(tmp_path)
+    onnx = Path(os.path.relpath(models_dir / "mediapipe/face_blendshapes.onnx", tmp_path))
+    backend = sophon()
+    first = _compile(backend, onnx, Path("a.bmodel"), {})
+    second = _compile(sophon(model_name="other"), onnx, Path("b.bmodel"), {})
+    both = combine_bmodels([first.name, second.name], "both.bmodel")
+    feeds = {"serving_default_input_points:0": np.full((1, 146, 2), 0.5, np.float32)}
+    with sophon(graph="other").load(both) as session:
+        got = session.run(feeds)["StatefulPartitionedCall:0"]
+    np.testing.assert_allclose(got, onnxruntime_outputs(onnx, feeds)["StatefulPartitionedCall:0"], atol=TOL)
