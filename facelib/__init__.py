@@ -53,6 +53,13 @@ _LAZY: dict[str, str] = {
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
+    "BlendshapeCapture": "facelib.tasks.blendshapes:BlendshapeCapture",
+    "FaceLandmarker": "facelib.tasks.face_landmarker:FaceLandmarker",
+    "LandmarkerResult": "facelib.tasks.face_landmarker:LandmarkerResult",
+    "LandmarkerFace": "facelib.tasks.face_landmarker:LandmarkerFace",
+    "FaceBlendshapes": "facelib.tasks.blendshape_results:FaceBlendshapes",
+    "BlendshapeFrame": "facelib.tasks.blendshape_results:BlendshapeFrame",
+    "ARKIT_NAMES": "facelib.processing.arkit:ARKIT_NAMES",
     "FaceBoxesDetector": "facelib.tasks.faceboxes:FaceBoxesDetector",
     "RegressorEngine": "facelib.tasks.blendshape_regressor:RegressorEngine",
     "RegressorFace": "facelib.tasks.blendshape_regressor:RegressorFace",
@@ -117,8 +124,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from facelib.models.fetch import LicenceNotAcceptedError
     from facelib.models.hub import ensure_package, list_models
     from facelib.models.package import ModelPackage
+    from facelib.processing.arkit import ARKIT_NAMES
     from facelib.tasks.blendshape_regressor import RegressorEngine, RegressorFace
+    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.tasks.blendshapes import BlendshapeCapture
     from facelib.tasks.detection import FaceBox
     from facelib.tasks.face_detection import FaceDetector
+    from facelib.tasks.face_landmarker import FaceLandmarker, LandmarkerFace, LandmarkerResult
     from facelib.tasks.faceboxes import FaceBoxesDetector
     from facelib.tasks.head_pose import HeadPose, HeadPoseResult

@@ -51,3 +51,19 @@ def media_dir(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def reference_dir(shared: Path) -> Path:
     return shared / "reference"
+
+
+@pytest.fixture(scope="session")
+def mediapipe_package(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A MediaPipe Face Landmarker package built from the shared .task and its prebuilt ONNX."""
+    from facelib.models.convert.mediapipe import build_package
+
+    mp = models_dir / "mediapipe"
+    out = tmp_path_factory.mktemp("mediapipe") / "mediapipe-face-landmarker"
+    sources = {
+        "task": mp / "face_landmarker.task",
+        "detector": mp / "face_detector.onnx",
+        "landmarks": mp / "face_landmarks_detector.onnx",
+        "blendshapes": mp / "face_blendshapes.onnx",
+    }
+    return build_package(sources, out).root

@@ -346,3 +346,19 @@ def test_cli_convert_regressor(nets, faceboxes_pkg: Path, tmp_path: Path, capsys
     bad[bad.index("NHWC")] = "NCHW"
     assert main(bad) == 2  # fixed input dims contradict the layout
     assert "layout" in capsys.readouterr().err
+
+
+def test_blendshape_capture_dispatches_to_the_regressor(pkg57: Path, media_dir: Path) -> None:
+    from facelib.tasks.blendshape_regressor import RegressorEngine
+    from facelib.tasks.blendshape_results import BlendshapeFrame
+    from facelib.tasks.blendshapes import BlendshapeCapture
+
+    image = read_image(media_dir / "images" / "obama.jpg")
+    with BlendshapeCapture(pkg57) as capture, RegressorEngine(pkg57) as engine:
+        frame = capture.process(image)
+        direct = engine.process(image)
+    assert isinstance(frame, BlendshapeFrame) and len(frame.faces) == 1
+    np.testing.assert_allclose(frame.faces[0].blendshapes, direct[0].blendshapes, atol=1e-6)
+    with BlendshapeCapture(pkg57, mode="video") as capture:
+        frames = list(capture.process_video(media_dir / "video" / "talking_face_01.mp4", max_frames=3))
+    assert [f.index for f in frames] == [0, 1, 2]

@@ -1,0 +1,330 @@
+"""BlendshapeCapture: ARKit-52 blendshapes and head pose from photos, videos and webcams.
+
+One class for every capture engine, chosen by the model card's ``variant``:
+
+``"mediapipe"``
+    Google's Face Landmarker models (:class:`facelib.tasks.face_landmarker.FaceLandmarker`):
+    478 landmarks, 52 blendshapes, facial transformation matrix and head pose.
+``"regressor"``
+    A face detector + crop + blendshape regressor package (the kind the port we replace ran),
+    implemented by ``facelib.tasks.blendshape_regressor.RegressorEngine``.
+
+Example::
+
+    from facelib import BlendshapeCapture
+
+    with BlendshapeCapture.from_pretrained("mediapipe-face-landmarker", mode="video") as cap:
+        for frame in cap.process_video("clip.mp4"):
+            if frame.faces:
+                print(frame.timestamp_ms, frame.faces[0].blendshapes[17])  # 17 = jawOpen
+
+Modes: ``"image"`` treats every image on its own; ``"video"`` tracks faces from frame to frame
+(the detector only runs when a face is lost); ``"live"`` is video mode for a camera, dropping
+frames that arrive while the previous one is processed so the output never lags behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from facelib.backends.base import Backend
+from facelib.errors import InputError, MediaReadError, ModelCardError, ModelError
+from facelib.io.image import ImageSource, read_image
+from facelib.io.video import Frame, VideoReader
+from facelib.processing.arkit import from_mediapipe
+from facelib.processing.face_geometry import head_pose_angles
+from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.tasks.face_landmarker import LandmarkerResult, tune_onnxruntime
+
+MODES = ("image", "video", "live")
+#: Name of the default pretrained package (see :meth:`BlendshapeCapture.from_pretrained`).
+DEFAULT_MODEL = "mediapipe-face-landmarker"
+VideoSource = str | os.PathLike[str] | int
+
+
+class CaptureEngine(Protocol):
+    """What BlendshapeCapture needs from an engine (one per card variant)."""
+
+    def process(self, image_rgb: np.ndarray) -> list[FaceBlendshapes]: ...
+
+    def close(self) -> None: ...
+
+
+class _MediaPipeEngine:
+    """Adapts :class:`FaceLandmarker` (image or video mode) to the engine protocol."""
+
+    def __init__(self, capture: BlendshapeCapture, options: dict[str, Any]) -> None:
+        from facelib.tasks.face_landmarker import FaceLandmarker
+
+        self.mode = capture.mode
+        self.landmarker = FaceLandmarker(
+            capture.package,
+            capture.backend,
+            mode="image" if capture.mode == "image" else "video",
+            output_blendshapes=True,
+            output_transform=True,
+            **options,
+        )
+
+    def process(self, image_rgb: np.ndarray, timestamp_ms: float = 0.0) -> list[FaceBlendshapes]:
+        if self.mode == "image":
+            return self.convert(self.landmarker.detect(image_rgb))
+        return self.convert(self.landmarker.detect_for_video(image_rgb, timestamp_ms))
+
+    @staticmethod
+    def convert(result: LandmarkerResult) -> list[FaceBlendshapes]:
+        """FaceLandmarker faces -> FaceBlendshapes (ARKit order, head pose)."""
+        faces = []
+        for face in result.faces:
+            assert face.blendshapes is not None
+            pose = None if face.transform is None else head_pose_angles(face.transform).astype(np.float32)
+            faces.append(
+                FaceBlendshapes(
+                    box=face.box,
+                    score=face.score,
+                    blendshapes=from_mediapipe(face.blendshapes),
+                    landmarks=face.landmarks,
+                    transform=face.transform,
+                    head_pose=pose,
+                )
+            )
+        return faces
+
+    def reset(self) -> None:
+        self.landmarker.reset()
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+
+class BlendshapeCapture(Task):
+    """Expression capture: per image / frame and per face, 52 ARKit blendshapes and head pose.
+
+    Parameters
+    ----------
+    model:
+        A ``blendshapes`` model package (directory or :class:`~facelib.models.package.ModelPackage`);
+        see :meth:`from_pretrained` to fetch one by name.
+    mode:
+        ``"image"``, ``"video"`` or ``"live"`` (module docstring).
+    backend, backend_options:
+        As for every task.
+    num_faces:
+        Most faces per image (default 1).
+    **options:
+        Engine options.  MediaPipe engine: ``min_face_detection_confidence``,
+        ``min_face_presence_confidence``, ``min_tracking_confidence`` (each 0.5 by default) and
+        ``smoothing`` (One-Euro landmark filter in video/live mode, default off).  Regressor
+        engine: ``detector`` (any ``detect(image) -> list[FaceBox]`` object; default the
+        detector package its card names); ``num_faces`` becomes its ``max_faces``.
+
+    Results are :class:`~facelib.tasks.blendshape_results.BlendshapeFrame` objects whose faces
+    hold blendshapes in :data:`facelib.processing.arkit.ARKIT_NAMES` order (``tongueOut`` is 0
+    for MediaPipe), landmarks (478, 3) in pixels, the 4x4 transform and ``head_pose`` = yaw,
+    pitch, roll in degrees (convention: :func:`facelib.processing.face_geometry.head_pose_angles`).
+    """
+
+    task_name = "blendshapes"
+
+    def __init__(
+        self,
+        model: ModelSource,
+        mode: str = "image",
+        backend: str | Backend = "auto",
+        backend_options: dict[str, Any] | None = None,
+        num_faces: int = 1,
+        **options: Any,
+    ) -> None:
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+        super().__init__(model, backend, backend_options)
+        tune_onnxruntime(self, backend, backend_options)
+        self.mode = mode
+        self.num_faces = int(num_faces)
+        self._engine = self._make_engine(options)
+        self._index = 0
+        self._last_ts: float | None = None
+
+    def _make_engine(self, options: dict[str, Any]) -> Any:
+        variant = self.card.variant
+        if variant == "mediapipe":
+            return _MediaPipeEngine(self, {"num_faces": self.num_faces, **options})
+        if variant == "regressor":
+            try:
+                module = importlib.import_module("facelib.tasks.blendshape_regressor")
+            except ModuleNotFoundError as exc:
+                if exc.name != "facelib.tasks.blendshape_regressor":
+                    raise
+                raise ModelCardError(
+                    f"{self.package.root} is a 'regressor' blendshape package, but this facelib has no "
+                    "regressor engine (facelib.tasks.blendshape_regressor is missing); upgrade facelib"
+                ) from None
+            return module.RegressorEngine(self.package, self.backend, max_faces=self.num_faces, **options)
+        raise ModelCardError(
+            f"{self.package.root}: unknown blendshape model variant {variant!r}; "
+            "facelib knows 'mediapipe' and 'regressor'"
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = DEFAULT_MODEL,
+        *,
+        offline: bool | None = None,
+        progress: bool = True,
+        hub_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BlendshapeCapture:
+        """Open a named package from facelib's model hub (downloaded and converted on first use).
+
+        ``hub_options`` go to :func:`facelib.models.hub.ensure_package` (e.g. ``mirror``,
+        ``prebuilt``); ``kwargs`` to the constructor (``mode``, ``backend``, ``num_faces``...).
+        """
+        try:
+            hub = importlib.import_module("facelib.models.hub")
+        except ModuleNotFoundError as exc:
+            if exc.name != "facelib.models.hub":
+                raise
+            raise ModelError(
+                f"cannot fetch {name!r}: this facelib has no model hub; convert the model yourself with "
+                "'facelib convert mediapipe' and pass the package directory"
+            ) from None
+        path = hub.ensure_package(name, offline=offline, progress=progress, **(hub_options or {}))
+        return cls(Path(path), **kwargs)
+
+    # -- images -------------------------------------------------------------------------------
+
+    def process(self, image: ImageSource, timestamp_ms: float | None = None) -> BlendshapeFrame:
+        """Blendshapes of every face in one image (RGB array (H, W, 3) or a path).
+
+        In video/live mode ``timestamp_ms`` must increase from call to call; when omitted,
+        frames are assumed 1/30 s apart.
+        """
+        rgb = read_image(image)
+        if self.mode == "image":
+            ts = 0.0 if timestamp_ms is None else float(timestamp_ms)
+        else:
+            ts = float(timestamp_ms) if timestamp_ms is not None else self._next_timestamp()
+        faces = self._run(rgb, ts)
+        frame = BlendshapeFrame(self._index, ts, tuple(faces))
+        self._index += 1
+        self._last_ts = ts
+        return frame
+
+    def _next_timestamp(self) -> float:
+        return 0.0 if self._last_ts is None else self._last_ts + 1000.0 / 30.0
+
+    def _run(self, rgb: np.ndarray, timestamp_ms: float) -> list[FaceBlendshapes]:
+        if isinstance(self._engine, _MediaPipeEngine):
+            return self._engine.process(rgb, timestamp_ms)
+        return list(self._engine.process(rgb))
+
+    def _results(self, frames: Iterator[Frame]) -> Iterator[tuple[Frame, list[FaceBlendshapes]]]:
+        engine = self._engine
+        if isinstance(engine, _MediaPipeEngine) and self.mode != "image":
+            # pipelined: blendshapes of frame t overlap the mesh of frame t+1 (FaceLandmarker.stream)
+            waiting: deque[Frame] = deque()
+
+            def feed() -> Iterator[tuple[np.ndarray, float]]:
+                for frame in frames:
+                    waiting.append(frame)
+                    yield frame.image, frame.timestamp_ms
+
+            for result in engine.landmarker.stream(feed()):
+                yield waiting.popleft(), engine.convert(result)
+            return
+        for frame in frames:
+            yield frame, self._run(frame.image, frame.timestamp_ms)
+
+    def reset(self) -> None:
+        """Forget tracked faces and timestamps (done automatically by :meth:`process_video`)."""
+        self._index = 0
+        self._last_ts = None
+        reset = getattr(self._engine, "reset", None)
+        if reset is not None:
+            reset()
+
+    # -- videos and webcams -------------------------------------------------------------------
+
+    def iter_video(self, source: VideoSource, max_frames: int | None = None) -> Iterator[tuple[Frame, BlendshapeFrame]]:
+        """Like :meth:`process_video`, also yielding each decoded :class:`~facelib.io.video.Frame`."""
+        self.reset()
+        reader = VideoReader(source)
+        live = reader.is_live or self.mode == "live"
+        frames: Iterator[Frame] = _latest_frames(reader) if live else iter(reader)
+        count = 0
+        limited = frames if max_frames is None else itertools.islice(frames, max_frames)
+        try:
+            for frame, faces in self._results(limited):
+                yield frame, BlendshapeFrame(frame.index, frame.timestamp_ms, tuple(faces))
+                count += 1
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+            reader.close()
+        if count == 0 and max_frames != 0:
+            raise MediaReadError(f"{source} has no decodable frames")
+
+    def process_video(self, source: VideoSource, max_frames: int | None = None) -> Iterator[BlendshapeFrame]:
+        """Stream the blendshapes of a video file or webcam (int device index), frame by frame.
+
+        Memory stays bounded: frames are decoded, processed and dropped one at a time.  Files are
+        read frame by frame (timestamps from the container's frame rate); a webcam (or
+        ``mode="live"``) always gets its newest frame, frames that arrived meanwhile are skipped.
+        In image mode every frame is processed on its own; otherwise faces are tracked.
+        """
+        for _, result in self.iter_video(source, max_frames=max_frames):
+            yield result
+
+    def close(self) -> None:
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.close()
+        super().close()
+
+    def __enter__(self) -> BlendshapeCapture:
+        return self
+
+
+def _latest_frames(reader: VideoReader) -> Iterator[Frame]:
+    """Frames of a live source, always the newest: a thread keeps reading and the consumer
+    takes whatever frame is current, so slow processing skips frames instead of lagging."""
+    state: dict[str, Any] = {"frame": None, "done": False}
+    cond = threading.Condition()
+    stop = threading.Event()
+
+    def pump() -> None:
+        while not stop.is_set():
+            frame = reader.read()
+            with cond:
+                if frame is None:
+                    state["done"] = True
+                    cond.notify_all()
+                    return
+                state["frame"] = frame
+                cond.notify_all()
+
+    thread = threading.Thread(target=pump, name="facelib-live-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            with cond:
+                cond.wait_for(lambda: state["frame"] is not None or state["done"])
+                frame, state["frame"] = state["frame"], None
+                if frame is None:
+                    return
+            yield frame
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)
