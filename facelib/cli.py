@@ -8,9 +8,10 @@ Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -387,6 +388,9 @@ def _add_blendshapes(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (one object per frame for videos)")
     p.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in the JSON")
     p.add_argument("--draw", type=Path, metavar="OUT", help="write the input with the results drawn (.png / .mp4)")
+    p.add_argument("--csv", type=Path, metavar="OUT", help="write a Live Link Face CSV (Unreal, Blender, Maya)")
+    p.add_argument("--csv-fps", type=float, default=60.0, help="timecode frame rate of --csv (default 60)")
+    p.add_argument("--livelink", metavar="HOST:PORT", help="stream every frame to a Live Link Face receiver over UDP")
     p.set_defaults(func=_run_blendshapes)
 
 
@@ -451,6 +455,9 @@ def _run_blendshapes(args: argparse.Namespace) -> int:
             from facelib.io.image import read_image
 
             write_image(args.draw, draw_frame(read_image(args.input), frame))
+        with _blendshape_sinks(args) as sinks:
+            for sink in sinks:
+                sink(frame)
         return 0
     return _run_blendshapes_video(args)
 
@@ -470,6 +477,25 @@ def _print_blendshape_frame(frame: Any) -> None:
         print("  " + ", ".join(f"{ARKIT_NAMES[j]} {float(face.blendshapes[j]):.3f}" for j in order))
 
 
+@contextlib.contextmanager
+def _blendshape_sinks(args: argparse.Namespace) -> Iterator[list[Callable[[Any], object]]]:
+    """Writers for ``--csv`` and ``--livelink``, each a callable taking one BlendshapeFrame."""
+    from facelib.errors import InputError
+    from facelib.io.livelink import LiveLinkCSVWriter, LiveLinkSender
+
+    with contextlib.ExitStack() as stack:
+        sinks: list[Callable[[Any], object]] = []
+        if args.csv is not None:
+            sinks.append(stack.enter_context(LiveLinkCSVWriter(args.csv, fps=args.csv_fps)).write)
+        if args.livelink is not None:
+            host, sep, port = args.livelink.rpartition(":")
+            if not sep or not port.isdigit():
+                raise InputError(f"--livelink takes HOST:PORT, got {args.livelink!r}")
+            sender = stack.enter_context(LiveLinkSender(host or "127.0.0.1", int(port)))
+            sinks.append(lambda frame: sender.send_frame(frame, use_timestamp=True))
+        yield sinks
+
+
 def _run_blendshapes_video(args: argparse.Namespace) -> int:
     from facelib._progress import progress
 
@@ -478,7 +504,7 @@ def _run_blendshapes_video(args: argparse.Namespace) -> int:
     writer = None
     frames = faces_seen = 0
     try:
-        with _open_capture(args, mode) as capture:
+        with _open_capture(args, mode) as capture, _blendshape_sinks(args) as sinks:
             from facelib.io.draw_face import draw_frame
             from facelib.io.video import VideoReader, VideoWriter
 
@@ -495,6 +521,8 @@ def _run_blendshapes_video(args: argparse.Namespace) -> int:
                 faces_seen += bool(result.faces)
                 if args.json:
                     print(json.dumps(_frame_json(result, args.landmarks)), flush=True)
+                for sink in sinks:
+                    sink(result)
                 if args.draw:
                     if writer is None:
                         writer = VideoWriter(args.draw, fps)
