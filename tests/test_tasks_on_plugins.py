@@ -1,0 +1,202 @@
+"""Every task, end to end, through every device plugin (with its SDK doubles) vs ONNX Runtime.
+
+Issues 7 and 8: with the vendor-SDK doubles, each task runs end to end through each plugin
+and its *results* (angles, boxes, blendshapes, landmarks, vertices, frames) match the ONNX
+Runtime backend within 1e-5.  The path under test is the hardware one: the task opens its
+sessions with ``ModelPackage.session`` -> ``backend.compile`` (TensorRT builder, ATC,
+TPU-MLIR, MagicMind builder) -> ``backend.load`` -> the plugin's ``Session.run``; only the
+vendor modules are doubles (they run the ONNX carried inside the compiled artefact with
+onnxruntime and enforce the real SDK's rules: static stages, profiles, dtypes, positional IO).
+
+Packages are built once per test session; ONNX Runtime references are computed once; each
+plugin compiles each model file once (cached in the package, as on a real machine).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+from plugin_doubles import BACKENDS, plugin_backend
+
+TOL = 1e-5
+#: Module prefix of each plugin's Session classes (the sessions a task opens must be these).
+PLUGIN_MODULES = {
+    "tensorrt": "facelib_tensorrt",
+    "ascend": "facelib_ascend",
+    "sophon": "facelib_sophon",
+    "cambricon": "facelib_cambricon",
+}
+
+
+# -- comparing task results ----------------------------------------------------------------------
+
+
+def differences(got: Any, want: Any, path: str = "result") -> dict[str, float]:
+    """Max absolute difference per field path between two task results of the same structure.
+
+    Walks attrs result classes, dicts, lists/tuples and arrays; structure (types, lengths,
+    keys, None-ness, shapes) must be identical, otherwise the assertion names the path.
+    """
+    if attrs.has(type(want)):
+        assert type(got) is type(want), f"{path}: {type(got).__name__} != {type(want).__name__}"
+        out: dict[str, float] = {}
+        for field in attrs.fields(type(want)):
+            out.update(differences(getattr(got, field.name), getattr(want, field.name), f"{path}.{field.name}"))
+        return out
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and sorted(got) == sorted(want), f"{path}: keys {sorted(got)} != {sorted(want)}"
+        out = {}
+        for key in want:
+            out.update(differences(got[key], want[key], f"{path}[{key!r}]"))
+        return out
+    if isinstance(want, list | tuple) and not (want and isinstance(want[0], int | float | np.floating)):
+        assert isinstance(got, list | tuple) and len(got) == len(want), f"{path}: length {len(got)} != {len(want)}"
+        out = {}
+        for i, (g, w) in enumerate(zip(got, want)):
+            for key, value in differences(g, w, f"{path}[{i}]").items():
+                out[key] = max(out.get(key, 0.0), value)
+        return out
+    if want is None:
+        assert got is None, f"{path}: got a value where the reference has None"
+        return {}
+    if isinstance(want, str):
+        assert got == want, f"{path}: {got!r} != {want!r}"
+        return {}
+    g, w = np.asarray(got), np.asarray(want)
+    assert g.shape == w.shape, f"{path}: shape {g.shape} != {w.shape}"
+    if w.dtype.kind in "biu" and g.dtype.kind in "biu":
+        return {_generic(path): float(np.max(np.abs(g.astype(np.int64) - w.astype(np.int64)), initial=0))}
+    return {_generic(path): float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)), initial=0.0))}
+
+
+def _generic(path: str) -> str:
+    """``result[0].faces[1].box`` -> ``result[].faces[].box`` (one figure per field)."""
+    import re
+
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def assert_results_match(got: Any, want: Any, what: str, tol: float = TOL) -> dict[str, float]:
+    diffs = differences(got, want)
+    assert diffs, f"{what}: nothing was compared"
+    worst = {k: v for k, v in diffs.items() if not math.isfinite(v) or v > tol}
+    assert not worst, f"{what}: results differ from ONNX Runtime by more than {tol}: {worst}"
+    print(f"\n{what}: max |difference| {max(diffs.values()):.3g} over {len(diffs)} fields")
+    return diffs
+
+
+def assert_plugin_sessions(task: Any, backend_name: str, roles: set[str]) -> None:
+    """The task really ran on the plugin: its sessions are the plugin's, loaded from compiled files."""
+    sessions = dict(task._sessions)
+    assert roles <= set(sessions), f"sessions opened: {sorted(sessions)}, expected at least {sorted(roles)}"
+    for role in roles:
+        session = sessions[role]
+        assert type(session).__module__.startswith(PLUGIN_MODULES[backend_name]), (role, type(session))
+        path = Path(session.model_path)
+        assert path.suffix != ".onnx" and path.is_file(), f"{role}: {path} is not a compiled artefact"
+        assert task.package.root / ".facelib-cache" / backend_name in path.parents
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One device plugin at a time, active through its SDK doubles."""
+    name = str(request.param)
+    with plugin_backend(name, tmp_path_factory.mktemp(f"plugin-{name}")):
+        yield name
+
+
+@pytest.fixture(scope="session")
+def fsanet_package(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from headpose_support import build_fsanet
+
+    return build_fsanet(models_dir, tmp_path_factory.mktemp("e2e") / "fsanet")
+
+
+@pytest.fixture(scope="session")
+def ultraface_package(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from headpose_support import build_ultraface
+
+    return build_ultraface(models_dir, tmp_path_factory.mktemp("e2e") / "ultraface")
+
+
+# -- HeadPose (FSA-Net + UltraFace) ------------------------------------------------------------------
+
+
+def _head_pose_run(fsanet: Path, ultraface: Path, media_dir: Path, backend: str) -> tuple[Any, Any, Any]:
+    from facelib import HeadPose
+
+    images = [media_dir / "images" / "obama.jpg", media_dir / "images" / "two_people.jpg"]
+    with HeadPose(fsanet, detector=ultraface, backend=backend) as task:
+        images_result = task.predict(images)  # one batch of 3 faces through the ensemble graph
+        frames = [f for _, f in zip(range(3), task.predict_video(media_dir / "video" / "talking_face_01.mp4"))]
+        if backend != "onnxruntime":
+            assert_plugin_sessions(task, backend, {"ensemble"})
+            assert_plugin_sessions(task.detector, backend, {"detector"})
+    with HeadPose(fsanet, backend=backend, variants=["capsule", "noS_capsule"]) as task:
+        crops = task.crops(np.asarray(frames[0].image), np.stack([f.box for f in frames[0].faces]))
+        crops = np.concatenate([crops] * 3)  # per-variant files, a batch that is no static stage
+        variants_result = task.predict_crops(crops)
+        if backend != "onnxruntime":
+            assert_plugin_sessions(task, backend, {"capsule", "noS_capsule"})
+    return images_result, frames, variants_result
+
+
+@pytest.fixture(scope="session")
+def head_pose_reference(fsanet_package: Path, ultraface_package: Path, media_dir: Path) -> tuple[Any, Any, Any]:
+    return _head_pose_run(fsanet_package, ultraface_package, media_dir, "onnxruntime")
+
+
+def test_head_pose(
+    backend_name: str,
+    fsanet_package: Path,
+    ultraface_package: Path,
+    media_dir: Path,
+    head_pose_reference: tuple[Any, Any, Any],
+) -> None:
+    got = _head_pose_run(fsanet_package, ultraface_package, media_dir, backend_name)
+    images, frames, variants = head_pose_reference
+    assert [len(faces) for faces in images] == [1, 2], "the reference should see 1 + 2 faces"
+    assert_results_match(got[0], images, f"HeadPose images on {backend_name}")
+    assert_results_match(got[1], frames, f"HeadPose video on {backend_name}")
+    assert_results_match(list(got[2]), list(variants), f"HeadPose crops (2 variants) on {backend_name}")
+
+
+# -- BlendshapeCapture (MediaPipe Face Landmarker) --------------------------------------------------
+
+
+def _blendshapes_run(package: Path, media_dir: Path, backend: str) -> tuple[Any, Any]:
+    from facelib import BlendshapeCapture
+
+    images = [media_dir / "images" / "obama.jpg", media_dir / "images" / "two_people.jpg"]
+    with BlendshapeCapture(package, mode="image", backend=backend, num_faces=2) as cap:
+        still = [cap.process(image) for image in images]
+        if backend != "onnxruntime":
+            assert_plugin_sessions(cap._engine.landmarker, backend, {"detector", "landmarks", "blendshapes"})
+    with BlendshapeCapture(package, mode="video", backend=backend) as cap:
+        video = list(cap.process_video(media_dir / "video" / "talking_face_01.mp4", max_frames=4))
+    return still, video
+
+
+@pytest.fixture(scope="session")
+def blendshapes_reference(mediapipe_package: Path, media_dir: Path) -> tuple[Any, Any]:
+    return _blendshapes_run(mediapipe_package, media_dir, "onnxruntime")
+
+
+def test_blendshape_capture(
+    backend_name: str, mediapipe_package: Path, media_dir: Path, blendshapes_reference: tuple[Any, Any]
+) -> None:
+    still, video = _blendshapes_run(mediapipe_package, media_dir, backend_name)
+    want_still, want_video = blendshapes_reference
+    assert [len(f.faces) for f in want_still] == [1, 2]
+    assert all(len(f.faces) == 1 for f in want_video)
+    assert_results_match(still, want_still, f"BlendshapeCapture images on {backend_name}")
+    assert_results_match(video, want_video, f"BlendshapeCapture video on {backend_name}")
