@@ -24,7 +24,11 @@ PLUGINS = ROOT / "plugins"
 HELPERS = {
     "tensorrt": (PLUGINS / "facelib-tensorrt" / "tests" / "trt_double_env.py", "trt_double_env", "activated"),
     "ascend": (PLUGINS / "facelib-ascend" / "tests" / "ascend_double_env.py", "ascend_double_env", "activated"),
-    "sophon": (PLUGINS / "facelib-sophon" / "tests" / "doubles" / "sophon_testing.py", "sophon_testing", "sophon_doubles"),
+    "sophon": (
+        PLUGINS / "facelib-sophon" / "tests" / "doubles" / "sophon_testing.py",
+        "sophon_testing",
+        "sophon_doubles",
+    ),
     "cambricon": (
         PLUGINS / "facelib-cambricon" / "tests" / "doubles" / "cambricon_testing.py",
         "cambricon_testing",
@@ -32,6 +36,13 @@ HELPERS = {
     ),
 }
 BACKENDS = tuple(HELPERS)
+#: Backend name -> (distribution folder under plugins/, import package).
+PACKAGES = {
+    "tensorrt": ("facelib-tensorrt", "facelib_tensorrt"),
+    "ascend": ("facelib-ascend", "facelib_ascend"),
+    "sophon": ("facelib-sophon", "facelib_sophon"),
+    "cambricon": ("facelib-cambricon", "facelib_cambricon"),
+}
 
 
 def _helper(name: str) -> ModuleType:
@@ -48,6 +59,21 @@ def _helper(name: str) -> ModuleType:
     return module
 
 
+def _use_checkout(name: str) -> None:
+    """Import the plugin from this checkout, even when another copy is pip-installed (editable
+    installs of a different tree): the code under test is the code beside these tests."""
+    folder, package = PACKAGES[name]
+    root = PLUGINS / folder
+    sys.path.insert(0, str(root))
+    for module_name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        module_file = getattr(sys.modules[module_name], "__file__", None)
+        if module_file is None or root not in Path(module_file).resolve().parents:
+            del sys.modules[module_name]
+    from facelib.backends import reload_plugins
+
+    reload_plugins()  # entry points loaded earlier may hold the other copy's classes
+
+
 @contextlib.contextmanager
 def plugin_backend(name: str, workdir: Path) -> Iterator[None]:
     """Make backend ``name`` runnable through its doubles; compiled files and caches go to ``workdir``.
@@ -58,16 +84,16 @@ def plugin_backend(name: str, workdir: Path) -> Iterator[None]:
     workdir.mkdir(parents=True, exist_ok=True)
     saved_home = os.environ.get("FACELIB_HOME")
     os.environ["FACELIB_HOME"] = str(workdir / "facelib-home")
+    saved_path = list(sys.path)
     try:
+        _use_checkout(name)
         module = _helper(name)
         activate = getattr(module, HELPERS[name][2])
-        if name == "sophon":
-            context = activate(workdir / "sophon")
-        else:
-            context = activate()
+        context = activate(workdir / "sophon") if name == "sophon" else activate()
         with context:
             yield
     finally:
+        sys.path[:] = saved_path
         if saved_home is None:
             os.environ.pop("FACELIB_HOME", None)
         else:

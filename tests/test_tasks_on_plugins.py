@@ -15,6 +15,7 @@ plugin compiles each model file once (cached in the package, as on a real machin
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
-from plugin_doubles import BACKENDS, plugin_backend
+from plugin_doubles import BACKENDS, PLUGINS, plugin_backend
+
+from facelib.io.video import VideoReader
 
 TOL = 1e-5
 #: Module prefix of each plugin's Session classes (the sessions a task opens must be these).
@@ -97,7 +100,9 @@ def assert_plugin_sessions(task: Any, backend_name: str, roles: set[str]) -> Non
     assert roles <= set(sessions), f"sessions opened: {sorted(sessions)}, expected at least {sorted(roles)}"
     for role in roles:
         session = sessions[role]
-        assert type(session).__module__.startswith(PLUGIN_MODULES[backend_name]), (role, type(session))
+        module = sys.modules[type(session).__module__]
+        assert module.__name__.startswith(PLUGIN_MODULES[backend_name]), (role, type(session))
+        assert PLUGINS in Path(module.__file__ or "").resolve().parents, f"{module.__file__} is not this checkout's"
         path = Path(session.model_path)
         assert path.suffix != ".onnx" and path.is_file(), f"{role}: {path} is not a compiled artefact"
         assert task.package.root / ".facelib-cache" / backend_name in path.parents
@@ -200,3 +205,100 @@ def test_blendshape_capture(
     assert all(len(f.faces) == 1 for f in want_video)
     assert_results_match(still, want_still, f"BlendshapeCapture images on {backend_name}")
     assert_results_match(video, want_video, f"BlendshapeCapture video on {backend_name}")
+
+
+# -- Audio2Face (FaceFormer) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def faceformer_package(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("facelib.models.convert.faceformer")  # until Audio2Face is merged
+    from facelib.models.convert.faceformer import build_package
+
+    out = tmp_path_factory.mktemp("e2e") / "faceformer"
+    checkpoint = reference_dir / "faceformer_vocaset_tiny_seed1.pth"
+    return build_package({"checkpoint": checkpoint}, out, dataset="vocaset", encoder_heads=4).root
+
+
+def _audio2face_run(package: Path, reference_dir: Path, backend: str) -> tuple[Any, Any]:
+    from facelib.tasks.audio2face import Audio2Face
+
+    with np.load(reference_dir / "faceformer_vocaset_tiny_seed1_ref.npz") as z:
+        audio, template = z["audio_16k"][: 16000 * 2], z["template"]
+    with Audio2Face(package, backend=backend) as task:
+        whole = task.predict(audio, 1, template)  # one encoder call, then one decoder step per frame
+        causal = task.predict(audio, 1, template, causal=True)  # streaming windows: other shapes
+        if backend != "onnxruntime":
+            assert_plugin_sessions(task, backend, {"audio_encoder", "decoder_step"})
+    return whole, causal
+
+
+@pytest.fixture(scope="session")
+def audio2face_reference(faceformer_package: Path, reference_dir: Path) -> tuple[Any, Any]:
+    return _audio2face_run(faceformer_package, reference_dir, "onnxruntime")
+
+
+def test_audio2face(
+    backend_name: str, faceformer_package: Path, reference_dir: Path, audio2face_reference: tuple[Any, Any]
+) -> None:
+    whole, causal = _audio2face_run(faceformer_package, reference_dir, backend_name)
+    want_whole, want_causal = audio2face_reference
+    assert want_whole.num_frames == 60
+    assert_results_match(whole, want_whole, f"Audio2Face on {backend_name}")
+    assert_results_match(causal, want_causal, f"Audio2Face causal windows on {backend_name}")
+
+
+# -- MotionTransfer (First Order Motion Model) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fomm_package(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("facelib.models.convert.fomm")  # until MotionTransfer is merged
+    from facelib.models.convert.fomm import build_package
+
+    out = tmp_path_factory.mktemp("e2e") / "fomm"
+    sources = {"checkpoint": reference_dir / "fomm_tiny_seed1.pth.tar"}
+    return build_package(sources, out, config=reference_dir / "fomm_tiny_seed1.yaml").root
+
+
+def _motion_run(package: Path, media_dir: Path, backend: str) -> tuple[Any, Any]:
+    from facelib.tasks.motion_transfer import MotionTransfer
+
+    with VideoReader(media_dir / "video" / "fomm_driving_00.mp4") as reader:
+        driving = [frame.image for _, frame in zip(range(5), reader)]
+    source = media_dir / "images" / "fomm_source_02_256.png"
+    with MotionTransfer(package, backend=backend, batch_size=3) as task:  # batches of 3 and 2
+        relative = np.stack(list(task.animate(source, driving)))
+        if backend != "onnxruntime":
+            assert_plugin_sessions(task, backend, {"kp_detector", "source_encoder", "generator"})
+    with MotionTransfer(package, backend=backend, mode="absolute", adapt_scale=True, best_frame=2) as task:
+        absolute = np.stack(list(task.animate(source, driving)))
+    return relative, absolute
+
+
+@pytest.fixture(scope="session")
+def motion_reference(fomm_package: Path, media_dir: Path) -> tuple[Any, Any]:
+    return _motion_run(fomm_package, media_dir, "onnxruntime")
+
+
+def test_motion_transfer(
+    backend_name: str, fomm_package: Path, media_dir: Path, motion_reference: tuple[Any, Any]
+) -> None:
+    relative, absolute = _motion_run(fomm_package, media_dir, backend_name)
+    want_relative, want_absolute = motion_reference
+    assert want_relative.shape == (5, 256, 256, 3)
+    assert_results_match(relative, want_relative, f"MotionTransfer (relative) on {backend_name}")
+    assert_results_match(absolute, want_absolute, f"MotionTransfer (absolute, best frame 2) on {backend_name}")
+
+
+def test_plugins_come_from_this_checkout(backend_name: str) -> None:
+    import importlib
+
+    from facelib.backends import backend_class
+
+    cls = backend_class(backend_name)
+    module = importlib.import_module(cls.__module__)
+    assert cls.__module__.startswith(PLUGIN_MODULES[backend_name])
+    assert PLUGINS in Path(module.__file__ or "").resolve().parents

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
+from facelib.backends import reload_plugins
+
 HERE = Path(__file__).resolve().parent
+# Test this checkout's plugin even when another copy is pip-installed (e.g. editable from another
+# tree): its source folder goes first, and copies imported earlier in the session are forgotten.
+sys.path.insert(0, str(HERE.parent))
+for _name in [m for m in sys.modules if m.split(".")[0] == "facelib_ascend"]:
+    del sys.modules[_name]
+reload_plugins()  # backend classes registered from such a copy are dropped too
 sys.path.insert(0, str(HERE))  # ascend_double_env (never the doubles themselves)
 
 from ascend_double_env import activated  # noqa: E402

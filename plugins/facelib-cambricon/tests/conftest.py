@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from facelib.backends import reload_plugins
+
 HERE = Path(__file__).resolve().parent
-if importlib.util.find_spec("facelib_cambricon") is None:  # not pip-installed: test the checkout
-    sys.path.insert(0, str(HERE.parent))
+# Test this checkout's plugin even when another copy is pip-installed (e.g. editable from another
+# tree): its source folder goes first, and copies imported earlier in the session are forgotten.
+sys.path.insert(0, str(HERE.parent))
+for _name in [m for m in sys.modules if m.split(".")[0] == "facelib_cambricon"]:
+    del sys.modules[_name]
+reload_plugins()  # backend classes registered from such a copy are dropped too
 
 
 def _load_helper() -> object:

@@ -53,11 +53,17 @@ class CompilePlan:
     stages: tuple[dict[str, Shape], ...]
     dynamic: bool
 
+    def _batch(self, index: int) -> int:
+        shape = self.stages[index][self.input_names[0]]
+        return shape[0] if shape else 0
+
     def stage_name(self, index: int) -> str:
         if self.dynamic or len(self.stages) == 1:
             return self.model_name
-        batch = self.stages[index][self.input_names[0]][0] if self.stages[index][self.input_names[0]] else 0
-        return f"{self.model_name}_b{batch}"
+        batches = [self._batch(i) for i in range(len(self.stages))]
+        if len(set(batches)) < len(batches):  # stages differing in other inputs: name by position
+            return f"{self.model_name}_s{index}"
+        return f"{self.model_name}_b{batches[index]}"
 
 
 def sanitize(name: str) -> str:
@@ -84,15 +90,28 @@ def _ranges_for(specs: Sequence[TensorSpec], shapes: Mapping[str, ShapeRange]) -
     return out
 
 
+def batch_only(ranges: Mapping[str, tuple[Shape, Shape, Shape]]) -> bool:
+    """True when static stages can serve every shape of ``ranges``: only axis 0 varies, and it
+    varies alike for every input (the session pads one common batch up to a stage's)."""
+    batches = set()
+    for lo, mid, hi in ranges.values():
+        if not lo or lo[1:] != mid[1:] or lo[1:] != hi[1:]:
+            return False
+        batches.add((lo[0], mid[0], hi[0]))
+    return len(batches) <= 1
+
+
 def plan(
     specs: Sequence[TensorSpec],
     shapes: Mapping[str, ShapeRange],
     model_name: str,
-    dynamic: bool = False,
+    dynamic: bool | None = None,
     stages: Sequence[Mapping[str, Sequence[int]]] | None = None,
 ) -> CompilePlan:
     """Decide the stages: explicit ``stages``, else min/opt/max of the shape ranges (static), or
-    one dynamic build at the maximum shapes."""
+    one dynamic build at the maximum shapes.  ``dynamic=None`` (auto) builds static stages when
+    only a batch common to all inputs varies (:func:`batch_only`), a dynamic bmodel otherwise
+    (sequence lengths, or inputs whose batches vary independently, cannot be padded)."""
     names = tuple(s.name for s in specs)
     if stages:
         chosen: list[dict[str, Shape]] = []
@@ -104,8 +123,10 @@ def plan(
                 if not spec.accepts(shaped[spec.name]):
                     raise InputError(f"stage shape {list(shaped[spec.name])} does not fit input {spec}")
             chosen.append(shaped)
-        return CompilePlan(model_name, names, tuple(chosen), dynamic)
+        return CompilePlan(model_name, names, tuple(chosen), bool(dynamic))
     ranges = _ranges_for(specs, shapes)
+    if dynamic is None:
+        dynamic = not batch_only(ranges)
     if dynamic:
         return CompilePlan(model_name, names, ({n: ranges[n][2] for n in names},), True)
     candidates: list[dict[str, Shape]] = []
@@ -260,7 +281,8 @@ class SophonCompileOptions:
     """Compile options of the sophon backend (``SophonBackend(**options)`` or compile options).
 
     chip: ``--chip`` (bm1684x default).  quantize: override of the facelib precision
-    (F32/F16/BF16/INT8).  dynamic: one ``--dynamic`` bmodel instead of static stages.
+    (F32/F16/BF16/INT8).  dynamic: True for one ``--dynamic`` bmodel instead of static stages,
+    None (default) for static stages only when a common batch is all that varies.
     stages: explicit list of {input: shape} stages.  model_name: net name (default: ONNX file
     stem).  calibration_count: ``--input_num``.  asymmetric: asymmetric INT8.
     tolerance: ``--tolerance`` for model_deploy.  tools_dir: where the TPU-MLIR tools are.
@@ -269,7 +291,7 @@ class SophonCompileOptions:
 
     chip: str = "bm1684x"
     quantize: str | None = None
-    dynamic: bool = False
+    dynamic: bool | None = None
     stages: tuple[dict[str, tuple[int, ...]], ...] | None = None
     model_name: str | None = None
     calibration_count: int = 100

@@ -68,6 +68,24 @@ def test_plan_uses_min_opt_max_and_needs_ranges() -> None:
         compiler.plan([spec], {}, "fsa", stages=[{"x": (2, 32, 64, 3)}])
 
 
+def test_plan_goes_dynamic_when_static_stages_cannot_serve_the_ranges() -> None:
+    # a sequence length varies (FaceFormer's decoder cache): padding it would change the result
+    seq = [TensorSpec("past", ("T", 64)), TensorSpec("token", (1, 64))]
+    ranges = {"past": ShapeRange((1, 64), (60, 64), (601, 64))}
+    assert compiler.plan(seq, ranges, "dec").dynamic
+    assert not compiler.plan(seq, ranges, "dec", dynamic=False).dynamic  # explicit choice wins
+    # batches that vary independently (FOMM generator: one source, N driving frames)
+    two = [TensorSpec("src", ("S", 8)), TensorSpec("drv", ("N", 8))]
+    ranges = {"src": ShapeRange((1, 8), (1, 8), (16, 8)), "drv": ShapeRange((1, 8), (4, 8), (16, 8))}
+    assert compiler.plan(two, ranges, "gen").dynamic
+    static = compiler.plan(two, ranges, "gen", dynamic=False)
+    names = [static.stage_name(i) for i in range(len(static.stages))]
+    assert len(set(names)) == len(names) == 3  # unique graph names even when the first batch repeats
+    # a common batch: static stages (padded at run time)
+    same = {"src": ShapeRange((1, 8), (4, 8), (16, 8)), "drv": ShapeRange((1, 8), (4, 8), (16, 8))}
+    assert not compiler.plan(two, same, "gen").dynamic
+
+
 def test_command_lines_match_tpu_mlir_flags(tmp_path: Path) -> None:
     cmd = compiler.deploy_command(
         "model_deploy",
