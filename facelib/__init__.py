@@ -50,6 +50,10 @@ _LAZY: dict[str, str] = {
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
+    "MotionTransfer": "facelib.tasks.motion_transfer:MotionTransfer",
+    "MotionSummary": "facelib.tasks.motion_transfer:MotionSummary",
+    "MotionMode": "facelib.processing.fomm:MotionMode",
+    "FaceCropper": "facelib.tasks.motion_transfer:FaceCropper",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -127,6 +127,21 @@ def default_landmarks_fn() -> LandmarksFn:
     return landmarks
 
 
+def default_detector(model: str | os.PathLike[str] | None = None) -> FaceDetectorLike:
+    """facelib's UltraFace ``FaceDetector`` (``model``: its package; default: the built-in choice)."""
+    try:
+        from facelib.tasks.face_detection import FaceDetector  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise InputError(
+            f"cropping needs a face detector and facelib's FaceDetector is not available here ({exc}); "
+            "pass detector=... (anything with detect(image) -> list[FaceBox])"
+        ) from exc
+    if model is not None:
+        return FaceDetector(model)  # type: ignore[no-any-return,unused-ignore]
+    maker: Any = getattr(FaceDetector, "from_pretrained", None)
+    return maker() if callable(maker) else FaceDetector()  # type: ignore[no-any-return,unused-ignore]
+
+
 class _Driving:
     """A driving source that can be iterated (re-opened when it is a file or an in-memory array)."""
 
@@ -472,4 +487,4 @@ class MotionTransfer(Task):
         return MotionSummary(out, written, rate, int(info.get("reference_frame", 0)), has_audio)
 
 
-__all__ = ["FaceCropper", "MotionSummary", "MotionTransfer", "SourceState", "default_landmarks_fn"]
+__all__ = ["FaceCropper", "default_detector", "MotionSummary", "MotionTransfer", "SourceState", "default_landmarks_fn"]
