@@ -219,10 +219,9 @@ def main() -> int:
 
     # component timings of facelib (batch 1)
     task = tasks[batch_sizes[0]]
-    state = task.prepare_source(source)
     x = to_model_input(driving, (256, 256))
     t = time.perf_counter()
-    v, j = task._kp(x)
+    task._kp(x)
     kp_ms = 1000 * (time.perf_counter() - t) / len(x)
     t = time.perf_counter()
     task.prepare_source(source)
@@ -252,10 +251,10 @@ Load average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (the 
 {chr(10).join(rows)}
 
 Upstream output statistics (to show the comparison is not of saturated images): mean
-{outputs['upstream'].mean():.3f}, std {outputs['upstream'].std():.3f}, min {outputs['upstream'].min():.3f},
-max {outputs['upstream'].max():.3f}.
+{outputs["upstream"].mean():.3f}, std {outputs["upstream"].std():.3f}, min {outputs["upstream"].min():.3f},
+max {outputs["upstream"].max():.3f}.
 
-Best facelib configuration: **{best}, {fps[best] / fps['upstream']:.2f}x upstream**.
+Best facelib configuration: **{best}, {fps[best] / fps["upstream"]:.2f}x upstream**.
 facelib components: kp detector {kp_ms:.1f} ms/frame (batched over the {n} frames), source
 encoder + source keypoints {src_ms:.0f} ms once per source image (upstream recomputes the source
 encoder for every frame). Conversion of the checkpoint: {convert_s:.1f} s.
@@ -268,7 +267,9 @@ blocked NCHWc layout; the kp detector runs on the whole batch of driving frames 
 """
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    text = f"## MotionTransfer (First Order Motion Model, vox-256)\n\nMeasured {stamp} on {machine()}.\n\n{body.strip()}\n"
+    text = (
+        f"## MotionTransfer (First Order Motion Model, vox-256)\n\nMeasured {stamp} on {machine()}.\n\n{body.strip()}\n"
+    )
     (RESULTS / "motion.md").write_text(text)
     print(text)
     for t in tasks.values():

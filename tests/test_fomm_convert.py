@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("yaml")
 
-from _fomm_helpers import SMALL_CONFIG, make_checkpoint  # noqa: E402
+from _fomm_helpers import SMALL_CONFIG, make_checkpoint
 
-from facelib.errors import ConversionError, InputError  # noqa: E402
-from facelib.models.convert import fomm as convert  # noqa: E402
-from facelib.processing import fomm  # noqa: E402
-from facelib.tasks.motion_transfer import MotionTransfer  # noqa: E402
+from facelib.errors import ConversionError, InputError
+from facelib.models.convert import fomm as convert
+from facelib.processing import fomm
+from facelib.tasks.motion_transfer import MotionTransfer
 
 pytestmark = pytest.mark.convert
 
@@ -78,7 +78,9 @@ def test_keypoints_match_upstream(tiny_pkg: Path, ref: dict[str, np.ndarray]) ->
         np.testing.assert_allclose(j, ref["kp_driving_jacobian"], atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(("mode", "adapt", "key"), [("relative", True, "relative_adapt"), ("absolute", False, "absolute")])
+@pytest.mark.parametrize(
+    ("mode", "adapt", "key"), [("relative", True, "relative_adapt"), ("absolute", False, "absolute")]
+)
 def test_predictions_match_upstream(
     tiny_pkg: Path, ref: dict[str, np.ndarray], mode: str, adapt: bool, key: str
 ) -> None:

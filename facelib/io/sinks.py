@@ -7,6 +7,7 @@ memory.  :func:`open_sink` chooses by the output path.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,10 +115,8 @@ class VideoSink:
         return self._writer.frames_written
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the original error matters, not the cleanup's
             self._writer.close()
-        except Exception:  # noqa: BLE001 - the original error matters, not the cleanup's
-            pass
         self.path.unlink(missing_ok=True)
 
 

@@ -41,9 +41,9 @@ def square_box(box: np.ndarray, margin: float = 0.6, shift_up: float = 0.1) -> C
         raise InputError(f"face box must have positive width and height, got {[x1, y1, x2, y2]}")
     if margin < 0:
         raise InputError(f"crop margin must be >= 0, got {margin}")
-    side = max(int(round(max(w, h) * (1.0 + margin))), 2)
+    side = max(round(max(w, h) * (1.0 + margin)), 2)
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0 - shift_up * h
-    left, top = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
+    left, top = round(cx - side / 2.0), round(cy - side / 2.0)
     return CropBox(left, top, left + side, top + side)
 
 
@@ -84,7 +84,7 @@ def paste_back(full: np.ndarray, patch: np.ndarray, box: CropBox, feather: float
     h, w = full.shape[:2]
     side = box.side
     resized = cv2.resize(np.asarray(patch, dtype=np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
-    ramp = max(int(round(feather * side)), 0)
+    ramp = max(round(feather * side), 0)
     alpha = np.ones((side, side), dtype=np.float32)
     if ramp > 0:
         edge = np.minimum(np.arange(side), np.arange(side)[::-1]).astype(np.float32)

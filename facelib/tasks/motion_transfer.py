@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -164,10 +164,10 @@ class _Driving:
             if source.ndim != 4 or source.shape[-1] not in (3, 4):
                 raise InputError(f"driving frames must be an array (T, H, W, 3), got shape {source.shape}")
             self._array = source
-        elif isinstance(source, Sequence):
-            self._array = source
+        elif isinstance(source, Sequence) and not isinstance(source, str):
+            self._array = list(source) if not isinstance(source, list) else source
         elif isinstance(source, Iterable):
-            self._once = iter(source)
+            self._once = iter(cast(Iterable[np.ndarray], source))
         else:
             raise InputError(f"driving must be a video path, a webcam index or frames, got {type(source).__name__}")
 
@@ -266,7 +266,8 @@ class MotionTransfer(Task):
             raise InputError("crop=True needs a face detector (detector=FaceDetector(...))")
         super().__init__(model, backend, backend_options)
         meta = self.card.metadata
-        self.size = tuple(int(v) for v in self.card.preprocessing.get("size", (256, 256)))
+        size = self.card.preprocessing.get("size", (256, 256))
+        self.size: tuple[int, int] = (int(size[0]), int(size[1]))
         self.num_kp = int(meta.get("num_kp", 10))
         self.align_corners = bool(meta.get("align_corners", False))
         self.adapt_scale = bool(adapt_scale)
@@ -276,6 +277,9 @@ class MotionTransfer(Task):
         self.cropper = FaceCropper(detector, margin, self.size[0]) if crop and detector is not None else None
         self.paste_back = bool(paste_back)
 
+    def __enter__(self) -> MotionTransfer:
+        return self
+
     # -- model calls ----------------------------------------------------------------------------
 
     def keypoints(self, images: np.ndarray | Sequence[np.ndarray]) -> KP:
@@ -284,7 +288,7 @@ class MotionTransfer(Task):
         Images are uint8 or float in [0, 1], (H, W, 3) or a sequence/array of them; other
         sizes are resized to the model's.
         """
-        x = fomm.to_model_input(images, self.size)  # type: ignore[arg-type]
+        x = fomm.to_model_input(images, self.size)
         return self._kp(x)
 
     def _kp(self, x: np.ndarray) -> KP:
@@ -366,7 +370,7 @@ class MotionTransfer(Task):
             first = False
             yield arr
 
-    def find_best_frame(self, source: ImageSource | SourceState, driving: DrivingSource) -> int:
+    def find_best_frame(self, source: ImageSource | SourceState, driving: DrivingSource | _Driving) -> int:
         """Index of the driving frame whose landmarks best match the source's (upstream's rule).
 
         Landmarks are taken on the model-size (cropped) images, centred and scaled by the
@@ -487,4 +491,4 @@ class MotionTransfer(Task):
         return MotionSummary(out, written, rate, int(info.get("reference_frame", 0)), has_audio)
 
 
-__all__ = ["FaceCropper", "default_detector", "MotionSummary", "MotionTransfer", "SourceState", "default_landmarks_fn"]
+__all__ = ["FaceCropper", "MotionSummary", "MotionTransfer", "SourceState", "default_detector", "default_landmarks_fn"]

@@ -336,8 +336,10 @@ def build_package(
             "converter": "facelib.models.convert.fomm",
             "facelib_version": __version__,
             "upstream": "https://github.com/AliaksandrSiarohin/first-order-model",
-            "options": {"config": str(config) if not isinstance(config, Mapping) else "mapping",
-                        "align_corners": bool(align_corners)},
+            "options": {
+                "config": str(config) if not isinstance(config, Mapping) else "mapping",
+                "align_corners": bool(align_corners),
+            },
         },
         files=files,
         preprocessing={

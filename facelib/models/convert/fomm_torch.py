@@ -114,7 +114,9 @@ class HourglassEncoder(nn.Module):
     def __init__(self, expansion: int, in_features: int, num_blocks: int, max_features: int) -> None:
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DownBlock(in_features if i == 0 else _width(expansion, i, max_features), _width(expansion, i + 1, max_features))
+            DownBlock(
+                in_features if i == 0 else _width(expansion, i, max_features), _width(expansion, i + 1, max_features)
+            )
             for i in range(num_blocks)
         )
 
@@ -177,7 +179,8 @@ class AntiAliasDownsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p, q = self.pad_before, self.pad_after
-        out = F.conv2d(F.pad(x, (p, q, p, q)), self.weight, groups=self.channels)
+        weight: torch.Tensor = self.weight  # type: ignore[assignment]
+        out = F.conv2d(F.pad(x, (p, q, p, q)), weight, groups=self.channels)
         return out[:, :, :: self.step, :: self.step]
 
 
@@ -288,7 +291,10 @@ class DenseMotionNetwork(nn.Module):
         motions = torch.cat([grid.expand(n, 1, h, w, 2), moved], dim=1)  # (n, k+1, h, w, 2)
         repeated = small.unsqueeze(1).expand(n, k + 1, c, h, w).reshape(n * (k + 1), c, h, w)
         deformed = F.grid_sample(
-            repeated, motions.reshape(n * (k + 1), h, w, 2), mode="bilinear", padding_mode="zeros",
+            repeated,
+            motions.reshape(n * (k + 1), h, w, 2),
+            mode="bilinear",
+            padding_mode="zeros",
             align_corners=align_corners,
         ).reshape(n, k + 1, c, h, w)
         features = self.hourglass(torch.cat([heat, deformed], dim=2).reshape(n, (k + 1) * (c + 1), h, w))
@@ -317,7 +323,9 @@ class OcclusionAwareGenerator(nn.Module):
         if dense_motion_params is None:
             raise ValueError("a generator without a dense motion network cannot animate")
         self.dense_motion_network = DenseMotionNetwork(
-            num_kp=num_kp, num_channels=num_channels, estimate_occlusion_map=estimate_occlusion_map,
+            num_kp=num_kp,
+            num_channels=num_channels,
+            estimate_occlusion_map=estimate_occlusion_map,
             **dict(dense_motion_params),
         )
         self.first = SameBlock(num_channels, block_expansion, 7, 3)
