@@ -32,11 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from facelib import __version__
+from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
 from facelib.models.card import ModelCard, ModelFile
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 
 OPSET = 17
+#: Typical and largest batch recorded in the card for backends that compile for shape ranges.
+BATCH_OPT = 4
+BATCH_MAX = 16
 
 _VOX_LIKE_MODEL_PARAMS: dict[str, Any] = {
     "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
@@ -213,8 +217,19 @@ def _export(module: Any, args: tuple[Any, ...], path: Path, inputs: list[str], o
             do_constant_folding=True,
             dynamo=False,
         )
+        results = module(*args)
+    results = results if isinstance(results, tuple) else (results,)
     model = onnx.load(os.fspath(path))
     model.ir_version = 10
+    # The tracer names some output dims oddly; declare them: dynamic batch, then fixed sizes.
+    for value, result, name in zip(model.graph.output, results, outputs):
+        dims = value.type.tensor_type.shape.dim
+        for k, size in enumerate(result.shape):
+            dims[k].Clear()
+            if k == 0:
+                dims[k].dim_param = axes[name][0]
+            else:
+                dims[k].dim_value = int(size)
     onnx.checker.check_model(model)
     onnx.save(model, os.fspath(path))
 
@@ -322,11 +337,19 @@ def build_package(
         except Exception as exc:
             raise ConversionError(f"exporting the FOMM {role} to ONNX failed: {exc}") from exc
         in_specs, out_specs = read_onnx_specs(path)
-        files[role] = ModelFile(path=path.name, inputs=in_specs, outputs=out_specs, sha256=sha256_file(path))
+        shapes = {}
+        for spec in in_specs:  # batch ranges for compiling backends (TensorRT profiles, ATC, ...)
+            rest = [int(d) for d in spec.shape[1:] if isinstance(d, int)]
+            opt = 1 if spec.shape[0] == "S" else BATCH_OPT
+            shapes[spec.name] = ShapeRange([1, *rest], [opt, *rest], [BATCH_MAX, *rest])
+        files[role] = ModelFile(
+            path=path.name, inputs=in_specs, outputs=out_specs, sha256=sha256_file(path), shapes=shapes
+        )
 
     norm = cfg["animate_params"]["normalization_params"]
     card = ModelCard(
-        name=name or f"fomm-{_config_name(config)}",
+        name=name
+        or (_config_name(config) if _config_name(config).startswith("fomm") else f"fomm-{_config_name(config)}"),
         task="motion_transfer",
         variant=_config_name(config),
         licence="see upstream: github.com/AliaksandrSiarohin/first-order-model (weights: their licence)",
