@@ -460,7 +460,8 @@ class MotionTransfer(Task):
 
         ``output``: ``.mp4`` (or another video suffix; H.264 with the driving video's audio when
         ``audio``), ``.npy`` (float32 (T, H, W, 3) RGB in [0, 1], written incrementally) or a
-        directory (``frame_000000.png`` ...).
+        directory (``frame_000000.png`` ...).  With a webcam (``driving=0``) recording runs until
+        Ctrl-C, which finishes the file normally.
         """
         from facelib._progress import progress as progress_bar
         from facelib.io.sinks import open_sink
@@ -484,6 +485,10 @@ class MotionTransfer(Task):
         try:
             for frame in progress_bar(self._animate(state, drv, info), total=total, desc="animate", enabled=progress):
                 sink.write(frame)
+        except KeyboardInterrupt:
+            if not drv.live:  # a webcam recording ends with Ctrl-C: keep what was recorded
+                sink.abort()
+                raise
         except BaseException:
             sink.abort()
             raise
