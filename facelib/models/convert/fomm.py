@@ -341,7 +341,7 @@ def build_package(
         for spec in in_specs:  # batch ranges for compiling backends (TensorRT profiles, ATC, ...)
             rest = [int(d) for d in spec.shape[1:] if isinstance(d, int)]
             opt = 1 if spec.shape[0] == "S" else BATCH_OPT
-            shapes[spec.name] = ShapeRange([1, *rest], [opt, *rest], [BATCH_MAX, *rest])
+            shapes[spec.name] = ShapeRange((1, *rest), (opt, *rest), (BATCH_MAX, *rest))
         files[role] = ModelFile(
             path=path.name, inputs=in_specs, outputs=out_specs, sha256=sha256_file(path), shapes=shapes
         )
