@@ -29,7 +29,7 @@ import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from facelib import __version__
 from facelib.backends.base import ShapeRange
@@ -341,7 +341,8 @@ def build_package(
         for spec in in_specs:  # batch ranges for compiling backends (TensorRT profiles, ATC, ...)
             rest = [int(d) for d in spec.shape[1:] if isinstance(d, int)]
             opt = 1 if spec.shape[0] == "S" else BATCH_OPT
-            shapes[spec.name] = ShapeRange((1, *rest), (opt, *rest), (BATCH_MAX, *rest))
+            lo, mid, hi = ([b, *rest] for b in (1, opt, BATCH_MAX))
+            shapes[spec.name] = ShapeRange(cast(Any, lo), cast(Any, mid), cast(Any, hi))
         files[role] = ModelFile(
             path=path.name, inputs=in_specs, outputs=out_specs, sha256=sha256_file(path), shapes=shapes
         )
