@@ -234,6 +234,7 @@ def _add_motion(sub: Any) -> None:
     p.add_argument("--crop", action="store_true", help="crop the faces of source and driving (needs a face detector)")
     p.add_argument("--paste-back", action="store_true", help="with --crop: paste results into the full source image")
     p.add_argument("--detector", default=None, help="face detector package for --crop (default: facelib's)")
+    p.add_argument("--landmarker", default=None, help="face landmarker package for --best-frame auto")
     p.add_argument("--batch-size", type=int, default=1, help="frames per generator call")
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
@@ -259,6 +260,7 @@ def _run_motion(args: argparse.Namespace) -> int:
         adapt_scale=args.adapt_scale,
         best_frame=best,
         batch_size=args.batch_size,
+        landmarker=args.landmarker,
         detector=detector,
         crop=args.crop,
         paste_back=args.paste_back,

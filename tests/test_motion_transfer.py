@@ -228,3 +228,26 @@ def test_memory_does_not_grow_with_video_length(small_pkg: Path, media_dir: Path
         assert frames == counts[name]
     # holding the long clip would take 400 * 256 * 256 * 3 bytes = 79 MB (315 MB as float)
     assert peaks["long"] - peaks["short"] < 20_000, peaks
+
+
+def test_auto_best_frame_without_landmarker_is_a_clear_error(
+    small_pkg: Path, clip: np.ndarray, source_image: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "facelib.tasks.face_landmarker", None)  # import fails
+    with MotionTransfer(small_pkg, best_frame="auto") as mt, pytest.raises(InputError, match="landmarks"):
+        list(mt.animate(source_image, clip))
+
+
+def test_square_crop_outside_the_image_and_paste_back() -> None:
+    from facelib.processing.face_crop import crop, paste_back, square_box
+
+    image = np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)
+    box = square_box(np.array([-5.0, 10, 15, 30]), margin=0.5, shift_up=0.0)
+    assert box.side == 30 and (box.x1, box.y1) == (-10, 5)
+    patch = crop(image, box, 16)
+    assert patch.shape == (16, 16, 3)
+    out = paste_back(image, np.zeros((16, 16, 3), np.uint8), box, feather=0.0)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert (out[5:35, 0:20] == 0).all() and (out[:, 21:] == image[:, 21:]).all()
+    with pytest.raises(InputError):
+        square_box(np.array([5.0, 5, 5, 9]))

@@ -106,8 +106,12 @@ class FaceCropper:
         return crop(image, box, self.size)
 
 
-def default_landmarks_fn() -> LandmarksFn:
-    """facelib's MediaPipe FaceLandmarker as a ``landmarks_fn`` (x, y pixels of 478 points)."""
+def default_landmarks_fn(model: str | os.PathLike[str] | None = None) -> LandmarksFn:
+    """facelib's MediaPipe FaceLandmarker as a ``landmarks_fn`` (x, y pixels of its 478 points).
+
+    ``model`` is its model package; without one, the landmarker's ``from_pretrained()`` is used
+    when this facelib has it.
+    """
     try:
         from facelib.tasks.face_landmarker import FaceLandmarker  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
@@ -116,10 +120,19 @@ def default_landmarks_fn() -> LandmarksFn:
             f"({exc}); pass landmarks_fn=... or a frame index instead"
         ) from exc
     maker: Any = getattr(FaceLandmarker, "from_pretrained", None)
-    landmarker = maker() if callable(maker) else FaceLandmarker()
+    if model is not None:
+        landmarker: Any = FaceLandmarker(model)
+    elif callable(maker):
+        landmarker = maker()
+    else:
+        raise InputError(
+            "best_frame='auto' needs a face landmarker model: pass its package (landmarker=PATH, "
+            "CLI --landmarker PATH) or landmarks_fn=..."
+        )
 
     def landmarks(image: np.ndarray) -> np.ndarray | None:
-        faces = landmarker.detect(image)
+        result = landmarker.detect(image)
+        faces = getattr(result, "faces", result)  # a LandmarkerResult, or a list of faces
         if not faces:
             return None
         return np.asarray(faces[0].landmarks, dtype=np.float64)[:, :2]
@@ -225,6 +238,8 @@ class MotionTransfer(Task):
         Frames per generator call (a backend with a fixed batch size uses its own).
     landmarks_fn:
         ``image_rgb_uint8 -> (P, 2) pixel landmarks | None`` for ``best_frame="auto"``.
+    landmarker:
+        Without ``landmarks_fn``: the FaceLandmarker model package used for ``"auto"``.
     detector:
         A face detector (``FaceDetectorLike``) to crop source and driving faces (``crop``).
     crop:
@@ -247,6 +262,7 @@ class MotionTransfer(Task):
         best_frame: int | str | None = None,
         batch_size: int = 1,
         landmarks_fn: LandmarksFn | None = None,
+        landmarker: str | os.PathLike[str] | None = None,
         detector: FaceDetectorLike | None = None,
         crop: bool = False,
         paste_back: bool = False,
@@ -274,6 +290,7 @@ class MotionTransfer(Task):
         self.best_frame = best_frame
         self.batch_size = batch_size
         self.landmarks_fn = landmarks_fn
+        self.landmarker = landmarker
         self.cropper = FaceCropper(detector, margin, self.size[0]) if crop and detector is not None else None
         self.paste_back = bool(paste_back)
 
@@ -378,7 +395,7 @@ class MotionTransfer(Task):
         """
         state = source if isinstance(source, SourceState) else self.prepare_source(source)
         drv = driving if isinstance(driving, _Driving) else _Driving(driving)
-        fn = self.landmarks_fn or default_landmarks_fn()
+        fn = self.landmarks_fn or default_landmarks_fn(self.landmarker)
         self.landmarks_fn = fn
         src_img = fomm.to_uint8(state.image.transpose(1, 2, 0))
         src_lm = fn(src_img)
