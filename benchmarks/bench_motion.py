@@ -93,6 +93,9 @@ def make_checkpoint(path: Path, seed: int = 0) -> Path:
             module.running_var.uniform_(0.5, 1.5)
     assert kp.jacobian is not None
     torch.nn.init.normal_(kp.jacobian.weight, std=1e-3)  # jacobians near identity, as trained ones
+    with torch.no_grad():  # spread the output over [0, 1] (random init gives a flat grey image)
+        gen.final.weight.mul_(40.0)
+        gen.final.bias.zero_()
     opt = torch.optim.Adam(kp.parameters(), lr=2e-4)
     for p in kp.parameters():
         p.grad = torch.zeros_like(p)

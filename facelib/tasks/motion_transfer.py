@@ -421,12 +421,12 @@ class MotionTransfer(Task):
         """Yield the animated frames one by one, in driving order.
 
         Returns float32 (H, W, 3) RGB frames in [0, 1]: the model size (256x256), or the full
-        source image size with ``paste_back``.  Work happens lazily, ``batch_size`` frames at a
-        time.
+        source image size with ``paste_back``.  The source is encoded and the driving input opened
+        at once; frames are then produced lazily, ``batch_size`` at a time.
         """
         state = source if isinstance(source, SourceState) else self.prepare_source(source)
-        drv = _Driving(driving)
-        yield from self._animate(state, drv)
+        drv = _Driving(driving)  # a missing or unreadable video fails here, before iteration
+        return self._animate(state, drv)
 
     def _animate(self, state: SourceState, drv: _Driving, info: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
         reference: int | None = None
