@@ -235,7 +235,7 @@ def _add_motion(sub: Any) -> None:
     p.add_argument("--paste-back", action="store_true", help="with --crop: paste results into the full source image")
     p.add_argument("--detector", default=None, help="face detector package for --crop (default: facelib's)")
     p.add_argument("--landmarker", default=None, help="face landmarker package for --best-frame auto")
-    p.add_argument("--batch-size", type=int, default=1, help="frames per generator call")
+    p.add_argument("--batch-size", type=int, default=4, help="frames per generator call (webcam: always 1)")
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
     p.set_defaults(func=_run_motion)

@@ -235,7 +235,8 @@ class MotionTransfer(Task):
         face landmarks best match the source's; needs ``landmarks_fn`` or facelib's
         FaceLandmarker).
     batch_size:
-        Frames per generator call (a backend with a fixed batch size uses its own).
+        Frames per kp detector / generator call (default 4; a backend with a fixed batch size
+        uses its own; a webcam always runs frame by frame).
     landmarks_fn:
         ``image_rgb_uint8 -> (P, 2) pixel landmarks | None`` for ``best_frame="auto"``.
     landmarker:
@@ -260,7 +261,7 @@ class MotionTransfer(Task):
         mode: fomm.MotionMode | str = fomm.MotionMode.RELATIVE,
         adapt_scale: bool = False,
         best_frame: int | str | None = None,
-        batch_size: int = 1,
+        batch_size: int = 4,
         landmarks_fn: LandmarksFn | None = None,
         landmarker: str | os.PathLike[str] | None = None,
         detector: FaceDetectorLike | None = None,
@@ -444,7 +445,8 @@ class MotionTransfer(Task):
         if info is not None:
             info["reference_frame"] = reference or 0
         count = 0
-        for batch in _batches(self._model_frames(drv.frames(), box), self.batch_size):
+        batch_size = 1 if drv.live else self.batch_size  # a webcam wants each frame at once
+        for batch in _batches(self._model_frames(drv.frames(), box), batch_size):
             x = fomm.to_model_input(batch, self.size)
             value, jac = self._kp(x)
             if initial is None:
