@@ -251,3 +251,56 @@ def test_square_crop_outside_the_image_and_paste_back() -> None:
     assert (out[5:35, 0:20] == 0).all() and (out[:, 21:] == image[:, 21:]).all()
     with pytest.raises(InputError):
         square_box(np.array([5.0, 5, 5, 9]))
+
+
+class _FixedBatchBackend:
+    """Wraps ONNX Runtime and declares every input with batch 3, as a static-shape compiler would."""
+
+    @staticmethod
+    def make() -> object:
+        from facelib.backends.base import Session, TensorSpec
+        from facelib.backends.onnxruntime import OnnxRuntimeBackend
+
+        class FixedSession(Session):
+            def __init__(self, inner: Session) -> None:
+                self.inner = inner
+                self.model_path = inner.model_path
+                self.batches: list[int] = []
+
+            @property
+            def inputs(self) -> tuple[TensorSpec, ...]:
+                return tuple(TensorSpec(s.name, (3, *s.shape[1:]), s.dtype) for s in self.inner.inputs)
+
+            @property
+            def outputs(self) -> tuple[TensorSpec, ...]:
+                return self.inner.outputs
+
+            def run(self, feeds, output_names=None):  # type: ignore[no-untyped-def]
+                self.check_feeds(feeds)
+                return self.inner.run(feeds, output_names)
+
+        class FixedBackend(OnnxRuntimeBackend):
+            name = "fixed-batch-test"
+
+            def load(self, artefact: Path) -> Session:
+                return FixedSession(super().load(artefact))
+
+        return FixedBackend()
+
+
+def test_fixed_batch_backend_gets_padded_batches(small_pkg: Path, clip: np.ndarray, source_image: np.ndarray) -> None:
+    with MotionTransfer(small_pkg, batch_size=5) as mt:
+        expected = np.stack(list(mt.animate(source_image, clip[:7])))
+    with MotionTransfer(small_pkg, backend=_FixedBatchBackend.make(), batch_size=5) as mt:  # type: ignore[arg-type]
+        state = mt.prepare_source(source_image)  # the encoder gets the source padded to 3
+        assert state.features.shape[0] == 1
+        streamed = np.stack(list(mt.animate(state, clip[:7])))  # batches of 5 become 3 + 3 + 1 (padded)
+        v, j = mt.keypoints(clip[:3])  # the kp detector is fixed at 3 too
+        assert v.shape[0] == 3
+        got = mt.generate(state, fomm.normalize_kp(state.kp, (v, j), (v[0], j[0])))
+        assert got.shape[0] == 3
+        norm = fomm.normalize_kp(state.kp, mt.keypoints(clip[:3]), (v[0], j[0]))
+        seven = (np.concatenate([norm[0], norm[0], norm[0][:1]]), np.concatenate([norm[1], norm[1], norm[1][:1]]))
+        assert mt.generate(state, seven).shape[0] == 7  # 3 + 3 + 1 padded to 3
+    assert np.abs(got - expected[:3]).max() < 1e-5
+    assert np.abs(streamed - expected).max() < 1e-5

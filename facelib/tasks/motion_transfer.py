@@ -310,7 +310,7 @@ class MotionTransfer(Task):
         return self._kp(x)
 
     def _kp(self, x: np.ndarray) -> KP:
-        out = self._session("kp_detector").run({"image": x})
+        out = self._run("kp_detector", {"image": x}, ("image",))
         return out["value"], out["jacobian"]
 
     def prepare_source(self, source: ImageSource | SourceState) -> SourceState:
@@ -325,42 +325,51 @@ class MotionTransfer(Task):
             box = self.cropper.box(full_u8, "source image")
             image = self.cropper.crop(full, box)
         x = fomm.to_model_input(image, self.size)
-        enc = self._session("source_encoder").run({"source": x})
+        enc = self._run("source_encoder", {"source": x}, ("source",))
         kp = self._kp(x)
         return SourceState(x[0], enc["source_features"], enc["source_small"], kp, full, box)
 
-    def _batch_limit(self) -> int | None:
-        spec = {s.name: s for s in self._session("generator").inputs}.get("kp_driving_value")
-        dim = spec.shape[0] if spec is not None else None
-        return dim if isinstance(dim, int) and dim > 0 else None
+    def _run(
+        self, role: str, feeds: dict[str, np.ndarray], batched: Sequence[str], shared: Sequence[str] = ()
+    ) -> dict[str, np.ndarray]:
+        """Run ``role`` on feeds whose ``batched`` inputs share a leading batch axis.
+
+        A session with a fixed batch size (static-shape backends) gets chunks of that size, the
+        last one padded with copies of its last item, and ``shared`` inputs (batch 1) repeated to
+        that size; the outputs are trimmed back.  Dynamic sessions get everything at once.
+        """
+        session = self._session(role)
+        dim = {s.name: s for s in session.inputs}[batched[0]].shape[0]
+        fixed = dim if isinstance(dim, int) and dim > 0 else None
+        n = len(feeds[batched[0]])
+        if fixed is None or (fixed == n and all(len(feeds[k]) == n for k in shared)):
+            return session.run(feeds)
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, n, fixed):
+            chunk = dict(feeds)
+            real = min(fixed, n - start)
+            for key in batched:
+                part = feeds[key][start : start + fixed]
+                chunk[key] = np.concatenate([part, np.repeat(part[-1:], fixed - real, 0)]) if real < fixed else part
+            for key in shared:
+                chunk[key] = np.repeat(feeds[key][:1], fixed, 0)
+            parts.append({k: v[:real] for k, v in session.run(chunk).items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def generate(self, state: SourceState, kp_driving: KP) -> np.ndarray:
         """Generator on N normalised driving keypoints -> float32 (N, H, W, 3) RGB in [0, 1]."""
         value, jac = kp_driving
-        n = len(value)
-        fixed = self._batch_limit()
-        step = fixed or n
-        outs = []
-        for start in range(0, n, step):
-            v, j = value[start : start + step], jac[start : start + step]
-            real = len(v)
-            if fixed and real < fixed:  # pad a fixed-batch backend with copies of the last frame
-                v = np.concatenate([v, np.repeat(v[-1:], fixed - real, 0)])
-                j = np.concatenate([j, np.repeat(j[-1:], fixed - real, 0)])
-            feeds = {
-                "source_features": state.features,
-                "source_small": state.small,
-                "kp_source_value": state.kp[0],
-                "kp_source_jacobian": state.kp[1],
-                "kp_driving_value": v,
-                "kp_driving_jacobian": j,
-            }
-            if fixed:  # a static graph wants the source at the same batch size
-                for key in ("source_features", "source_small", "kp_source_value", "kp_source_jacobian"):
-                    feeds[key] = np.repeat(feeds[key][:1], fixed, 0)
-            pred = self._session("generator").run(feeds, ["prediction"])["prediction"]
-            outs.append(pred[:real])
-        return fomm.from_model_output(np.concatenate(outs))
+        feeds = {
+            "source_features": state.features,
+            "source_small": state.small,
+            "kp_source_value": state.kp[0],
+            "kp_source_jacobian": state.kp[1],
+            "kp_driving_value": value,
+            "kp_driving_jacobian": jac,
+        }
+        shared = ("source_features", "source_small", "kp_source_value", "kp_source_jacobian")
+        out = self._run("generator", feeds, ("kp_driving_value", "kp_driving_jacobian"), shared)
+        return fomm.from_model_output(out["prediction"])
 
     # -- driving video ----------------------------------------------------------------------
 
