@@ -158,3 +158,21 @@ def test_bad_checkpoints(tmp_path: Path, reference_dir: Path) -> None:
         convert.build_package({"checkpoint": reference_dir / "fomm_tiny_seed1.pth.tar"}, tmp_path / "d")
     with pytest.raises(InputError, match="checkpoint"):
         convert.build_package({}, tmp_path / "e")
+
+
+def test_checkpoint_without_bn_counters_and_blur_kernels(
+    tmp_path: Path, reference_dir: Path, tiny_pkg: Path, ref: dict[str, np.ndarray]
+) -> None:
+    """Old-PyTorch checkpoints lack num_batches_tracked; the Gaussian kernels are recomputed."""
+    import torch
+
+    data = torch.load(reference_dir / "fomm_tiny_seed1.pth.tar", weights_only=True)
+    for key in ("generator", "kp_detector"):
+        data[key] = {k: v for k, v in data[key].items() if not k.endswith(("num_batches_tracked", "down.weight"))}
+    data["optimizer_generator"] = {"state": {}, "param_groups": [{"lr": 2e-4, "betas": (0.5, 0.999), "params": [0]}]}
+    old = tmp_path / "old.pth.tar"
+    torch.save(data, old)
+    convert.build_package({"checkpoint": old}, tmp_path / "pkg", config=reference_dir / "fomm_tiny_seed1.yaml")
+    with MotionTransfer(tmp_path / "pkg", mode="absolute") as mt:
+        frames = np.stack(list(mt.animate(ref["source"], ref["driving"][:2])))
+    assert np.abs(frames - ref["absolute_prediction"][:2]).max() < 1e-3

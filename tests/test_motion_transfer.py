@@ -304,3 +304,9 @@ def test_fixed_batch_backend_gets_padded_batches(small_pkg: Path, clip: np.ndarr
         assert mt.generate(state, seven).shape[0] == 7  # 3 + 3 + 1 padded to 3
     assert np.abs(got - expected[:3]).max() < 1e-5
     assert np.abs(streamed - expected).max() < 1e-5
+
+
+def test_missing_webcam_is_a_media_error(small_pkg: Path, source_image: np.ndarray, tmp_path: Path) -> None:
+    with MotionTransfer(small_pkg) as mt, pytest.raises(MediaReadError, match="webcam"):
+        mt.animate_to_file(source_image, 9, tmp_path / "live.mp4")
+    assert not (tmp_path / "live.mp4").exists()

@@ -428,11 +428,22 @@ def build_modules(model_params: Mapping[str, Any]) -> tuple[KPDetector, Occlusio
     return kp.eval(), gen.eval()
 
 
+#: Keys a checkpoint may lack without changing the model: batch-norm counters (not used in eval
+#: mode; absent from checkpoints of old PyTorch versions) and the fixed Gaussian kernels of the
+#: anti-aliased downsampling (recomputed identically here).
+OPTIONAL_SUFFIXES = ("num_batches_tracked", "down.weight")
+
+
 def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> Sequence[str]:
-    """Load ``state`` strictly; returns nothing, raises ``ValueError`` naming the mismatches."""
+    """Load ``state`` strictly (but see :data:`OPTIONAL_SUFFIXES`); returns the optional keys missing.
+
+    Raises ``ValueError`` naming missing/unexpected keys and ``RuntimeError`` for shape mismatches.
+    """
     result = module.load_state_dict(dict(state), strict=False)
-    problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
+    optional = [k for k in result.missing_keys if k.endswith(OPTIONAL_SUFFIXES)]
+    missing = [k for k in result.missing_keys if k not in optional]
+    problems = [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in result.unexpected_keys]
     if problems:
         shown = ", ".join(problems[:8]) + (f" (+{len(problems) - 8} more)" if len(problems) > 8 else "")
         raise ValueError(f"{what} state dict does not match the config: {shown}")
-    return []
+    return optional
