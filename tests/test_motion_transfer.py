@@ -227,6 +227,7 @@ def test_memory_does_not_grow_with_video_length(small_pkg: Path, media_dir: Path
         peaks[name] = peak_kb
         assert frames == counts[name]
     # holding the long clip would take 400 * 256 * 256 * 3 bytes = 79 MB (315 MB as float)
+    print("peak RSS kB", peaks)
     assert peaks["long"] - peaks["short"] < 20_000, peaks
 
 
