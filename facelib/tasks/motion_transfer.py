@@ -454,6 +454,9 @@ class MotionTransfer(Task):
         if info is not None:
             info["reference_frame"] = reference or 0
         count = 0
+        full: np.ndarray | None = None
+        if self.paste_back and state.box is not None:
+            full = state.full.astype(np.float32) / np.float32(255.0) if state.full.dtype == np.uint8 else state.full
         batch_size = 1 if drv.live else self.batch_size  # a webcam wants each frame at once
         for batch in _batches(self._model_frames(drv.frames(), box), batch_size):
             x = fomm.to_model_input(batch, self.size)
@@ -464,8 +467,7 @@ class MotionTransfer(Task):
             frames = self.generate(state, norm)
             for frame in frames:
                 count += 1
-                if self.paste_back and state.box is not None:
-                    full = state.full.astype(np.float32) / 255.0 if state.full.dtype == np.uint8 else state.full
+                if full is not None and state.box is not None:
                     yield paste_back(full, frame, state.box)
                 else:
                     yield frame
