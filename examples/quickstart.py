@@ -36,4 +36,4 @@ with facelib.BlendshapeCapture.from_pretrained(progress=False, num_faces=2) as c
 with facelib.BlendshapeCapture.from_pretrained(progress=False, mode="video") as capture:
     frames = capture.process_video(MEDIA / "video" / "talking_face_01.mp4", max_frames=30)
     csv = facelib.write_livelink_csv(frames, OUT / "take.csv")
-print("wrote", csv, f"({sum(1 for _ in open(csv)) - 1} frames)")
+print("wrote", csv, f"({len(csv.read_text().splitlines()) - 1} frames)")
