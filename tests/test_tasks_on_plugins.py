@@ -94,29 +94,60 @@ def assert_results_match(got: Any, want: Any, what: str, tol: float = TOL) -> di
     return diffs
 
 
-def assert_plugin_sessions(task: Any, backend_name: str, roles: set[str]) -> None:
-    """The task really ran on the plugin: its sessions are the plugin's, loaded from compiled files."""
+def on(target: Target | None) -> dict[str, Any]:
+    """Task keyword arguments selecting ``target``, or ONNX Runtime (the reference) for None."""
+    if target is None:
+        return {"backend": "onnxruntime"}
+    return {"backend": target.name, "backend_options": target.options}
+
+
+def assert_plugin_sessions(task: Any, target: Target, roles: set[str]) -> None:
+    """The task really ran on the plugin, configured as asked: its sessions are the plugin's
+    (this checkout's code), loaded from artefacts the plugin compiled into the package cache."""
+    assert task.backend.name == target.name
+    for key, value in (target.options or {}).items():
+        assert task.backend.options.get(key) == value, f"backend option {key}={value!r} did not reach {task}"
     sessions = dict(task._sessions)
     assert roles <= set(sessions), f"sessions opened: {sorted(sessions)}, expected at least {sorted(roles)}"
     for role in roles:
         session = sessions[role]
         module = sys.modules[type(session).__module__]
-        assert module.__name__.startswith(PLUGIN_MODULES[backend_name]), (role, type(session))
+        assert module.__name__.startswith(PLUGIN_MODULES[target.name]), (role, type(session))
         assert PLUGINS in Path(module.__file__ or "").resolve().parents, f"{module.__file__} is not this checkout's"
         path = Path(session.model_path)
         assert path.suffix != ".onnx" and path.is_file(), f"{role}: {path} is not a compiled artefact"
-        assert task.package.root / ".facelib-cache" / backend_name in path.parents
+        assert task.package.root / ".facelib-cache" / target.name in path.parents
 
 
 # -- fixtures --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend_name(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One device plugin at a time, active through its SDK doubles."""
-    name = str(request.param)
-    with plugin_backend(name, tmp_path_factory.mktemp(f"plugin-{name}")):
-        yield name
+@attrs.frozen
+class Target:
+    """A plugin backend configuration the tasks run on: ``Task(..., backend=name, backend_options=options)``."""
+
+    label: str
+    name: str
+    options: dict[str, Any] | None = None
+
+    @property
+    def static(self) -> bool:
+        """True for artefacts built with fixed input shapes (the plugin pads batches)."""
+        return bool(self.options and self.options.get("mutable") is False)
+
+
+#: Every plugin with its default build (dynamic inputs: TensorRT profiles, ATC gears/ranges,
+#: TPU-MLIR static batch stages or a dynamic bmodel, MagicMind mutable shapes), plus MagicMind
+#: built with fixed shapes (the card's ``opt`` shapes) to run the tasks on static artefacts.
+TARGETS = [Target(name, name) for name in BACKENDS] + [Target("cambricon-fixed", "cambricon", {"mutable": False})]
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=[t.label for t in TARGETS])
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """One device plugin configuration at a time, active through its SDK doubles."""
+    chosen: Target = request.param
+    with plugin_backend(chosen.name, tmp_path_factory.mktemp(f"plugin-{chosen.label}")):
+        yield chosen
 
 
 @pytest.fixture(scope="session")
@@ -136,75 +167,75 @@ def ultraface_package(models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 # -- HeadPose (FSA-Net + UltraFace) ------------------------------------------------------------------
 
 
-def _head_pose_run(fsanet: Path, ultraface: Path, media_dir: Path, backend: str) -> tuple[Any, Any, Any]:
+def _head_pose_run(fsanet: Path, ultraface: Path, media_dir: Path, target: Target | None) -> tuple[Any, Any, Any]:
     from facelib import HeadPose
 
     images = [media_dir / "images" / "obama.jpg", media_dir / "images" / "two_people.jpg"]
-    with HeadPose(fsanet, detector=ultraface, backend=backend) as task:
+    with HeadPose(fsanet, detector=ultraface, **on(target)) as task:
         images_result = task.predict(images)  # one batch of 3 faces through the ensemble graph
         frames = [f for _, f in zip(range(3), task.predict_video(media_dir / "video" / "talking_face_01.mp4"))]
-        if backend != "onnxruntime":
-            assert_plugin_sessions(task, backend, {"ensemble"})
-            assert_plugin_sessions(task.detector, backend, {"detector"})
-    with HeadPose(fsanet, backend=backend, variants=["capsule", "noS_capsule"]) as task:
+        if target is not None:
+            assert_plugin_sessions(task, target, {"ensemble"})
+            assert_plugin_sessions(task.detector, target, {"detector"})
+    with HeadPose(fsanet, **on(target), variants=["capsule", "noS_capsule"]) as task:
         crops = task.crops(np.asarray(frames[0].image), np.stack([f.box for f in frames[0].faces]))
         crops = np.concatenate([crops] * 3)  # per-variant files, a batch that is no static stage
         variants_result = task.predict_crops(crops)
-        if backend != "onnxruntime":
-            assert_plugin_sessions(task, backend, {"capsule", "noS_capsule"})
+        if target is not None:
+            assert_plugin_sessions(task, target, {"capsule", "noS_capsule"})
     return images_result, frames, variants_result
 
 
 @pytest.fixture(scope="session")
 def head_pose_reference(fsanet_package: Path, ultraface_package: Path, media_dir: Path) -> tuple[Any, Any, Any]:
-    return _head_pose_run(fsanet_package, ultraface_package, media_dir, "onnxruntime")
+    return _head_pose_run(fsanet_package, ultraface_package, media_dir, None)
 
 
 def test_head_pose(
-    backend_name: str,
+    target: Target,
     fsanet_package: Path,
     ultraface_package: Path,
     media_dir: Path,
     head_pose_reference: tuple[Any, Any, Any],
 ) -> None:
-    got = _head_pose_run(fsanet_package, ultraface_package, media_dir, backend_name)
+    got = _head_pose_run(fsanet_package, ultraface_package, media_dir, target)
     images, frames, variants = head_pose_reference
     assert [len(faces) for faces in images] == [1, 2], "the reference should see 1 + 2 faces"
-    assert_results_match(got[0], images, f"HeadPose images on {backend_name}")
-    assert_results_match(got[1], frames, f"HeadPose video on {backend_name}")
-    assert_results_match(list(got[2]), list(variants), f"HeadPose crops (2 variants) on {backend_name}")
+    assert_results_match(got[0], images, f"HeadPose images on {target.label}")
+    assert_results_match(got[1], frames, f"HeadPose video on {target.label}")
+    assert_results_match(list(got[2]), list(variants), f"HeadPose crops (2 variants) on {target.label}")
 
 
 # -- BlendshapeCapture (MediaPipe Face Landmarker) --------------------------------------------------
 
 
-def _blendshapes_run(package: Path, media_dir: Path, backend: str) -> tuple[Any, Any]:
+def _blendshapes_run(package: Path, media_dir: Path, target: Target | None) -> tuple[Any, Any]:
     from facelib import BlendshapeCapture
 
     images = [media_dir / "images" / "obama.jpg", media_dir / "images" / "two_people.jpg"]
-    with BlendshapeCapture(package, mode="image", backend=backend, num_faces=2) as cap:
+    with BlendshapeCapture(package, mode="image", **on(target), num_faces=2) as cap:
         still = [cap.process(image) for image in images]
-        if backend != "onnxruntime":
-            assert_plugin_sessions(cap._engine.landmarker, backend, {"detector", "landmarks", "blendshapes"})
-    with BlendshapeCapture(package, mode="video", backend=backend) as cap:
+        if target is not None:
+            assert_plugin_sessions(cap._engine.landmarker, target, {"detector", "landmarks", "blendshapes"})
+    with BlendshapeCapture(package, mode="video", **on(target)) as cap:
         video = list(cap.process_video(media_dir / "video" / "talking_face_01.mp4", max_frames=4))
     return still, video
 
 
 @pytest.fixture(scope="session")
 def blendshapes_reference(mediapipe_package: Path, media_dir: Path) -> tuple[Any, Any]:
-    return _blendshapes_run(mediapipe_package, media_dir, "onnxruntime")
+    return _blendshapes_run(mediapipe_package, media_dir, None)
 
 
 def test_blendshape_capture(
-    backend_name: str, mediapipe_package: Path, media_dir: Path, blendshapes_reference: tuple[Any, Any]
+    target: Target, mediapipe_package: Path, media_dir: Path, blendshapes_reference: tuple[Any, Any]
 ) -> None:
-    still, video = _blendshapes_run(mediapipe_package, media_dir, backend_name)
+    still, video = _blendshapes_run(mediapipe_package, media_dir, target)
     want_still, want_video = blendshapes_reference
     assert [len(f.faces) for f in want_still] == [1, 2]
     assert all(len(f.faces) == 1 for f in want_video)
-    assert_results_match(still, want_still, f"BlendshapeCapture images on {backend_name}")
-    assert_results_match(video, want_video, f"BlendshapeCapture video on {backend_name}")
+    assert_results_match(still, want_still, f"BlendshapeCapture images on {target.label}")
+    assert_results_match(video, want_video, f"BlendshapeCapture video on {target.label}")
 
 
 # -- Audio2Face (FaceFormer) ------------------------------------------------------------------------
@@ -221,32 +252,32 @@ def faceformer_package(reference_dir: Path, tmp_path_factory: pytest.TempPathFac
     return build_package({"checkpoint": checkpoint}, out, dataset="vocaset", encoder_heads=4).root
 
 
-def _audio2face_run(package: Path, reference_dir: Path, backend: str) -> tuple[Any, Any]:
+def _audio2face_run(package: Path, reference_dir: Path, target: Target | None) -> tuple[Any, Any]:
     from facelib.tasks.audio2face import Audio2Face
 
     with np.load(reference_dir / "faceformer_vocaset_tiny_seed1_ref.npz") as z:
         audio, template = z["audio_16k"][: 16000 * 2], z["template"]
-    with Audio2Face(package, backend=backend) as task:
+    with Audio2Face(package, **on(target)) as task:
         whole = task.predict(audio, 1, template)  # one encoder call, then one decoder step per frame
         causal = task.predict(audio, 1, template, causal=True)  # streaming windows: other shapes
-        if backend != "onnxruntime":
-            assert_plugin_sessions(task, backend, {"audio_encoder", "decoder_step"})
+        if target is not None:
+            assert_plugin_sessions(task, target, {"audio_encoder", "decoder_step"})
     return whole, causal
 
 
 @pytest.fixture(scope="session")
 def audio2face_reference(faceformer_package: Path, reference_dir: Path) -> tuple[Any, Any]:
-    return _audio2face_run(faceformer_package, reference_dir, "onnxruntime")
+    return _audio2face_run(faceformer_package, reference_dir, None)
 
 
 def test_audio2face(
-    backend_name: str, faceformer_package: Path, reference_dir: Path, audio2face_reference: tuple[Any, Any]
+    target: Target, faceformer_package: Path, reference_dir: Path, audio2face_reference: tuple[Any, Any]
 ) -> None:
-    whole, causal = _audio2face_run(faceformer_package, reference_dir, backend_name)
+    whole, causal = _audio2face_run(faceformer_package, reference_dir, target)
     want_whole, want_causal = audio2face_reference
     assert want_whole.num_frames == 60
-    assert_results_match(whole, want_whole, f"Audio2Face on {backend_name}")
-    assert_results_match(causal, want_causal, f"Audio2Face causal windows on {backend_name}")
+    assert_results_match(whole, want_whole, f"Audio2Face on {target.label}")
+    assert_results_match(causal, want_causal, f"Audio2Face causal windows on {target.label}")
 
 
 # -- MotionTransfer (First Order Motion Model) ------------------------------------------------------
@@ -255,7 +286,6 @@ def test_audio2face(
 @pytest.fixture(scope="session")
 def fomm_package(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
-    pytest.importorskip("facelib.models.convert.fomm")  # until MotionTransfer is merged
     from facelib.models.convert.fomm import build_package
 
     out = tmp_path_factory.mktemp("e2e") / "fomm"
@@ -263,42 +293,42 @@ def fomm_package(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     return build_package(sources, out, config=reference_dir / "fomm_tiny_seed1.yaml").root
 
 
-def _motion_run(package: Path, media_dir: Path, backend: str) -> tuple[Any, Any]:
+def _motion_run(package: Path, media_dir: Path, target: Target | None) -> tuple[Any, Any]:
     from facelib.tasks.motion_transfer import MotionTransfer
 
     with VideoReader(media_dir / "video" / "fomm_driving_00.mp4") as reader:
         driving = [frame.image for _, frame in zip(range(5), reader)]
     source = media_dir / "images" / "fomm_source_02_256.png"
-    with MotionTransfer(package, backend=backend, batch_size=3) as task:  # batches of 3 and 2
+    with MotionTransfer(package, **on(target), batch_size=3) as task:  # batches of 3 and 2
         relative = np.stack(list(task.animate(source, driving)))
-        if backend != "onnxruntime":
-            assert_plugin_sessions(task, backend, {"kp_detector", "source_encoder", "generator"})
-    with MotionTransfer(package, backend=backend, mode="absolute", adapt_scale=True, best_frame=2) as task:
+        if target is not None:
+            assert_plugin_sessions(task, target, {"kp_detector", "source_encoder", "generator"})
+    with MotionTransfer(package, **on(target), mode="absolute", adapt_scale=True, best_frame=2) as task:
         absolute = np.stack(list(task.animate(source, driving)))
     return relative, absolute
 
 
 @pytest.fixture(scope="session")
 def motion_reference(fomm_package: Path, media_dir: Path) -> tuple[Any, Any]:
-    return _motion_run(fomm_package, media_dir, "onnxruntime")
+    return _motion_run(fomm_package, media_dir, None)
 
 
 def test_motion_transfer(
-    backend_name: str, fomm_package: Path, media_dir: Path, motion_reference: tuple[Any, Any]
+    target: Target, fomm_package: Path, media_dir: Path, motion_reference: tuple[Any, Any]
 ) -> None:
-    relative, absolute = _motion_run(fomm_package, media_dir, backend_name)
+    relative, absolute = _motion_run(fomm_package, media_dir, target)
     want_relative, want_absolute = motion_reference
     assert want_relative.shape == (5, 256, 256, 3)
-    assert_results_match(relative, want_relative, f"MotionTransfer (relative) on {backend_name}")
-    assert_results_match(absolute, want_absolute, f"MotionTransfer (absolute, best frame 2) on {backend_name}")
+    assert_results_match(relative, want_relative, f"MotionTransfer (relative) on {target.label}")
+    assert_results_match(absolute, want_absolute, f"MotionTransfer (absolute, best frame 2) on {target.label}")
 
 
-def test_plugins_come_from_this_checkout(backend_name: str) -> None:
+def test_plugins_come_from_this_checkout(target: Target) -> None:
     import importlib
 
     from facelib.backends import backend_class
 
-    cls = backend_class(backend_name)
+    cls = backend_class(target.name)
     module = importlib.import_module(cls.__module__)
-    assert cls.__module__.startswith(PLUGIN_MODULES[backend_name])
+    assert cls.__module__.startswith(PLUGIN_MODULES[target.name])
     assert PLUGINS in Path(module.__file__ or "").resolve().parents

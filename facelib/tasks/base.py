@@ -20,6 +20,18 @@ def _identity(role: str, session: Session) -> Session:
     return session
 
 
+def fixed_batch(session: Session, name: str | None = None) -> int | None:
+    """The batch size an input of ``session`` was built for, or None when its batch is dynamic.
+
+    Static-shape artefacts (e.g. a MagicMind model built with fixed shapes) take exactly this
+    many items per call: tasks send chunks of at most that size and the backend pads the last
+    one.  ``name`` selects the input (default: the first).
+    """
+    spec = next((s for s in session.inputs if s.name == name), None) if name else session.inputs[0]
+    dim = spec.shape[0] if spec is not None and spec.shape else None
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
 def open_package(model: ModelSource, task: str) -> ModelPackage:
     """A :class:`ModelPackage` from a path or package, checked to be for ``task``."""
     package = model if isinstance(model, ModelPackage) else ModelPackage.load(model)

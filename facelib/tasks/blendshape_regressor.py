@@ -28,7 +28,7 @@ from facelib.models.package import ModelPackage
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
 from facelib.processing.crop import INTERPOLATIONS, face_crop
 from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import ModelSource, Task, fixed_batch
 from facelib.tasks.blendshape_results import FaceBlendshapes
 from facelib.tasks.detection import FaceBox, FaceDetectorLike
 
@@ -280,8 +280,9 @@ class RegressorEngine(Task):
             raise InputError(f"crops must be (N, {spec.size[0]}, {spec.size[1]}, 3), got {crops.shape}")
         session = self._session("regressor")
         rows = []
-        fixed_batch = session.inputs[0].shape[0] if session.inputs else None
-        batches = [crops] if not (isinstance(fixed_batch, int) and fixed_batch == 1) else [c[None] for c in crops]
+        # a model built for a fixed batch gets chunks of that size (the backend pads the last one)
+        step = (fixed_batch(session) if session.inputs else None) or max(len(crops), 1)
+        batches = [crops[i : i + step] for i in range(0, len(crops), step)]
         for batch in batches:
             result = session.run({spec.input_name: spec.tensor(batch)})
             if spec.output_name not in result:

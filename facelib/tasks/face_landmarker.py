@@ -41,7 +41,7 @@ from facelib.io.image import ImageSource, read_image
 from facelib.processing import blazeface, face_geometry, face_mesh
 from facelib.processing.face_mesh import Roi
 from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import ModelSource, Task, fixed_batch
 
 MODES = ("image", "video", "live")
 _ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
@@ -215,6 +215,10 @@ class FaceLandmarker(Task):
         # open the sessions now so the first frame is not slow and errors show early
         for role in ("detector", "landmarks") + (("blendshapes",) if output_blendshapes else ()):
             self._session(role)
+        built = fixed_batch(self._session("landmarks"))  # a static-shape artefact's batch (padded)
+        if built is not None and built < self._max_batch:
+            self._max_batch = built
+            self._buffer = self._buffer[:built]
         if output_transform:
             self._geometry()
         self._lock = threading.Lock()

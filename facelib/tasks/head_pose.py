@@ -30,7 +30,7 @@ from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame
 from facelib.processing.fsanet import crop_faces
 from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import ModelSource, Task, fixed_batch
 from facelib.tasks.detection import FaceBox, FaceDetectorLike
 from facelib.tasks.face_detection import FaceDetector
 
@@ -151,6 +151,7 @@ class HeadPose(Task):
         min_max: bool | None = None,
         max_batch: int | None = None,
     ) -> None:
+        given_options = backend_options
         if backend_options is None and backend in ("auto", "onnxruntime"):
             from facelib.backends.registry import get_backend
 
@@ -190,7 +191,8 @@ class HeadPose(Task):
         self._ensemble: dict[str, Any] | None = None
         if ensemble and set(self.variants) == set(available) and ensemble.get("role") in card.files:
             self._ensemble = dict(ensemble)
-        self.detector = self._make_detector(detector, backend)
+        # a detector given as a path runs where the pose network runs, with the caller's options
+        self.detector = self._make_detector(detector, backend if given_options is None else self.backend)
         #: True when this task created the detector (and so closes it).
         self._owns_detector = self.detector is not None and self.detector is not detector
 
@@ -260,8 +262,12 @@ class HeadPose(Task):
         n = len(crops)
         per_variant = {v: np.empty((n, 3), np.float32) for v in self.variants}
         mean = np.empty((n, 3), np.float32)
-        for start in range(0, n, self.max_batch):
-            chunk = crops[start : start + self.max_batch]
+        roles = [self._ensemble["role"]] if self._ensemble is not None else list(self.variants)
+        # a backend built for a fixed batch takes chunks of at most that size (it pads the last)
+        limits = [self.max_batch] + [b for r in roles if (b := fixed_batch(self._session(r))) is not None]
+        step = min(limits)
+        for start in range(0, n, step):
+            chunk = crops[start : start + step]
             part = slice(start, start + len(chunk))
             if self._ensemble is not None:
                 session = self._session(self._ensemble["role"])

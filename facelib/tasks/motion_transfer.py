@@ -35,7 +35,7 @@ from facelib.errors import InputError, MediaReadError, NoFaceError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import fomm
 from facelib.processing.face_crop import CropBox, crop, paste_back, square_box
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import ModelSource, Task, fixed_batch
 from facelib.tasks.detection import FaceDetectorLike
 
 #: ``landmarks_fn(image_rgb_uint8) -> (P, 2) landmarks in pixels, or None when there is no face``.
@@ -312,13 +312,15 @@ class MotionTransfer(Task):
 
         A session with a fixed batch size (static-shape backends) gets chunks of that size, the
         last one padded with copies of its last item, and ``shared`` inputs (batch 1) repeated to
-        that size; the outputs are trimmed back.  Dynamic sessions get everything at once.
+        their own built batch (that size, or 1 when the source was built as one image); the
+        outputs are trimmed back.  Dynamic sessions get everything at once.
         """
         session = self._session(role)
-        dim = {s.name: s for s in session.inputs}[batched[0]].shape[0]
-        fixed = dim if isinstance(dim, int) and dim > 0 else None
+        fixed = fixed_batch(session, batched[0])
         n = len(feeds[batched[0]])
-        if fixed is None or (fixed == n and all(len(feeds[k]) == n for k in shared)):
+        # shared inputs go in at their own built batch (a source built as one image stays one)
+        sizes = {k: fixed_batch(session, k) or len(feeds[k]) for k in shared}
+        if fixed is None or (fixed == n and all(len(feeds[k]) == sizes[k] for k in shared)):
             return session.run(feeds)
         parts: list[dict[str, np.ndarray]] = []
         for start in range(0, n, fixed):
@@ -328,7 +330,7 @@ class MotionTransfer(Task):
                 part = feeds[key][start : start + fixed]
                 chunk[key] = np.concatenate([part, np.repeat(part[-1:], fixed - real, 0)]) if real < fixed else part
             for key in shared:
-                chunk[key] = np.repeat(feeds[key][:1], fixed, 0)
+                chunk[key] = np.repeat(feeds[key][:1], sizes[key], 0)
             parts.append({k: v[:real] for k, v in session.run(chunk).items()})
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
