@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from plugin_doubles import BACKENDS, PLUGINS, plugin_backend
 
+from facelib.errors import InputError
 from facelib.io.video import VideoReader
 
 TOL = 1e-5
@@ -238,6 +239,62 @@ def test_blendshape_capture(
     assert_results_match(video, want_video, f"BlendshapeCapture video on {target.label}")
 
 
+@pytest.fixture(scope="session")
+def regressor_package(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The regressor engine variant: the real FaceBoxes detector + a small seeded MobileNetV3-like
+    regressor (the test_regressor net), NHWC BGR input, head pose among the outputs."""
+    pytest.importorskip("torch")
+    from test_regressor import NAMES_57, SIZE, _export, _make_net
+
+    from facelib.models.convert.faceboxes import build_package as build_faceboxes
+    from facelib.models.convert.regressor import build_package
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    faceboxes = build_faceboxes({"weights": models_dir / "faceboxes" / "FaceBoxesProd.pth"}, tmp / "faceboxes")
+    onnx = _export(_make_net(len(NAMES_57), seed=1, nhwc=True), tmp / "regressor.onnx", (1, *SIZE, 3))
+    return build_package(
+        {"regressor": onnx, "detector": faceboxes.root},
+        tmp / "regressor",
+        input_size=SIZE,
+        output_names=NAMES_57,
+        colour_order="BGR",
+        mean=(127.5, 127.5, 127.5),
+        std=(127.5, 127.5, 127.5),
+        pixel_scale=1.0,
+        layout="NHWC",
+        margin=0.1,
+        square=False,
+        head_pose={"names": ["HeadYaw", "HeadPitch", "HeadRoll"], "unit": "livelink"},
+    ).root
+
+
+def _regressor_run(package: Path, media_dir: Path, target: Target | None) -> list[Any]:
+    from facelib import BlendshapeCapture
+
+    images = [media_dir / "images" / "obama.jpg", media_dir / "images" / "two_people.jpg"]
+    with BlendshapeCapture(package, mode="image", **on(target), num_faces=2) as cap:
+        frames = [cap.process(image) for image in images]
+        if target is not None:
+            assert_plugin_sessions(cap._engine, target, {"regressor"})
+            assert_plugin_sessions(cap._engine.detector, target, {"detector"})
+    return frames
+
+
+@pytest.fixture(scope="session")
+def regressor_reference(regressor_package: Path, media_dir: Path) -> list[Any]:
+    return _regressor_run(regressor_package, media_dir, None)
+
+
+def test_blendshape_capture_regressor(
+    target: Target, regressor_package: Path, media_dir: Path, regressor_reference: list[Any]
+) -> None:
+    if target.static:
+        pytest.skip("FaceBoxes takes each image at its own size; a fixed-shape build would need resizing")
+    got = _regressor_run(regressor_package, media_dir, target)
+    assert [len(f.faces) for f in regressor_reference] == [1, 2]
+    assert_results_match(got, regressor_reference, f"BlendshapeCapture (FaceBoxes + regressor) on {target.label}")
+
+
 # -- Audio2Face (FaceFormer) ------------------------------------------------------------------------
 
 
@@ -276,8 +333,6 @@ def test_audio2face(
     if target.static:
         # sequence lengths vary (audio windows, the growing decoder cache): an artefact built for
         # fixed shapes cannot run FaceFormer, and says so instead of padding or truncating
-        from facelib.errors import InputError
-
         with pytest.raises(InputError, match="compiled shapes"):
             _audio2face_run(faceformer_package, reference_dir, target)
         return
@@ -343,7 +398,6 @@ def test_plugins_come_from_this_checkout(target: Target) -> None:
 
 
 def test_audio2face_refuses_what_a_compiled_model_cannot_take(target: Target, faceformer_package: Path) -> None:
-    from facelib.errors import InputError
     from facelib.tasks.audio2face import Audio2Face, Windowing
 
     with pytest.raises(InputError, match="max_context"):
