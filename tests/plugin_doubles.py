@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
@@ -75,11 +76,12 @@ def _use_checkout(name: str) -> None:
 
 
 @contextlib.contextmanager
-def plugin_backend(name: str, workdir: Path) -> Iterator[None]:
+def plugin_backend(name: str, workdir: Path, **activation: Any) -> Iterator[None]:
     """Make backend ``name`` runnable through its doubles; compiled files and caches go to ``workdir``.
 
     ``FACELIB_HOME`` points into ``workdir`` for the duration (timing caches, compiled files of
-    read-only packages), so nothing lands in the user's cache.
+    read-only packages), so nothing lands in the user's cache.  ``activation`` goes to the
+    plugin's context manager (e.g. ``version="11.1.0"`` for the TensorRT double).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     saved_home = os.environ.get("FACELIB_HOME")
@@ -89,7 +91,7 @@ def plugin_backend(name: str, workdir: Path) -> Iterator[None]:
         _use_checkout(name)
         module = _helper(name)
         activate = getattr(module, HELPERS[name][2])
-        context = activate(workdir / "sophon") if name == "sophon" else activate()
+        context = activate(workdir / "sophon", **activation) if name == "sophon" else activate(**activation)
         with context:
             yield
     finally:

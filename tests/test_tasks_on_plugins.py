@@ -130,6 +130,7 @@ class Target:
     label: str
     name: str
     options: dict[str, Any] | None = None
+    activation: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def static(self) -> bool:
@@ -138,16 +139,21 @@ class Target:
 
 
 #: Every plugin with its default build (dynamic inputs: TensorRT profiles, ATC gears/ranges,
-#: TPU-MLIR static batch stages or a dynamic bmodel, MagicMind mutable shapes), plus MagicMind
-#: built with fixed shapes (the card's ``opt`` shapes) to run the tasks on static artefacts.
-TARGETS = [Target(name, name) for name in BACKENDS] + [Target("cambricon-fixed", "cambricon", {"mutable": False})]
+#: TPU-MLIR static batch stages or a dynamic bmodel, MagicMind mutable shapes), TensorRT 11
+#: (strongly typed networks), and MagicMind built with fixed shapes (the card's ``opt``
+#: shapes) to run the tasks on static artefacts.
+TARGETS = [
+    *(Target(name, name) for name in BACKENDS),
+    Target("tensorrt-11", "tensorrt", activation={"version": "11.1.0"}),  # strongly typed networks
+    Target("cambricon-fixed", "cambricon", {"mutable": False}),
+]
 
 
 @pytest.fixture(scope="module", params=TARGETS, ids=[t.label for t in TARGETS])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """One device plugin configuration at a time, active through its SDK doubles."""
     chosen: Target = request.param
-    with plugin_backend(chosen.name, tmp_path_factory.mktemp(f"plugin-{chosen.label}")):
+    with plugin_backend(chosen.name, tmp_path_factory.mktemp(f"plugin-{chosen.label}"), **chosen.activation):
         yield chosen
 
 
@@ -395,6 +401,9 @@ def test_plugins_come_from_this_checkout(target: Target) -> None:
     module = importlib.import_module(cls.__module__)
     assert cls.__module__.startswith(PLUGIN_MODULES[target.name])
     assert PLUGINS in Path(module.__file__ or "").resolve().parents
+    assert cls.available(), cls.available().reason
+    if "version" in target.activation:  # the simulated SDK release is the one asked for
+        assert target.activation["version"] in str(cls.version())
 
 
 def test_audio2face_refuses_what_a_compiled_model_cannot_take(target: Target, faceformer_package: Path) -> None:
