@@ -120,6 +120,29 @@ def assert_plugin_sessions(task: Any, target: Target, roles: set[str]) -> None:
         assert task.package.root / ".facelib-cache" / target.name in path.parents
 
 
+def test_result_comparison_catches_differences() -> None:
+    """The comparison used above fails on a small numeric change and on any structural change."""
+    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+
+    face = FaceBlendshapes(np.array([1.0, 2.0, 3.0, 4.0], np.float32), 0.9, np.full(52, 0.5, np.float32))
+    frame = BlendshapeFrame(0, 0.0, (face,))
+    nudged = attrs.evolve(face, blendshapes=face.blendshapes + np.float32(2e-5))
+    same = differences(frame, frame)
+    assert set(same) == {
+        "result.index",
+        "result.timestamp_ms",
+        "result.faces[].box",
+        "result.faces[].score",
+        "result.faces[].blendshapes",
+    } and set(same.values()) == {0.0}
+    with pytest.raises(AssertionError, match="blendshapes"):
+        assert_results_match(attrs.evolve(frame, faces=(nudged,)), frame, "nudged")
+    with pytest.raises(AssertionError, match="length"):
+        assert_results_match(attrs.evolve(frame, faces=()), frame, "no face")
+    with pytest.raises(AssertionError, match="None"):
+        assert_results_match(attrs.evolve(frame, faces=(attrs.evolve(face, landmarks=np.zeros((478, 3))),)), frame, "x")
+
+
 # -- fixtures --------------------------------------------------------------------------------------
 
 
