@@ -50,6 +50,13 @@ _LAZY: dict[str, str] = {
     # io
     "read_image": "facelib.io.image:read_image",
     # tasks and their results (each task module adds its own lines here)
+    "Audio2Face": "facelib.tasks.audio2face:Audio2Face",
+    "Audio2FaceResult": "facelib.tasks.audio2face:Audio2FaceResult",
+    "Audio2FaceStream": "facelib.tasks.audio2face:Audio2FaceStream",
+    "Windowing": "facelib.tasks.audio2face:Windowing",
+    "load_audio": "facelib.io.audio:load_audio",
+    "read_mesh": "facelib.io.mesh:read_mesh",
+    "render_mesh": "facelib.io.render:render_mesh",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

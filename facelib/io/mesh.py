@@ -195,3 +195,46 @@ def write_sequence(path: PathLike, vertices: Iterable[np.ndarray], faces: np.nda
         else:
             raise InputError(f"unknown sequence format {fmt!r}; use npy, obj or ply")
     return folder
+
+
+class NpyFrameWriter:
+    """Write (V, 3) frames one at a time into a (T, V, 3) float32 ``.npy`` (bounded memory).
+
+    Frames go to a side file as they come; :meth:`close` writes the header with the final T and
+    streams the data after it.  Use as a context manager.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._part = self.path.with_name(self.path.name + ".part")
+        self._fh = open(self._part, "wb")  # noqa: SIM115 - closed in close()
+        self.count = 0
+        self.frame_shape: tuple[int, ...] | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        arr = np.ascontiguousarray(frame, dtype="<f4")
+        if self.frame_shape is None:
+            self.frame_shape = arr.shape
+        elif arr.shape != self.frame_shape:
+            raise InputError(f"frame shape {arr.shape} differs from the first frame's {self.frame_shape}")
+        self._fh.write(arr.tobytes())
+        self.count += 1
+
+    def close(self) -> Path:
+        if self._fh.closed:
+            return self.path
+        self._fh.close()
+        shape = (self.count, *(self.frame_shape or (0, 3)))
+        with open(self.path, "wb") as out, open(self._part, "rb") as src:
+            np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            while chunk := src.read(1 << 24):
+                out.write(chunk)
+        self._part.unlink()
+        return self.path
+
+    def __enter__(self) -> NpyFrameWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

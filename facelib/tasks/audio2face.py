@@ -352,6 +352,8 @@ class Audio2Face(Task):
         self.max_context = max_context
         self._style_weight = np.load(self.package.path("style"))
         self._template = np.load(self.package.path("template")) if "template" in card.files else None
+        #: (F, 3) int32 triangles of the package's template (``None`` when it has none).
+        self.faces = np.load(self.package.path("faces")) if "faces" in card.files else None
         self._basis: tuple[np.ndarray, np.ndarray | None] | None = None
         if basis is not None:
             self._basis = load_basis(basis)

@@ -288,18 +288,22 @@ def _export(torch: Any, module: Any, args: tuple[Any, ...], path: Path, inputs: 
     onnx.save(model, str(path))
 
 
-def read_template(path: Path, subject: str | None = None) -> np.ndarray:
-    """A template mesh's vertices (V, 3) float32 from .ply/.obj/.npy, or ``templates.pkl[subject]``."""
+def read_template(path: Path, subject: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A template's vertices (V, 3) float32 and faces (F, 3) int32 (empty for .npy/.pkl).
+
+    Reads .ply/.obj/.npy meshes or ``templates.pkl[subject]`` (upstream's pickle, latin1).
+    """
     path = Path(path)
     if path.suffix == ".pkl":
         with open(path, "rb") as fh:
             templates = pickle.load(fh, encoding="latin1")  # noqa: S301 - user-supplied upstream asset
         if subject is None or subject not in templates:
             raise InputError(f"{path} has templates for {sorted(templates)}; choose one with template_subject=")
-        return np.asarray(templates[subject], dtype=np.float32).reshape(-1, 3)
+        return np.asarray(templates[subject], dtype=np.float32).reshape(-1, 3), np.zeros((0, 3), np.int32)
     from facelib.io.mesh import read_mesh
 
-    return read_mesh(path).vertices
+    mesh = read_mesh(path)
+    return mesh.vertices, mesh.faces
 
 
 def build_package(
@@ -380,12 +384,17 @@ def build_package(
     files["style"] = ModelFile(path="style.npy", sha256=sha256_file(output_dir / "style.npy"))
     template_info: dict[str, Any] = {}
     if "template" in sources and sources["template"] is not None:
-        tpl = read_template(Path(sources["template"]), template_subject)
+        tpl, faces = read_template(Path(sources["template"]), template_subject)
         if tpl.shape != (v3 // 3, 3):
             raise InputError(f"template has {tpl.shape[0]} vertices but the checkpoint predicts {v3 // 3}")
         np.save(output_dir / "template.npy", tpl)
         files["template"] = ModelFile(path="template.npy", sha256=sha256_file(output_dir / "template.npy"))
         template_info = {"template_source": Path(sources["template"]).name}
+        if "faces" in sources and sources["faces"] is not None:
+            faces = read_template(Path(sources["faces"]))[1]
+        if len(faces):
+            np.save(output_dir / "faces.npy", faces.astype(np.int32))
+            files["faces"] = ModelFile(path="faces.npy", sha256=sha256_file(output_dir / "faces.npy"))
     card = ModelCard(
         name=name or f"faceformer-{dataset}",
         task="audio2face",
