@@ -101,8 +101,9 @@ def hook_positions(cnn_len: int, dataset: str, start: int = 0, stop: int | None 
     idx = np.arange(int(start), stop, dtype=np.float64)
     if dataset == "biwi":
         return idx
-    scale = (cnn_len - 1) / (out - 1) if out > 1 else 0.0
-    return idx * scale
+    # float32 arithmetic, as PyTorch's CPU kernel computes scale and source index
+    scale = np.float32((cnn_len - 1) / (out - 1)) if out > 1 else np.float32(0.0)
+    return (idx.astype(np.float32) * scale).astype(np.float64)
 
 
 def nominal_positions(start: int, stop: int, dataset: str) -> np.ndarray:
