@@ -319,6 +319,9 @@ def build_package(
     encoder_heads: int | None = None,
     template_subject: str | None = None,
     name: str | None = None,
+    motion: str = "vertices",
+    coefficient_names: Sequence[str] | None = None,
+    fps: float | None = None,
     **options: Any,
 ) -> ModelPackage:
     """Convert a FaceFormer checkpoint into a package (see the module docstring).
@@ -335,6 +338,12 @@ def build_package(
         Names of the training subjects in one-hot order (default: upstream's lists).
     encoder_heads:
         wav2vec2 attention heads (default ``width // 64``).
+    motion:
+        ``"vertices"`` (offsets added to a template) or ``"coefficients"``: the model's output
+        is a motion vector (e.g. 50 FLAME expression + 1 jaw) named by ``coefficient_names``,
+        turned into vertices at run time by a user-supplied linear basis.
+    fps:
+        Output frame rate when it differs from the dataset's (coefficient models, e.g. 25).
     """
     if options:
         raise InputError(f"unknown FaceFormer conversion options: {sorted(options)}")
@@ -364,6 +373,17 @@ def build_package(
         if subjects:
             raise InputError(f"the checkpoint has {sizes['num_subjects']} training subjects but {len(names)} names were given")
         names = [f"subject_{i}" for i in range(sizes["num_subjects"])]
+    if motion not in ("vertices", "coefficients"):
+        raise InputError(f"motion must be 'vertices' or 'coefficients', got {motion!r}")
+    if motion == "coefficients":
+        coeff_names = list(coefficient_names) if coefficient_names else [f"c{i}" for i in range(v3)]
+        if len(coeff_names) != v3:
+            raise InputError(f"the checkpoint outputs {v3} coefficients but {len(coeff_names)} names were given")
+        outputs: dict[str, Any] = {"kind": "coefficients", "fps": float(fps or facts["fps"]), "names": coeff_names}
+    else:
+        if v3 % 3:
+            raise ConversionError(f"output size {v3} is not a multiple of 3; convert with motion='coefficients'")
+        outputs = {"kind": "vertex_offsets", "fps": float(fps or facts["fps"]), "num_vertices": v3 // 3, "units": "template units (metres)"}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -408,12 +428,17 @@ def build_package(
             "checkpoint": ckpt.name,
             "sha256": sha256_file(ckpt),
             "url": "https://github.com/EvelynFan/FaceFormer",
-            "options": {"dataset": dataset, "encoder_heads": sizes["encoder_heads"], "template_subject": template_subject},
+            "options": {
+                "dataset": dataset,
+                "encoder_heads": sizes["encoder_heads"],
+                "template_subject": template_subject,
+                "motion": motion,
+            },
             **template_info,
         },
         files=files,
         preprocessing={"sample_rate": ff.SAMPLE_RATE, "normalize": True, "norm_eps": ff.NORM_EPS},
-        outputs={"kind": "vertex_offsets", "fps": facts["fps"], "num_vertices": v3 // 3, "units": "template units (metres)"},
+        outputs=outputs,
         metadata={
             "architecture": "faceformer",
             "dataset": dataset,
