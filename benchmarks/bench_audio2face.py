@@ -64,7 +64,9 @@ def make_checkpoint(path: Path, seed: int = 0) -> None:
     kernels = (10, 3, 3, 3, 3, 2, 2)
     for i, k in enumerate(kernels):
         fan_in = (1 if i == 0 else conv) * k
-        sd[f"audio_encoder.feature_extractor.conv_layers.{i}.conv.weight"] = rnd(conv, 1 if i == 0 else conv, k, std=1 / math.sqrt(fan_in))
+        sd[f"audio_encoder.feature_extractor.conv_layers.{i}.conv.weight"] = rnd(
+            conv, 1 if i == 0 else conv, k, std=1 / math.sqrt(fan_in)
+        )
     sd["audio_encoder.feature_extractor.conv_layers.0.layer_norm.weight"] = 1 + rnd(conv, std=0.1)
     sd["audio_encoder.feature_extractor.conv_layers.0.layer_norm.bias"] = rnd(conv, std=0.1)
     sd["audio_encoder.feature_projection.layer_norm.weight"] = 1 + rnd(conv, std=0.1)
@@ -123,8 +125,18 @@ def fetch_upstream(target: Path) -> Path:
         mirror = target / "git"
         subprocess.run(["git", "clone", "--quiet", f"https://github.com/{UPSTREAM_REPO}", str(mirror)], check=True)
     for name in ("faceformer.py", "wav2vec.py"):
-        text = subprocess.run(["git", "--git-dir", str(mirror if mirror.name != "git" else mirror / ".git"), "show", f"{UPSTREAM_COMMIT}:{name}"],
-                              check=True, capture_output=True, text=True).stdout  # fmt: skip
+        text = subprocess.run(
+            [
+                "git",
+                "--git-dir",
+                str(mirror if mirror.name != "git" else mirror / ".git"),
+                "show",
+                f"{UPSTREAM_COMMIT}:{name}",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         (target / name).write_text(text)
     return target
 
@@ -132,7 +144,9 @@ def fetch_upstream(target: Path) -> Path:
 def ensure_transformers(site: Path) -> None:
     """transformers into a scratch target dir (appended to sys.path: the venv's numpy/torch win)."""
     if not (site / "transformers").is_dir():
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(site), "transformers"], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--target", str(site), "transformers"], check=True
+        )
     sys.path.append(str(site))
 
 
@@ -152,9 +166,13 @@ def upstream_model(ckpt: Path, code: Path) -> object:
     import faceformer as upstream  # type: ignore[import-not-found]
 
     args = argparse.Namespace(
-        dataset="vocaset", feature_dim=64, vertice_dim=5023 * 3, period=30, device="cpu",
+        dataset="vocaset",
+        feature_dim=64,
+        vertice_dim=5023 * 3,
+        period=30,
+        device="cpu",
         train_subjects=" ".join(f"s{i}" for i in range(8)),
-    )  # fmt: skip
+    )
     model = upstream.Faceformer(args)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     base = "audio_encoder.encoder.pos_conv_embed.conv."
@@ -162,7 +180,7 @@ def upstream_model(ckpt: Path, code: Path) -> object:
     if base + "parametrizations.weight.original0" in keys:
         state[base + "parametrizations.weight.original0"] = state.pop(base + "weight_g")
         state[base + "parametrizations.weight.original1"] = state.pop(base + "weight_v")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, _ = model.load_state_dict(state, strict=False)
     assert not [k for k in missing if "masked_spec" not in k], missing
     projection = model.audio_encoder.feature_projection
     original = projection.forward
@@ -191,7 +209,7 @@ def loop_speech(seconds: float) -> np.ndarray:
     from facelib.io.audio import load_audio
 
     speech = load_audio(WAV)
-    reps = int(math.ceil(seconds * 16000 / len(speech)))
+    reps = math.ceil(seconds * 16000 / len(speech))
     return np.tile(speech, reps)[: int(seconds * 16000)]
 
 
@@ -207,7 +225,11 @@ def rss_child(package: str, wav: str) -> None:
             frames += 1
             checksum += float(frame[0, 0])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": frames, "seconds": time.perf_counter() - start, "peak_rss_mb": peak, "checksum": checksum}))
+    print(
+        json.dumps(
+            {"frames": frames, "seconds": time.perf_counter() - start, "peak_rss_mb": peak, "checksum": checksum}
+        )
+    )
 
 
 def main() -> int:
@@ -242,7 +264,7 @@ def main() -> int:
     facts["convert_s"] = time.perf_counter() - t
     log(f"converted in {facts['convert_s']:.1f} s")
 
-    from facelib.tasks.audio2face import STREAM_WINDOWING, Audio2Face
+    from facelib.tasks.audio2face import Audio2Face
 
     template = np.zeros((5023, 3), np.float32)
     task = Audio2Face(pkg)
@@ -275,7 +297,9 @@ def main() -> int:
         facts["speedup"] = up_time / facts["ours_e2e_s"]  # type: ignore[operator]
         facts["max_abs_diff_vs_upstream"] = float(np.abs(up - ours).max())
         facts["motion_scale"] = float(np.abs(up).max())
-        log(f"upstream {up_time:.2f} s; speed-up {facts['speedup']:.2f}x; max |diff| {facts['max_abs_diff_vs_upstream']:.2e}")
+        log(
+            f"upstream {up_time:.2f} s; speed-up {facts['speedup']:.2f}x; max |diff| {facts['max_abs_diff_vs_upstream']:.2e}"  # noqa: E501
+        )
 
     per_frame = []
     for seconds in (10, 20, 30, 45, 60):
@@ -300,7 +324,9 @@ def main() -> int:
             break
     facts["stream_first_frame_compute_ms"] = (stream.first_frame_latency or float("nan")) * 1000
     facts["stream_first_frame_audio_s"] = first_audio
-    log(f"stream: first frame after {first_audio:.2f} s of audio, compute {facts['stream_first_frame_compute_ms']:.0f} ms")
+    log(
+        f"stream: first frame after {first_audio:.2f} s of audio, compute {facts['stream_first_frame_compute_ms']:.0f} ms"  # noqa: E501
+    )
     stream.close()
 
     long_wav = SCRATCH / "long_speech.wav"
@@ -310,22 +336,30 @@ def main() -> int:
         sf.write(long_wav, loop_speech(args.long_minutes * 60), 16000, subtype="PCM_16")
         out = subprocess.run(
             [sys.executable, __file__, "--rss-child", str(pkg), str(long_wav)],
-            check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ).stdout  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ).stdout
         long = json.loads(out.strip().splitlines()[-1])
         facts["long"] = long
-        log(f"{args.long_minutes:g} min: {long['frames']} frames in {long['seconds']:.1f} s, peak RSS {long['peak_rss_mb']:.0f} MB")
+        log(
+            f"{args.long_minutes:g} min: {long['frames']} frames in {long['seconds']:.1f} s, peak RSS {long['peak_rss_mb']:.0f} MB"  # noqa: E501
+        )
         long_wav.unlink()
 
     import onnxruntime
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln), platform.processor())
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor(),
+    )
     lines += [
         "# Audio2Face benchmark (FaceFormer, vocaset layout, full-size random weights)",
         "",
         f"Generated by `python benchmarks/bench_audio2face.py` on {now}; {cpu}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, torch {torch.__version__} (2 threads), onnxruntime {onnxruntime.__version__}.",
+        f"Python {platform.python_version()}, torch {torch.__version__} (2 threads), onnxruntime {onnxruntime.__version__}.",  # noqa: E501
         "",
         "## End to end on faceformer_test.wav (11.5 s, 44.1 kHz -> 345 frames at 30 fps)",
         "",
@@ -333,28 +367,54 @@ def main() -> int:
         "|---|---|---|",
     ]
     if "upstream_e2e_s" in facts:
-        lines.append(f"| upstream `Faceformer.predict` (load + normalise + predict) | {facts['upstream_e2e_s']:.2f} | 1.00x |")
-    lines.append(f"| facelib `Audio2Face.predict(path)` (onnxruntime CPU) | {facts['ours_e2e_s']:.2f} | {facts.get('speedup', float('nan')):.2f}x |")
+        lines.append(
+            f"| upstream `Faceformer.predict` (load + normalise + predict) | {facts['upstream_e2e_s']:.2f} | 1.00x |"
+        )
+    lines.append(
+        f"| facelib `Audio2Face.predict(path)` (onnxruntime CPU) | {facts['ours_e2e_s']:.2f} | {facts.get('speedup', float('nan')):.2f}x |"  # noqa: E501
+    )
     if "upstream_encoder_s" in facts:
-        lines += ["", f"Upstream split: wav2vec2 encoder alone {facts['upstream_encoder_s']:.2f} s, the rest "
-                  f"(O(T^2) autoregressive loop re-decoding the whole prefix each frame) "
-                  f"{facts['upstream_e2e_s'] - facts['upstream_encoder_s']:.2f} s."]  # type: ignore[operator]  # fmt: skip
+        lines += [
+            "",
+            f"Upstream split: wav2vec2 encoder alone {facts['upstream_encoder_s']:.2f} s, the rest "
+            f"(O(T^2) autoregressive loop re-decoding the whole prefix each frame) "
+            f"{facts['upstream_e2e_s'] - facts['upstream_encoder_s']:.2f} s.",
+        ]  # type: ignore[operator]
     if "max_abs_diff_vs_upstream" in facts:
-        lines += ["", f"Max abs difference facelib vs upstream on this run: {facts['max_abs_diff_vs_upstream']:.2e} "
-                  f"(largest upstream offset {facts['motion_scale']:.2e})."]  # fmt: skip
-    lines += ["", f"Load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine; "
-              "both sides ran under the same load, so ratios are more reliable than absolute times)."]  # fmt: skip
-    lines += ["", "## Time per frame vs length (looped speech; upstream stops at 600 frames)", "",
-              "| audio s | frames | total s | ms / frame |", "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            f"Max abs difference facelib vs upstream on this run: {facts['max_abs_diff_vs_upstream']:.2e} "
+            f"(largest upstream offset {facts['motion_scale']:.2e}).",
+        ]
+    lines += [
+        "",
+        f"Load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine; "
+        "both sides ran under the same load, so ratios are more reliable than absolute times).",
+    ]
+    lines += [
+        "",
+        "## Time per frame vs length (looped speech; upstream stops at 600 frames)",
+        "",
+        "| audio s | frames | total s | ms / frame |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {s} | {n} | {e:.2f} | {m:.2f} |" for s, n, e, m in per_frame]
-    lines += ["", "## Streaming", "",
-              f"First frame after {facts['stream_first_frame_audio_s']:.2f} s of audio (window core + look-ahead), "
-              f"compute latency of the feed() call that produced it: {facts['stream_first_frame_compute_ms']:.0f} ms."]  # fmt: skip
+    lines += [
+        "",
+        "## Streaming",
+        "",
+        f"First frame after {facts['stream_first_frame_audio_s']:.2f} s of audio (window core + look-ahead), "
+        f"compute latency of the feed() call that produced it: {facts['stream_first_frame_compute_ms']:.0f} ms.",
+    ]
     if "long" in facts:
         long = facts["long"]
-        lines += ["", f"## {args.long_minutes:g} minutes of speech (fresh process, frames consumed one by one)", "",
-                  f"{long['frames']} frames in {long['seconds']:.1f} s ({long['seconds'] / long['frames'] * 1000:.2f} ms/frame); "  # type: ignore[index]
-                  f"peak RSS {long['peak_rss_mb']:.0f} MB."]  # type: ignore[index]  # fmt: skip
+        lines += [
+            "",
+            f"## {args.long_minutes:g} minutes of speech (fresh process, frames consumed one by one)",
+            "",
+            f"{long['frames']} frames in {long['seconds']:.1f} s ({long['seconds'] / long['frames'] * 1000:.2f} ms/frame); "  # type: ignore[index]  # noqa: E501
+            f"peak RSS {long['peak_rss_mb']:.0f} MB.",
+        ]  # type: ignore[index]
     out_md = ROOT / "benchmarks" / "results" / "audio2face.md"
     out_md.write_text("\n".join(lines) + "\n")
     log(f"wrote {out_md}")

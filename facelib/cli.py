@@ -230,9 +230,13 @@ def _add_audio2face(sub: Any) -> None:
     p.add_argument("--subject", help="speaking style: training subject name or index")
     p.add_argument("--template", type=Path, help="face to animate (.ply/.obj/.npy); default: the package's")
     p.add_argument(
-        "-o", "--output", type=Path, default=Path("animation.npy"),
-        help="OUT.npy (T,V,3) | DIR (one {i}.npy per frame) | OUT.mp4 (rendered, with audio) | OUT.obj/OUT.ply (folder OUT/ of meshes)",
-    )  # fmt: skip
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("animation.npy"),
+        help="OUT.npy (T,V,3) | DIR (one {i}.npy per frame) | OUT.mp4 (rendered, with audio) | "
+        "OUT.obj/OUT.ply (folder OUT/ of meshes)",
+    )
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--size", type=int, default=800, help="video size in pixels (square)")
     p.add_argument("--max-context", type=int, default=600, help="decoder cache length in frames (0 = unbounded)")
@@ -246,7 +250,8 @@ def _run_audio2face(args: argparse.Namespace) -> int:
 
     out: Path = args.output
     suffix = out.suffix.lower()
-    with Audio2Face(args.model, backend=args.backend, max_context=args.max_context or None) as task:
+    task = Audio2Face(args.model, backend=args.backend, max_context=args.max_context or None)
+    try:
         mesh = read_mesh(args.template) if args.template is not None else None
         template = mesh.vertices if mesh is not None else None
         faces = mesh.faces if mesh is not None and len(mesh.faces) else task.faces
@@ -260,7 +265,9 @@ def _run_audio2face(args: argparse.Namespace) -> int:
             from facelib.io.render import render_animation
 
             if faces is None:
-                raise InputError("rendering needs triangles: pass --template MESH.ply/.obj or convert with a mesh template")
+                raise InputError(
+                    "rendering needs triangles: pass --template MESH.ply/.obj or convert with a mesh template"
+                )
             counter = _Counter(frames)
             render_animation(counter, faces, out, task.fps, audio=args.audio, dataset=task.dataset, size=args.size)
             count = counter.count
@@ -276,6 +283,8 @@ def _run_audio2face(args: argparse.Namespace) -> int:
         else:
             raise InputError(f"unsupported output {out}; use .npy, .mp4, .obj, .ply or a directory")
         print(f"wrote {count} frames at {task.fps:g} fps to {out}")
+    finally:
+        task.close()
     return 0
 
 

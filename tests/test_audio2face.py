@@ -50,7 +50,9 @@ def test_windowed_matches_whole(voca: Path, reference_dir: Path, speech: np.ndar
 
 
 @pytest.mark.parametrize("dataset", ["vocaset", "biwi"])
-def test_stream_equals_causal_batch(dataset: str, voca: Path, biwi: Path, reference_dir: Path, speech: np.ndarray) -> None:
+def test_stream_equals_causal_batch(
+    dataset: str, voca: Path, biwi: Path, reference_dir: Path, speech: np.ndarray
+) -> None:
     root = voca if dataset == "vocaset" else biwi
     ref = reference(reference_dir, dataset)
     audio = speech[: 16000 * 5]
@@ -156,7 +158,15 @@ def test_coefficient_model(reference_dir: Path, tmp_path: Path, speech: np.ndarr
     ckpt = tmp_path / "coeff.pth"
     torch.save(state, ckpt)
     names = [f"expr{i}" for i in range(50)] + ["jaw"]
-    pkg = build_package({"checkpoint": ckpt}, tmp_path / "pkg", dataset="vocaset", encoder_heads=4, motion="coefficients", coefficient_names=names, fps=25.0)
+    pkg = build_package(
+        {"checkpoint": ckpt},
+        tmp_path / "pkg",
+        dataset="vocaset",
+        encoder_heads=4,
+        motion="coefficients",
+        coefficient_names=names,
+        fps=25.0,
+    )
     assert pkg.card.outputs["kind"] == "coefficients"
     with Audio2Face(pkg) as task:
         res = task.predict(speech[:32000], 0)

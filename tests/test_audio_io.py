@@ -26,7 +26,9 @@ def test_matches_librosa_load(media_dir: Path) -> None:
     assert audio_info(wav).duration == pytest.approx(11.5, abs=0.1)
 
 
-@pytest.mark.parametrize(("rate", "subtype", "channels"), [(8000, "PCM_U8", 2), (16000, "PCM_16", 1), (48000, "FLOAT", 3)])
+@pytest.mark.parametrize(
+    ("rate", "subtype", "channels"), [(8000, "PCM_U8", 2), (16000, "PCM_16", 1), (48000, "FLOAT", 3)]
+)
 def test_rates_depths_channels(tmp_path: Path, rate: int, subtype: str, channels: int) -> None:
     t = np.arange(rate) / rate
     data = np.stack([0.3 * np.sin(2 * np.pi * 200 * (c + 1) * t) for c in range(channels)], axis=1)

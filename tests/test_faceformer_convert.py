@@ -6,17 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from faceformer_helpers import TAGS, convert, reference
 
 from facelib.errors import ConversionError
 from facelib.models.package import ModelPackage
 from facelib.processing import faceformer as ff
-from faceformer_helpers import TAGS, convert, reference
 
 torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module", params=["vocaset", "biwi"])
-def package(request: pytest.FixtureRequest, reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def package(
+    request: pytest.FixtureRequest, reference_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
     dataset = request.param
     return dataset, convert(reference_dir, tmp_path_factory.mktemp(dataset), dataset)
 
@@ -62,7 +64,10 @@ def test_parametrization_names_give_same_model(reference_dir: Path, tmp_path: Pa
     import onnxruntime as ort
 
     audio = reference(reference_dir, "vocaset")["audio_16k"][:16000]
-    feeds = {"input_values": ff.normalize_audio(audio)[None], "positions": ff.hook_positions(49, "vocaset").astype(np.float32)}
+    feeds = {
+        "input_values": ff.normalize_audio(audio)[None],
+        "positions": ff.hook_positions(49, "vocaset").astype(np.float32),
+    }
     a = ort.InferenceSession(str(new.path("audio_encoder"))).run(None, feeds)[0]
     b = ort.InferenceSession(str(old / "audio_encoder.onnx")).run(None, feeds)[0]
     assert np.abs(a - b).max() < 1e-6
@@ -90,7 +95,10 @@ def test_template_and_faces_in_package(reference_dir: Path, media_dir: Path, tmp
     from facelib.models.convert.faceformer import build_package
 
     pkg = build_package(
-        {"checkpoint": reference_dir / "faceformer_vocaset_tiny_seed1.pth", "template": media_dir / "meshes" / "FLAME_sample.ply"},
+        {
+            "checkpoint": reference_dir / "faceformer_vocaset_tiny_seed1.pth",
+            "template": media_dir / "meshes" / "FLAME_sample.ply",
+        },
         tmp_path / "t",
         dataset="vocaset",
         encoder_heads=4,

@@ -49,7 +49,10 @@ def test_flat_and_errors(media_dir: Path, tmp_path: Path) -> None:
 
 def test_occlusion_nearest_wins() -> None:
     # two overlapping triangles: the nearer one (z = 0.1) must win everywhere they overlap
-    v = np.array([[-0.05, -0.05, 0], [0.05, -0.05, 0], [0, 0.05, 0], [-0.05, -0.05, 0.1], [0.05, -0.05, 0.1], [0, 0.05, 0.1]], np.float32)
+    v = np.array(
+        [[-0.05, -0.05, 0], [0.05, -0.05, 0], [0, 0.05, 0], [-0.05, -0.05, 0.1], [0.05, -0.05, 0.1], [0, 0.05, 0.1]],
+        np.float32,
+    )
     f = np.array([[0, 1, 2], [3, 4, 5]])
     cam = Camera(64, 64, 100.0, 32.0, 32.0)
     img = render_mesh(v, f, cam, center=np.zeros(3))
@@ -61,7 +64,9 @@ def test_occlusion_nearest_wins() -> None:
 def test_animation_video(media_dir: Path, tmp_path: Path) -> None:
     mesh = read_mesh(media_dir / "meshes" / "FLAME_sample.ply")
     frames = [mesh.vertices + np.float32(0.002 * i) for i in range(4)]
-    out = render_animation(frames, mesh.faces, tmp_path / "a.mp4", 30, size=64, audio=media_dir / "audio" / "jfk_16k_mono.wav")
+    out = render_animation(
+        frames, mesh.faces, tmp_path / "a.mp4", 30, size=64, audio=media_dir / "audio" / "jfk_16k_mono.wav"
+    )
     assert out.stat().st_size > 500
     from facelib.io.ffmpeg import has_audio_stream
 

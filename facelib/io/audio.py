@@ -40,7 +40,7 @@ class AudioInfo:
 
     def frames_at(self, rate: int) -> int:
         """Samples after resampling to ``rate`` (soxr output length)."""
-        return int(round(self.frames * rate / self.sample_rate))
+        return round(self.frames * rate / self.sample_rate)
 
 
 def _check_path(path: PathLike) -> Path:
@@ -91,7 +91,9 @@ def resample(samples: np.ndarray, rate: int, target: int = TARGET_RATE) -> np.nd
     return soxr.resample(np.asarray(samples, dtype=np.float32), rate, target, quality="HQ").astype(np.float32)
 
 
-def load_audio(source: PathLike | np.ndarray, sample_rate: int | None = None, target_rate: int = TARGET_RATE) -> np.ndarray:
+def load_audio(
+    source: PathLike | np.ndarray, sample_rate: int | None = None, target_rate: int = TARGET_RATE
+) -> np.ndarray:
     """Read a whole audio file (or take an array) as mono float32 at ``target_rate``.
 
     Parameters
@@ -113,8 +115,8 @@ def load_audio(source: PathLike | np.ndarray, sample_rate: int | None = None, ta
         if arr.ndim not in (1, 2) or arr.size == 0:
             raise InputError(f"audio array must be (N,) or (N, channels) and non-empty, got shape {arr.shape}")
         if arr.dtype.kind in "iu":
-            info = np.iinfo(arr.dtype)
-            arr = (arr.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+            limits = np.iinfo(arr.dtype)
+            arr = (arr.astype(np.float64) - (limits.max + limits.min + 1) / 2) / ((limits.max - limits.min + 1) / 2)
         mono = check_samples(_mono(arr))
         return resample(mono, int(sample_rate or target_rate), target_rate)
     p = _check_path(source)
@@ -122,7 +124,9 @@ def load_audio(source: PathLike | np.ndarray, sample_rate: int | None = None, ta
         info = audio_info(p)
     except MediaReadError:
         return _load_fallback(p, target_rate)
-    return np.concatenate(list(iter_audio_blocks(p, target_rate=target_rate, block_seconds=max(info.duration, 1.0) + 1)))
+    return np.concatenate(
+        list(iter_audio_blocks(p, target_rate=target_rate, block_seconds=max(info.duration, 1.0) + 1))
+    )
 
 
 def _load_fallback(path: Path, target_rate: int) -> np.ndarray:
@@ -143,7 +147,9 @@ def _load_fallback(path: Path, target_rate: int) -> np.ndarray:
     return check_samples(samples.astype(np.float32), str(path))
 
 
-def iter_audio_blocks(path: PathLike, target_rate: int = TARGET_RATE, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+def iter_audio_blocks(
+    path: PathLike, target_rate: int = TARGET_RATE, block_seconds: float = 10.0
+) -> Iterator[np.ndarray]:
     """Yield a file's audio as consecutive mono float32 blocks at ``target_rate`` (bounded memory).
 
     Each block holds about ``block_seconds`` of audio (the last may be shorter); the blocks

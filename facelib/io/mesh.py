@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -77,7 +78,7 @@ def _read_ply(path: Path) -> Mesh:
             for name, count, props in elements:
                 if all(p[0] != "list" for p in props):
                     dtype = np.dtype([(p[1], endian + _PLY_TYPES[p[0]]) for p in props])
-                    arr = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+                    arr: Any = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
                     offset += dtype.itemsize * count
                     if name == "vertex":
                         vertices = np.stack([arr[a].astype(np.float32) for a in "xyz"], axis=1)
@@ -88,10 +89,10 @@ def _read_ply(path: Path) -> Mesh:
                 ct, it = np.dtype(endian + _PLY_TYPES[count_t]), np.dtype(endian + _PLY_TYPES[index_t])
                 first = int(np.frombuffer(data, ct, 1, offset)[0])
                 uniform = np.dtype([("n", ct), ("i", it, (first,))])
-                arr = np.frombuffer(data, uniform, count, offset)
-                if np.all(arr["n"] == first):
+                rows: Any = np.frombuffer(data, uniform, count, offset)  # structured: fields n, i
+                if np.all(rows["n"] == first):
                     offset += uniform.itemsize * count
-                    faces = _triangulate(arr["i"].tolist()) if first != 3 else arr["i"].astype(np.int32)
+                    faces = _triangulate(rows["i"].tolist()) if first != 3 else rows["i"].astype(np.int32)
                 else:
                     polys = []
                     for _ in range(count):
@@ -150,9 +151,9 @@ def write_obj(path: PathLike, vertices: np.ndarray, faces: np.ndarray | None = N
     """Write one OBJ (``v`` lines with 6 decimals, 1-based ``f`` lines)."""
     p = Path(path)
     v = np.asarray(vertices, dtype=np.float32).reshape(-1, 3)
-    lines = ["v %.6f %.6f %.6f" % tuple(row) for row in v.tolist()]
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v.tolist()]
     if faces is not None and len(faces):
-        lines += ["f %d %d %d" % tuple(row) for row in (np.asarray(faces) + 1).tolist()]
+        lines += [f"f {a} {b} {c}" for a, b, c in (np.asarray(faces) + 1).tolist()]
     p.write_text("\n".join(lines) + "\n")
     return p
 
@@ -176,7 +177,9 @@ def write_ply(path: PathLike, vertices: np.ndarray, faces: np.ndarray | None = N
     return p
 
 
-def write_sequence(path: PathLike, vertices: Iterable[np.ndarray], faces: np.ndarray | None = None, fmt: str = "npy") -> Path:
+def write_sequence(
+    path: PathLike, vertices: Iterable[np.ndarray], faces: np.ndarray | None = None, fmt: str = "npy"
+) -> Path:
     """Write an animation as a folder of per-frame files ``{i}.npy`` (V, 3) / ``{i}.obj`` / ``{i}.ply``.
 
     ``{i}.npy`` is the FaceFormer evaluation layout.  ``vertices`` may be a (T, V, 3) array or any

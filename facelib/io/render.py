@@ -153,13 +153,9 @@ def render_mesh(
     w1p = np.stack([(yc - ya) / safe, (xa - xc) / safe, (xc * ya - xa * yc) / safe], axis=1)
     w2p = np.array([0.0, 0.0, 1.0])[None] - w0p - w1p
     inv = 1.0 / tri[:, :, 2]
-    if shading == "gouraud":
-        vals = shade_v[f]
-    else:
-        vals = np.repeat(shade_f[:, None], 3, axis=1)
+    vals = shade_v[f] if shading == "gouraud" else np.repeat(shade_f[:, None], 3, axis=1)
     planes = np.concatenate(
-        [w0p, w1p, w2p]
-        + [w0p * q[:, 0:1] + w1p * q[:, 1:2] + w2p * q[:, 2:3] for q in (inv, vals)],
+        [w0p, w1p, w2p] + [w0p * q[:, 0:1] + w1p * q[:, 1:2] + w2p * q[:, 2:3] for q in (inv, vals)],
         axis=1,
     ).astype(np.float32)  # (F, 15)
     image = np.empty((h, w, 3), np.uint8)

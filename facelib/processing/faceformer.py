@@ -126,7 +126,7 @@ def periodic_encoding(positions: np.ndarray | int, dim: int, period: int) -> np.
     -------
     (len(positions), dim) float32.
     """
-    pos = np.arange(positions) if np.isscalar(positions) else np.asarray(positions)
+    pos = np.arange(int(positions)) if isinstance(positions, int | np.integer) else np.asarray(positions)
     phase = (pos % period).astype(np.float32)[:, None]
     div = np.exp(np.arange(0, dim, 2, dtype=np.float32) * np.float32(-math.log(10000.0) / dim))
     out = np.zeros((phase.shape[0], dim), dtype=np.float32)

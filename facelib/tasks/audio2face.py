@@ -75,7 +75,7 @@ class Audio2FaceResult(ResultMixin):
     @property
     def num_frames(self) -> int:
         data = self.vertices if self.vertices is not None else self.coefficients
-        return 0 if data is None else int(len(data))
+        return 0 if data is None else len(data)
 
     @property
     def duration(self) -> float:
@@ -159,15 +159,20 @@ class _Encoder:
             hi = b + self.right if limit is None else min(b + self.right, limit)
             pos = self._positions(lo, hi)
             need = int(np.ceil(pos[-1])) + 1 if len(pos) else 0  # CNN frames needed
-            if limit is None or not final:
-                if (need - 1) * _HOP + _FIELD > end and not final:
-                    break
+            last = limit is not None and hi >= limit
+            if not final:
+                if last and self.total is not None and end < self.total:
+                    break  # the last window takes every trailing sample (see _encode)
+                if (need - 1) * _HOP + _FIELD > end:
+                    break  # its right context has not arrived yet
             if lo == hi:
                 break
-            out.append(self._encode(lo, a, b, pos, last=limit is not None and hi >= limit))
+            out.append(self._encode(lo, a, b, pos, last=last))
             self.next = b
-            keep = max(0, b - self.left)
-            first_cnn = int(np.floor(self._positions(keep, keep + 1)[0])) if keep < (limit or keep + 1) else 0
+            keep = max(0, b - self.left)  # left-context start of the next window
+            if limit is not None and keep >= limit:
+                continue
+            first_cnn = int(np.floor(self._positions(keep, keep + 1)[0]))
             drop = min(first_cnn * _HOP, end) - self.buf_start
             if drop > 0:
                 self.buffer = self.buffer[drop:]
@@ -269,7 +274,9 @@ class Audio2FaceStream:
     frame, from the call's start; the audio needed before it is ``lookahead_seconds``.
     """
 
-    def __init__(self, task: Audio2Face, subject: str | int | None, template: Any, windowing: Windowing, max_context: int | None) -> None:
+    def __init__(
+        self, task: Audio2Face, subject: str | int | None, template: Any, windowing: Windowing, max_context: int | None
+    ) -> None:
         self.task = task
         self.subject_index, self.subject = task.subject_index(subject)
         self._output = task._output_fn(template)
@@ -425,7 +432,10 @@ class Audio2Face(Task):
         output = self._output_fn(template)
         windowing = STREAM_WINDOWING if causal else self.windowing
         blocks, total, stats = self._audio(audio, sample_rate, causal)
-        if total is not None and ff.video_frames(ff.hooked_length(ff.cnn_frames(total), self.dataset), self.dataset) < 1:
+        if (
+            total is not None
+            and ff.video_frames(ff.hooked_length(ff.cnn_frames(total), self.dataset), self.dataset) < 1
+        ):
             raise InputError(
                 f"audio is too short ({total / TARGET_RATE * 1000:.0f} ms): at least "
                 f"{1000 / self.fps + 50:.0f} ms are needed for one frame"
@@ -496,13 +506,21 @@ class Audio2Face(Task):
         """Audio blocks at 16 kHz, the total sample count and (mean, var) of the utterance."""
         if isinstance(audio, np.ndarray):
             samples = load_audio(audio, sample_rate)
-            return [samples], len(samples), (float(samples.mean(dtype=np.float64)), float(samples.var(dtype=np.float64)))
+            return (
+                [samples],
+                len(samples),
+                (float(samples.mean(dtype=np.float64)), float(samples.var(dtype=np.float64))),
+            )
         path = Path(audio)
         info = audio_info(path)
         total = info.frames_at(TARGET_RATE)
         if total <= self.windowing.whole_seconds * TARGET_RATE or causal:
             samples = load_audio(path)
-            return [samples], len(samples), (float(samples.mean(dtype=np.float64)), float(samples.var(dtype=np.float64)))
+            return (
+                [samples],
+                len(samples),
+                (float(samples.mean(dtype=np.float64)), float(samples.var(dtype=np.float64))),
+            )
         # long file: one blockwise pass for the statistics, a second one to encode
         n, s, s2 = 0, 0.0, 0.0
         for block in iter_audio_blocks(path):

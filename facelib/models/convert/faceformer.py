@@ -99,9 +99,15 @@ def pos_conv_weight(state: Mapping[str, Any]) -> Any:
 def read_sizes(state: Mapping[str, Any], encoder_heads: int | None = None) -> dict[str, Any]:
     """Every architecture size, read from tensor shapes."""
     conv_ids = sorted(
-        {int(m.group(1)) for k in state if (m := re.match(r"audio_encoder\.feature_extractor\.conv_layers\.(\d+)\.", k))}
+        {
+            int(m.group(1))
+            for k in state
+            if (m := re.match(r"audio_encoder\.feature_extractor\.conv_layers\.(\d+)\.", k))
+        }
     )
-    layer_ids = sorted({int(m.group(1)) for k in state if (m := re.match(r"audio_encoder\.encoder\.layers\.(\d+)\.", k))})
+    layer_ids = sorted(
+        {int(m.group(1)) for k in state if (m := re.match(r"audio_encoder\.encoder\.layers\.(\d+)\.", k))}
+    )
     if not conv_ids or not layer_ids:
         raise ConversionError("checkpoint has no wav2vec2 conv layers or transformer layers")
     hidden = int(state[_ENC + "feature_projection.projection.weight"].shape[0])
@@ -147,7 +153,7 @@ def _modules() -> Any:
     nn = torch.nn
     F = torch.nn.functional
 
-    class AudioEncoder(nn.Module):
+    class AudioEncoder(nn.Module):  # type: ignore[name-defined]
         """wav2vec2 (post-LN, group-norm CNN) with the dataset hook and ``audio_feature_map``."""
 
         def __init__(self, state: Mapping[str, Any], sizes: Mapping[str, Any]) -> None:
@@ -158,7 +164,9 @@ def _modules() -> Any:
                 if key.startswith(_ENC) and "pos_conv_embed" not in key and "masked_spec_embed" not in key:
                     self.p[key[len(_ENC) :].replace(".", "__")] = nn.Parameter(value.float(), requires_grad=False)
             self.p["pos_w"] = nn.Parameter(pos_conv_weight(state), requires_grad=False)
-            self.p["pos_b"] = nn.Parameter(state[_ENC + "encoder.pos_conv_embed.conv.bias"].float(), requires_grad=False)
+            self.p["pos_b"] = nn.Parameter(
+                state[_ENC + "encoder.pos_conv_embed.conv.bias"].float(), requires_grad=False
+            )
             self.p["map_w"] = nn.Parameter(state["audio_feature_map.weight"].float(), requires_grad=False)
             self.p["map_b"] = nn.Parameter(state["audio_feature_map.bias"].float(), requires_grad=False)
 
@@ -174,13 +182,19 @@ def _modules() -> Any:
                 x = F.conv1d(x, self.w(pre + "conv.weight"), bias, stride=stride)
                 if s["conv_norm"] == "layer":
                     x = F.layer_norm(
-                        x.transpose(1, 2), (s["conv_channels"],), self.w(pre + "layer_norm.weight"), self.w(pre + "layer_norm.bias")
+                        x.transpose(1, 2),
+                        (s["conv_channels"],),
+                        self.w(pre + "layer_norm.weight"),
+                        self.w(pre + "layer_norm.bias"),
                     ).transpose(1, 2)
                 elif i == 0:  # GroupNorm(C, C): each channel normalised over time
                     mean = x.mean(dim=2, keepdim=True)
                     var = (x - mean).pow(2).mean(dim=2, keepdim=True)
                     x = (x - mean) / torch.sqrt(var + 1e-5)
-                    x = x * self.w(pre + "layer_norm.weight")[None, :, None] + self.w(pre + "layer_norm.bias")[None, :, None]
+                    x = (
+                        x * self.w(pre + "layer_norm.weight")[None, :, None]
+                        + self.w(pre + "layer_norm.bias")[None, :, None]
+                    )
                 x = F.gelu(x)
             feats = x.transpose(1, 2)  # (1, Tc, C)
             # dataset hook: linear interpolation at fractional positions (identity for BIWI)
@@ -191,11 +205,20 @@ def _modules() -> Any:
             frac = (positions - lo.float())[None, :, None]
             h = feats[:, lo] * (1.0 - frac) + feats[:, hi] * frac
             # feature projection
-            h = F.layer_norm(h, (s["conv_channels"],), self.w("feature_projection.layer_norm.weight"), self.w("feature_projection.layer_norm.bias"))
-            h = F.linear(h, self.w("feature_projection.projection.weight"), self.w("feature_projection.projection.bias"))
+            h = F.layer_norm(
+                h,
+                (s["conv_channels"],),
+                self.w("feature_projection.layer_norm.weight"),
+                self.w("feature_projection.layer_norm.bias"),
+            )
+            h = F.linear(
+                h, self.w("feature_projection.projection.weight"), self.w("feature_projection.projection.bias")
+            )
             # positional conv (SamePad drops the last output for even kernels)
             k = s["pos_conv_kernel"]
-            pos = F.conv1d(h.transpose(1, 2), self.p["pos_w"], self.p["pos_b"], padding=k // 2, groups=s["pos_conv_groups"])
+            pos = F.conv1d(
+                h.transpose(1, 2), self.p["pos_w"], self.p["pos_b"], padding=k // 2, groups=s["pos_conv_groups"]
+            )
             if k % 2 == 0:
                 pos = pos[:, :, :-1]
             h = h + F.gelu(pos).transpose(1, 2)
@@ -204,7 +227,9 @@ def _modules() -> Any:
             hd = s["hidden"] // heads
             for i in range(s["layers"]):
                 pre = f"encoder.layers.{i}."
-                q = F.linear(h, self.w(pre + "attention.q_proj.weight"), self.w(pre + "attention.q_proj.bias")) * (hd**-0.5)
+                q = F.linear(h, self.w(pre + "attention.q_proj.weight"), self.w(pre + "attention.q_proj.bias")) * (
+                    hd**-0.5
+                )
                 kk = F.linear(h, self.w(pre + "attention.k_proj.weight"), self.w(pre + "attention.k_proj.bias"))
                 v = F.linear(h, self.w(pre + "attention.v_proj.weight"), self.w(pre + "attention.v_proj.bias"))
                 q = q.view(1, -1, heads, hd).transpose(1, 2)
@@ -213,13 +238,28 @@ def _modules() -> Any:
                 a = torch.softmax(q @ kk.transpose(2, 3), dim=-1) @ v
                 a = a.transpose(1, 2).reshape(1, -1, s["hidden"])
                 a = F.linear(a, self.w(pre + "attention.out_proj.weight"), self.w(pre + "attention.out_proj.bias"))
-                h = F.layer_norm(h + a, (s["hidden"],), self.w(pre + "layer_norm.weight"), self.w(pre + "layer_norm.bias"))
-                f = F.gelu(F.linear(h, self.w(pre + "feed_forward.intermediate_dense.weight"), self.w(pre + "feed_forward.intermediate_dense.bias")))
-                f = F.linear(f, self.w(pre + "feed_forward.output_dense.weight"), self.w(pre + "feed_forward.output_dense.bias"))
-                h = F.layer_norm(h + f, (s["hidden"],), self.w(pre + "final_layer_norm.weight"), self.w(pre + "final_layer_norm.bias"))
+                h = F.layer_norm(
+                    h + a, (s["hidden"],), self.w(pre + "layer_norm.weight"), self.w(pre + "layer_norm.bias")
+                )
+                f = F.gelu(
+                    F.linear(
+                        h,
+                        self.w(pre + "feed_forward.intermediate_dense.weight"),
+                        self.w(pre + "feed_forward.intermediate_dense.bias"),
+                    )
+                )
+                f = F.linear(
+                    f, self.w(pre + "feed_forward.output_dense.weight"), self.w(pre + "feed_forward.output_dense.bias")
+                )
+                h = F.layer_norm(
+                    h + f,
+                    (s["hidden"],),
+                    self.w(pre + "final_layer_norm.weight"),
+                    self.w(pre + "final_layer_norm.bias"),
+                )
             return F.linear(h, self.p["map_w"], self.p["map_b"])
 
-    class DecoderStep(nn.Module):
+    class DecoderStep(nn.Module):  # type: ignore[name-defined]
         """One post-LN transformer-decoder step for the newest position, with a key/value cache."""
 
         def __init__(self, state: Mapping[str, Any], sizes: Mapping[str, Any]) -> None:
@@ -255,15 +295,27 @@ def _modules() -> Any:
             v_new = F.linear(token, w_in[2 * d :], b_in[2 * d :])
             keys = torch.cat([past_key, k_new], dim=0)
             values = torch.cat([past_value, v_new], dim=0)
-            a = F.linear(self._attend(q, keys, values, bias), self.w("self_attn.out_proj.weight"), self.w("self_attn.out_proj.bias"))
+            a = F.linear(
+                self._attend(q, keys, values, bias),
+                self.w("self_attn.out_proj.weight"),
+                self.w("self_attn.out_proj.bias"),
+            )
             x = F.layer_norm(token + a, (d,), self.w("norm1.weight"), self.w("norm1.bias"))
             w_m, b_m = self.w("multihead_attn.in_proj_weight"), self.w("multihead_attn.in_proj_bias")
             qm = F.linear(x, w_m[:d], b_m[:d])
             km = F.linear(memory, w_m[d : 2 * d], b_m[d : 2 * d])
             vm = F.linear(memory, w_m[2 * d :], b_m[2 * d :])
-            c = F.linear(self._attend(qm, km, vm, None), self.w("multihead_attn.out_proj.weight"), self.w("multihead_attn.out_proj.bias"))
+            c = F.linear(
+                self._attend(qm, km, vm, None),
+                self.w("multihead_attn.out_proj.weight"),
+                self.w("multihead_attn.out_proj.bias"),
+            )
             x = F.layer_norm(x + c, (d,), self.w("norm2.weight"), self.w("norm2.bias"))
-            f = F.linear(F.relu(F.linear(x, self.w("linear1.weight"), self.w("linear1.bias"))), self.w("linear2.weight"), self.w("linear2.bias"))
+            f = F.linear(
+                F.relu(F.linear(x, self.w("linear1.weight"), self.w("linear1.bias"))),
+                self.w("linear2.weight"),
+                self.w("linear2.bias"),
+            )
             x = F.layer_norm(x + f, (d,), self.w("norm3.weight"), self.w("norm3.bias"))
             offset = F.linear(x, self.w("vertice_map_r.weight"), self.w("vertice_map_r.bias"))
             next_token = F.linear(offset, self.w("vertice_map.weight"), self.w("vertice_map.bias")) + style
@@ -275,7 +327,15 @@ def _modules() -> Any:
 # --- export ---------------------------------------------------------------------------------
 
 
-def _export(torch: Any, module: Any, args: tuple[Any, ...], path: Path, inputs: list[str], outputs: list[str], axes: dict[str, dict[int, str]]) -> None:
+def _export(
+    torch: Any,
+    module: Any,
+    args: tuple[Any, ...],
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    axes: dict[str, dict[int, str]],
+) -> None:
     import warnings
 
     import onnx
@@ -284,7 +344,14 @@ def _export(torch: Any, module: Any, args: tuple[Any, ...], path: Path, inputs: 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript exporter deprecation and tracer notes
         torch.onnx.export(
-            module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=axes, opset_version=17, dynamo=False
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
         )
     model = onnx.load(str(path))
     model.ir_version = 10
@@ -299,7 +366,7 @@ def read_template(path: Path, subject: str | None = None) -> tuple[np.ndarray, n
     path = Path(path)
     if path.suffix == ".pkl":
         with open(path, "rb") as fh:
-            templates = pickle.load(fh, encoding="latin1")  # noqa: S301 - user-supplied upstream asset
+            templates = pickle.load(fh, encoding="latin1")
         if subject is None or subject not in templates:
             raise InputError(f"{path} has templates for {sorted(templates)}; choose one with template_subject=")
         return np.asarray(templates[subject], dtype=np.float32).reshape(-1, 3), np.zeros((0, 3), np.int32)
@@ -371,7 +438,9 @@ def build_package(
     names = list(subjects) if subjects else list(facts["subjects"])
     if len(names) != sizes["num_subjects"]:
         if subjects:
-            raise InputError(f"the checkpoint has {sizes['num_subjects']} training subjects but {len(names)} names were given")
+            raise InputError(
+                f"the checkpoint has {sizes['num_subjects']} training subjects but {len(names)} names were given"
+            )
         names = [f"subject_{i}" for i in range(sizes["num_subjects"])]
     if motion not in ("vertices", "coefficients"):
         raise InputError(f"motion must be 'vertices' or 'coefficients', got {motion!r}")
@@ -383,7 +452,12 @@ def build_package(
     else:
         if v3 % 3:
             raise ConversionError(f"output size {v3} is not a multiple of 3; convert with motion='coefficients'")
-        outputs = {"kind": "vertex_offsets", "fps": float(fps or facts["fps"]), "num_vertices": v3 // 3, "units": "template units (metres)"}
+        outputs = {
+            "kind": "vertex_offsets",
+            "fps": float(fps or facts["fps"]),
+            "num_vertices": v3 // 3,
+            "units": "template units (metres)",
+        }
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -391,14 +465,34 @@ def build_package(
     step = DecoderStep(state, sizes)
     audio = torch.zeros(1, 16000)
     positions = torch.from_numpy(ff.hook_positions(49, dataset).astype(np.float32))
-    _export(torch, encoder, (audio, positions), output_dir / "audio_encoder.onnx", ["input_values", "positions"], ["features"],
-            {"input_values": {1: "samples"}, "positions": {0: "frames"}, "features": {1: "frames"}})
+    _export(
+        torch,
+        encoder,
+        (audio, positions),
+        output_dir / "audio_encoder.onnx",
+        ["input_values", "positions"],
+        ["features"],
+        {"input_values": {1: "samples"}, "positions": {0: "frames"}, "features": {1: "frames"}},
+    )
     a = 1 if dataset == "vocaset" else 2
     h = DECODER_HEADS
-    args = (torch.zeros(1, d), torch.zeros(3, d), torch.zeros(3, d), torch.zeros(h, 4), torch.zeros(a, d), torch.zeros(1, d))
-    _export(torch, step, args, output_dir / "decoder_step.onnx",
-            ["token", "past_key", "past_value", "bias", "memory", "style"], ["offset", "next_token", "key", "value"],
-            {"past_key": {0: "past"}, "past_value": {0: "past"}, "bias": {1: "keys"}, "memory": {0: "aligned"}})
+    args = (
+        torch.zeros(1, d),
+        torch.zeros(3, d),
+        torch.zeros(3, d),
+        torch.zeros(h, 4),
+        torch.zeros(a, d),
+        torch.zeros(1, d),
+    )
+    _export(
+        torch,
+        step,
+        args,
+        output_dir / "decoder_step.onnx",
+        ["token", "past_key", "past_value", "bias", "memory", "style"],
+        ["offset", "next_token", "key", "value"],
+        {"past_key": {0: "past"}, "past_value": {0: "past"}, "bias": {1: "keys"}, "memory": {0: "aligned"}},
+    )
     np.save(output_dir / "style.npy", state["obj_vector.weight"].float().numpy())
     files: dict[str, ModelFile] = {}
     for role, fname in (("audio_encoder", "audio_encoder.onnx"), ("decoder_step", "decoder_step.onnx")):
@@ -454,5 +548,3 @@ def build_package(
     )
     card.write(output_dir)
     return ModelPackage.load(output_dir).check()
-
-
