@@ -78,10 +78,10 @@ def _read_ply(path: Path) -> Mesh:
             for name, count, props in elements:
                 if all(p[0] != "list" for p in props):
                     dtype = np.dtype([(p[1], endian + _PLY_TYPES[p[0]]) for p in props])
-                    arr: Any = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+                    table: Any = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
                     offset += dtype.itemsize * count
                     if name == "vertex":
-                        vertices = np.stack([arr[a].astype(np.float32) for a in "xyz"], axis=1)
+                        vertices = np.stack([table[a].astype(np.float32) for a in "xyz"], axis=1)
                     continue
                 if len(props) != 1 or name != "face":
                     raise MediaReadError(f"{path}: unsupported PLY element {name!r} with list properties")
@@ -89,10 +89,10 @@ def _read_ply(path: Path) -> Mesh:
                 ct, it = np.dtype(endian + _PLY_TYPES[count_t]), np.dtype(endian + _PLY_TYPES[index_t])
                 first = int(np.frombuffer(data, ct, 1, offset)[0])
                 uniform = np.dtype([("n", ct), ("i", it, (first,))])
-                rows: Any = np.frombuffer(data, uniform, count, offset)  # structured: fields n, i
-                if np.all(rows["n"] == first):
+                packed: Any = np.frombuffer(data, uniform, count, offset)  # structured: fields n, i
+                if np.all(packed["n"] == first):
                     offset += uniform.itemsize * count
-                    faces = _triangulate(rows["i"].tolist()) if first != 3 else rows["i"].astype(np.int32)
+                    faces = _triangulate(packed["i"].tolist()) if first != 3 else packed["i"].astype(np.int32)
                 else:
                     polys = []
                     for _ in range(count):
