@@ -310,6 +310,29 @@ def main() -> int:
         per_frame.append((seconds, res.num_frames, el, el / res.num_frames * 1000))
         log(f"{seconds:>3} s audio: {res.num_frames} frames, {el:.2f} s, {el / res.num_frames * 1000:.2f} ms/frame")
 
+    # accuracy of the any-length machinery on 60 s of speech (whole run still fits in memory)
+    from facelib.tasks.audio2face import Windowing
+
+    audio = loop_speech(60.0)
+    with Audio2Face(pkg, windowing=Windowing(whole_seconds=1e9), max_context=None) as exact_task:
+        exact = exact_task.predict(audio, 0, template).vertices
+    with Audio2Face(pkg, windowing=Windowing(whole_seconds=1e9), max_context=600) as bounded_task:
+        bounded = bounded_task.predict(audio, 0, template).vertices
+    with Audio2Face(pkg, windowing=Windowing(whole_seconds=0.0), max_context=None) as windowed_task:
+        windowed = windowed_task.predict(audio, 0, template).vertices
+    causal = task.predict(audio, 0, template, causal=True).vertices
+    assert exact is not None and bounded is not None and windowed is not None and causal is not None
+    scale = float(np.abs(exact).max())
+    facts["acc_scale"] = scale
+    facts["acc_bounded"] = float(np.abs(bounded - exact).max())
+    facts["acc_windowed"] = float(np.abs(windowed - exact).max())
+    facts["acc_windowed_mean"] = float(np.abs(windowed - exact).mean())
+    facts["acc_causal"] = float(np.abs(causal - exact).max())
+    log(
+        f"60 s accuracy vs whole+unbounded: cache600 {facts['acc_bounded']:.2e}, "
+        f"windows {facts['acc_windowed']:.2e}, causal {facts['acc_causal']:.2e} (scale {scale:.2e})"
+    )
+
     # streaming: 20 ms chunks, real-time arrival not simulated (compute latency measured per call)
     audio = loop_speech(6.0)
     stream = task.stream(0, template)

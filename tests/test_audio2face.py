@@ -201,4 +201,6 @@ def test_cli_outputs(voca: Path, media_dir: Path, tmp_path: Path) -> None:
     assert len(list((tmp_path / "seq").glob("*.obj"))) == 29
     assert main([*base, "-o", str(tmp_path / "out.mp4"), "--size", "128"]) == 0
     assert (tmp_path / "out.mp4").stat().st_size > 1000
-    assert main(["audio2face", "--model", str(voca), "--audio", str(tmp_path / "missing.wav")]) == 2
+    failed = tmp_path / "failed.npy"
+    assert main(["audio2face", "--model", str(voca), "--audio", str(tmp_path / "missing.wav"), "-o", str(failed)]) == 2
+    assert not failed.exists() and not list(tmp_path.glob("*.part"))

@@ -239,5 +239,9 @@ class NpyFrameWriter:
     def __enter__(self) -> NpyFrameWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # failed run: leave no half-written output behind
+            self._fh.close()
+            self._part.unlink(missing_ok=True)

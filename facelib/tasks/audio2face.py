@@ -89,17 +89,22 @@ class Windowing:
 
     ``whole_seconds``: inputs up to this long are encoded in one piece (exact upstream).
     ``core_seconds``: output span of each window.  ``left_seconds``/``right_seconds``: context
-    encoded on each side and discarded.
+    encoded on each side and discarded.  ``first_core_seconds``: output span of the first
+    window when different (streaming: a short first window gives the first frame sooner).
     """
 
     whole_seconds: float = 30.0
     core_seconds: float = 20.0
     left_seconds: float = 2.5
     right_seconds: float = 2.5
+    first_core_seconds: float | None = None
 
 
-#: Streaming defaults: short windows for a short wait before the first frame.
-STREAM_WINDOWING = Windowing(whole_seconds=0.0, core_seconds=1.0, left_seconds=2.0, right_seconds=0.5)
+#: Streaming defaults: 1 s windows with 1.5 s of past and 0.5 s of future context; the first
+#: window outputs 0.3 s, so the first frame needs 0.8 s of audio.
+STREAM_WINDOWING = Windowing(
+    whole_seconds=0.0, core_seconds=1.0, left_seconds=1.5, right_seconds=0.5, first_core_seconds=0.3
+)
 
 
 class _Encoder:
@@ -126,9 +131,11 @@ class _Encoder:
             self.cnn_total = self.hooked_total = -1
             whole = False
         if whole:
-            self.core = self.left = self.right = 1 << 40
+            self.core = self.left = self.right = self.first_core = 1 << 40
         else:
             self.core = max(1, round(windowing.core_seconds * fps)) * self.apf
+            first = windowing.first_core_seconds
+            self.first_core = self.core if first is None else max(1, round(first * fps)) * self.apf
             self.left = round(windowing.left_seconds * fps) * self.apf
             self.right = round(windowing.right_seconds * fps) * self.apf
         self.buffer = np.zeros(0, np.float32)
@@ -154,7 +161,8 @@ class _Encoder:
             if limit is not None and self.next >= limit:
                 break
             a = self.next
-            b = a + self.core if limit is None else min(a + self.core, limit)
+            core = self.first_core if a == 0 else self.core
+            b = a + core if limit is None else min(a + core, limit)
             lo = max(0, a - self.left)
             hi = b + self.right if limit is None else min(b + self.right, limit)
             pos = self._positions(lo, hi)
@@ -282,7 +290,8 @@ class Audio2FaceStream:
         self._output = task._output_fn(template)
         self._encoder = _Encoder(task, windowing, None, None)
         self._decoder = _Decoder(task, task.style(self.subject_index), max_context)
-        self.lookahead_seconds = windowing.core_seconds + windowing.right_seconds
+        first = windowing.first_core_seconds
+        self.lookahead_seconds = (windowing.core_seconds if first is None else first) + windowing.right_seconds
         self.first_frame_latency: float | None = None
         self.frames_out = 0
         self.closed = False
