@@ -138,6 +138,8 @@ class _Encoder:
             self.first_core = self.core if first is None else max(1, round(first * fps)) * self.apf
             self.left = round(windowing.left_seconds * fps) * self.apf
             self.right = round(windowing.right_seconds * fps) * self.apf
+        ratio = 50.0 / fps / self.apf  # CNN frames per hooked frame
+        self.window_samples = (int(np.ceil((self.core + self.left + self.right) * ratio)) + 2) * _HOP + _FIELD
         self.buffer = np.zeros(0, np.float32)
         self.buf_start = 0  # absolute sample index of buffer[0]
         self.next = 0  # next hooked frame to produce
@@ -194,6 +196,11 @@ class _Encoder:
         # the last window takes every remaining sample: wav2vec2's first conv layer normalises
         # each channel over all of its input, trailing samples included (as upstream)
         s1 = len(self.buffer) if last else min(c1 * _HOP + _FIELD - self.buf_start, len(self.buffer))
+        if not last and self.total is not None:
+            # same input length for every inner window (the runtime's memory arena then reuses
+            # its buffers instead of growing on slightly different shapes); the extra samples
+            # only add unreferenced CNN frames at the end
+            s1 = min(max(s1, max(s0, 0) + self.window_samples), len(self.buffer))
         chunk = self.buffer[max(s0, 0) : s1]
         if len(chunk) < _FIELD:
             chunk = np.pad(chunk, (0, _FIELD - len(chunk)))

@@ -187,13 +187,9 @@ def _modules() -> Any:
                         self.w(pre + "layer_norm.weight"),
                         self.w(pre + "layer_norm.bias"),
                     ).transpose(1, 2)
-                elif i == 0:  # GroupNorm(C, C): each channel normalised over time
-                    mean = x.mean(dim=2, keepdim=True)
-                    var = (x - mean).pow(2).mean(dim=2, keepdim=True)
-                    x = (x - mean) / torch.sqrt(var + 1e-5)
-                    x = (
-                        x * self.w(pre + "layer_norm.weight")[None, :, None]
-                        + self.w(pre + "layer_norm.bias")[None, :, None]
+                elif i == 0:  # GroupNorm(C, C): each channel normalised over time (one fused op)
+                    x = F.group_norm(
+                        x, s["conv_channels"], self.w(pre + "layer_norm.weight"), self.w(pre + "layer_norm.bias"), 1e-5
                     )
                 x = F.gelu(x)
             feats = x.transpose(1, 2)  # (1, Tc, C)
