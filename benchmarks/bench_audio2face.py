@@ -224,7 +224,11 @@ def rss_child(package: str, wav: str) -> None:
         for frame in task.iter_frames(wav, 0, np.zeros((5023, 3), np.float32)):
             frames += 1
             checksum += float(frame[0, 0])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's peak resident set (ru_maxrss would include the parent's peak,
+    # which Linux carries across execve)
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm = [ln for ln in status if ln.startswith("VmHWM:")]
+    peak = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {"frames": frames, "seconds": time.perf_counter() - start, "peak_rss_mb": peak, "checksum": checksum}
