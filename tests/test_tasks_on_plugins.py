@@ -330,7 +330,6 @@ def test_blendshape_capture_regressor(
 @pytest.fixture(scope="session")
 def faceformer_package(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
-    pytest.importorskip("facelib.models.convert.faceformer")  # until Audio2Face is merged
     from facelib.models.convert.faceformer import build_package
 
     out = tmp_path_factory.mktemp("e2e") / "faceformer"
