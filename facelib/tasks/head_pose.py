@@ -262,6 +262,8 @@ class HeadPose(Task):
         n = len(crops)
         per_variant = {v: np.empty((n, 3), np.float32) for v in self.variants}
         mean = np.empty((n, 3), np.float32)
+        if n == 0:
+            return mean, per_variant
         roles = [self._ensemble["role"]] if self._ensemble is not None else list(self.variants)
         # a backend built for a fixed batch takes chunks of at most that size (it pads the last)
         limits = [self.max_batch] + [b for r in roles if (b := fixed_batch(self._session(r))) is not None]
