@@ -11,6 +11,7 @@ Adding a task: subclass :class:`TaskAdapter` and list it in :data:`ADAPTERS`.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -105,9 +106,13 @@ class TaskAdapter:
         raise NotImplementedError
 
     def check_inputs(self, inputs: Sequence[Path]) -> None:
-        """Raise :class:`InputError` with a usable message when ``inputs`` is empty."""
+        """Raise a usable error when ``inputs`` is empty (:class:`InputError`) or a file is missing
+        (:class:`MediaReadError`), before any model is fetched."""
         if not inputs:
             raise InputError(f"{self.name} needs --input: {self.input_help}")
+        for path in inputs:
+            if not Path(path).is_file():
+                raise MediaReadError(f"input not found: {path}")
 
 
 class HeadPoseAdapter(TaskAdapter):
@@ -143,9 +148,9 @@ class HeadPoseAdapter(TaskAdapter):
         for start in range(0, len(frames), batch):
             group = frames[start : start + batch]
             if len(group) == 1:
-                out.append(Call(lambda image=group[0]: task.predict(image), 1))
+                out.append(Call(functools.partial(task.predict, group[0]), 1))
             else:
-                out.append(Call(lambda images=group: task.predict(images), len(group)))
+                out.append(Call(functools.partial(task.predict, group), len(group)))
         return out
 
 
@@ -175,7 +180,7 @@ class BlendshapesAdapter(TaskAdapter):
 
         assert isinstance(task, BlendshapeCapture)
         frames = load_frames(_single_input(self, inputs), max_frames)
-        return [Call(lambda image=image: task.process(image), 1) for image in frames]
+        return [Call(functools.partial(task.process, image), 1) for image in frames]
 
     @staticmethod
     def mode_for(inputs: Sequence[Path]) -> str:

@@ -123,7 +123,7 @@ def _walk(value: object, name: str, out: dict[str, list[np.ndarray]]) -> None:
     if value is None or isinstance(value, str | bytes):
         return
     if attrs.has(type(value)):
-        for field in attrs.fields(type(value)):
+        for field in attrs.fields(type(value)):  # type: ignore[arg-type]  # attrs.has checked it
             if field.eq is False:  # e.g. the frame image a video result carries along
                 continue
             _walk(getattr(value, field.name), f"{name}.{field.name}" if name else field.name, out)
