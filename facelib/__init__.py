@@ -75,6 +75,10 @@ _LAZY: dict[str, str] = {
     "HeadPoseResult": "facelib.tasks.head_pose:HeadPoseResult",
     "FaceDetector": "facelib.tasks.face_detection:FaceDetector",
     "FaceBox": "facelib.tasks.detection:FaceBox",
+    "MotionTransfer": "facelib.tasks.motion_transfer:MotionTransfer",
+    "MotionSummary": "facelib.tasks.motion_transfer:MotionSummary",
+    "MotionMode": "facelib.processing.fomm:MotionMode",
+    "FaceCropper": "facelib.tasks.motion_transfer:FaceCropper",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

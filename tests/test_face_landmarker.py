@@ -286,22 +286,16 @@ def test_capture_bad_video(mediapipe_package: Path, tmp_path: Path) -> None:
             BlendshapeCapture(mediapipe_package, mode="webcam")
 
 
-def test_from_pretrained_uses_the_hub(monkeypatch: pytest.MonkeyPatch, mediapipe_package: Path) -> None:
-    import sys
-    import types
+def test_from_pretrained_uses_the_hub(monkeypatch: pytest.MonkeyPatch, shared: Path, tmp_path: Path) -> None:
+    from facelib.tasks.face_landmarker import FaceLandmarker
 
-    calls = []
-    hub = types.ModuleType("facelib.models.hub")
-
-    def ensure_package(name: str, *, offline: bool | None = None, progress: bool = True) -> Path:
-        calls.append((name, offline, progress))
-        return mediapipe_package
-
-    hub.ensure_package = ensure_package  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "facelib.models.hub", hub)
-    with BlendshapeCapture.from_pretrained(offline=True, progress=False, num_faces=2) as cap:
+    monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FACELIB_MIRROR", str(shared / "assets"))
+    with BlendshapeCapture.from_pretrained(progress=False, num_faces=2) as cap:
         assert cap.num_faces == 2
-    assert calls == [("mediapipe-face-landmarker", True, False)]
+        assert cap.package.root.is_relative_to(tmp_path / "home")
+    with FaceLandmarker.from_pretrained(progress=False) as landmarker:
+        assert landmarker.package.card.name == "mediapipe-face-landmarker"
 
 
 # --- drawing and CLI -------------------------------------------------------------------------

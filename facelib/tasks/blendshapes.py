@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from facelib.backends.base import Backend
-from facelib.errors import InputError, MediaReadError, ModelCardError, ModelError
+from facelib.errors import InputError, MediaReadError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame, VideoReader
 from facelib.processing.arkit import from_mediapipe
@@ -190,15 +190,8 @@ class BlendshapeCapture(Task):
         ``hub_options`` go to :func:`facelib.models.hub.ensure_package` (e.g. ``mirror``,
         ``prebuilt``); ``kwargs`` to the constructor (``mode``, ``backend``, ``num_faces``...).
         """
-        try:
-            hub = importlib.import_module("facelib.models.hub")
-        except ModuleNotFoundError as exc:
-            if exc.name != "facelib.models.hub":
-                raise
-            raise ModelError(
-                f"cannot fetch {name!r}: this facelib has no model hub; convert the model yourself with "
-                "'facelib convert mediapipe' and pass the package directory"
-            ) from None
+        from facelib.models import hub
+
         path = hub.ensure_package(name, offline=offline, progress=progress, **(hub_options or {}))
         return cls(Path(path), **kwargs)
 

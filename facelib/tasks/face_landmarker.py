@@ -120,6 +120,20 @@ class FaceLandmarker(Task):
 
     task_name = "blendshapes"
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = "mediapipe-face-landmarker",
+        *,
+        offline: bool | None = None,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> FaceLandmarker:
+        """A landmarker from facelib's model hub (downloaded/converted and cached on first use)."""
+        from facelib.models.hub import ensure_package
+
+        return cls(ensure_package(name, offline=offline, progress=progress), **kwargs)
+
     def __init__(
         self,
         model: ModelSource,
