@@ -208,7 +208,7 @@ def _add_bench(sub: Any) -> None:
     p.set_defaults(func=_run_bench)
 
 
-_TARGET_HELP = "model package directory, model file, or a task: headpose, blendshapes (with --input)"
+_TARGET_HELP = "model package directory, model file, or a task: headpose, blendshapes, motion (with --input)"
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:

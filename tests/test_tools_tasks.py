@@ -158,3 +158,23 @@ def test_undecodable_input(packages: tuple[Path, Path], tmp_path: Path) -> None:
     run = prepare("headpose", fsanet, [bad], detector=str(ultraface))
     with pytest.raises(MediaReadError):
         bench_task(run, "onnxruntime", loop=1)
+
+
+def test_motion_bench_and_check(reference_dir: Path, media_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")  # to convert the checkpoint; running it needs only onnxruntime
+    from facelib.models.convert.fomm import build_package
+
+    pkg = build_package(
+        {"checkpoint": reference_dir / "fomm_tiny_seed1.pth.tar"},
+        tmp_path / "fomm",
+        config=reference_dir / "fomm_tiny_seed1.yaml",
+    ).root
+    inputs = [media_dir / "images" / "fomm_source_02.png", media_dir / "video" / "fomm_driving_00.mp4"]
+    with pytest.raises(InputError, match="--input twice"):
+        prepare("motion", pkg, inputs[:1])
+    run = prepare("motion", pkg, inputs)
+    timing = bench_task(run, "onnxruntime", loop=2, warmup=0, max_frames=3)
+    assert timing.batch == 3 and timing.throughput == pytest.approx(3000 / timing.mean_ms, rel=1e-6)
+    _adds_up(timing.stages_ms, timing.mean_ms)
+    (diff,) = check_task(run, "onnxruntime", "onnxruntime", {"graph_optimization_level": "disable"}, max_frames=3)
+    assert diff.output == "frames" and diff.shape == (3 * 256 * 256 * 3,) and diff.max_abs < 1e-4

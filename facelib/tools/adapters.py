@@ -188,9 +188,52 @@ class BlendshapesAdapter(TaskAdapter):
         return "image" if inputs and inputs[0].suffix.lower() in IMAGE_SUFFIXES else "video"
 
 
+class MotionAdapter(TaskAdapter):
+    """MotionTransfer: one call animates a source image with the (first ``--max-frames`` frames
+    of the) driving video; items are output frames, the result is the (T, H, W, 3) float32 clip."""
+
+    name = "motion"
+    default_model = "fomm-vox-256"
+    input_help = (
+        "two files, the source image then the driving video "
+        "(e.g. --input ../shared/assets/media/images/fomm_source_02.png --input ../shared/assets/media/video/fomm_driving_00.mp4)"
+    )
+    default_tolerance = 1e-3  # RGB in [0, 1]
+
+    def check_inputs(self, inputs: Sequence[Path]) -> None:
+        super().check_inputs(inputs)
+        if len(inputs) != 2:
+            raise InputError(f"motion needs --input twice: {self.input_help}; got {len(inputs)} file(s)")
+
+    def open(
+        self,
+        model: Path,
+        backend: BackendArg,
+        backend_options: dict[str, Any] | None,
+        inputs: Sequence[Path],
+        **options: Any,
+    ) -> Task:
+        from facelib.tasks.motion_transfer import MotionTransfer
+
+        return MotionTransfer(model, backend=backend, backend_options=backend_options)
+
+    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
+        from facelib.tasks.motion_transfer import MotionTransfer
+
+        assert isinstance(task, MotionTransfer)
+        source = read_image(inputs[0])
+        driving = np.stack(load_frames(inputs[1], max_frames))
+
+        def animate() -> dict[str, np.ndarray]:
+            return {"frames": np.stack(list(task.animate(source, driving)))}
+
+        return [Call(animate, len(driving))]
+
+
 ADAPTERS: dict[str, type[TaskAdapter]] = {
     HeadPoseAdapter.name: HeadPoseAdapter,
     BlendshapesAdapter.name: BlendshapesAdapter,
+    MotionAdapter.name: MotionAdapter,
 }
 
 
