@@ -196,7 +196,8 @@ class MotionAdapter(TaskAdapter):
     default_model = "fomm-vox-256"
     input_help = (
         "two files, the source image then the driving video "
-        "(e.g. --input ../shared/assets/media/images/fomm_source_02.png --input ../shared/assets/media/video/fomm_driving_00.mp4)"
+        "(e.g. --input ../shared/assets/media/images/fomm_source_02.png "
+        "--input ../shared/assets/media/video/fomm_driving_00.mp4)"
     )
     default_tolerance = 1e-3  # RGB in [0, 1]
 

@@ -64,3 +64,19 @@ def test_blendshapes_check_on_tensorrt(models_dir: Path, make_backend10: Callabl
     fields = {d.output: d for d in diffs}
     assert fields["faces.blendshapes"].shape == (52,) and fields["faces.blendshapes"].max_abs < 1e-3
     assert fields["faces.landmarks"].max_abs < 0.05
+
+
+def test_motion_check_on_tensorrt(models_dir: Path, make_backend10: Callable[..., Any], tmp_path: Path) -> None:
+    pytest.importorskip("torch")  # converting the checkpoint needs it
+    from facelib.models.convert.fomm import build_package
+
+    reference = models_dir.parents[1] / "reference"
+    pkg = build_package(
+        {"checkpoint": reference / "fomm_tiny_seed1.pth.tar"},
+        tmp_path / "fomm",
+        config=reference / "fomm_tiny_seed1.yaml",
+    ).root
+    media = models_dir.parent / "media"
+    run = prepare("motion", pkg, [media / "images" / "fomm_source_02.png", media / "video" / "fomm_driving_00.mp4"])
+    (diff,) = check_task(run, make_backend10(), "onnxruntime", max_frames=3)
+    assert diff.output == "frames" and diff.shape == (3 * 256 * 256 * 3,) and diff.max_abs < 1e-4
