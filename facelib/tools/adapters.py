@@ -231,7 +231,39 @@ class MotionAdapter(TaskAdapter):
         return [Call(animate, len(driving))]
 
 
+class Audio2FaceAdapter(TaskAdapter):
+    """Audio2Face: one call animates the whole clip (decoded to 16 kHz up front, so decoding is
+    not timed); items are animation frames, the result holds the (T, V, 3) vertices."""
+
+    name = "audio2face"
+    default_model = "faceformer-vocaset"
+    input_help = "a speech recording (e.g. ../shared/assets/media/audio/jfk_16k_mono.wav)"
+    default_tolerance = 1e-4  # vertex positions in template units (metres for VOCASET)
+
+    def open(
+        self,
+        model: Path,
+        backend: BackendArg,
+        backend_options: dict[str, Any] | None,
+        inputs: Sequence[Path],
+        **options: Any,
+    ) -> Task:
+        from facelib.tasks.audio2face import Audio2Face
+
+        return Audio2Face(model, backend=backend, backend_options=backend_options)
+
+    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
+        from facelib.io.audio import load_audio
+        from facelib.tasks.audio2face import Audio2Face
+
+        assert isinstance(task, Audio2Face)
+        samples = load_audio(_single_input(self, inputs))
+        frames = max(1, round(len(samples) / 16000 * task.fps))
+        return [Call(functools.partial(task.predict, samples, sample_rate=16000), frames)]
+
+
 ADAPTERS: dict[str, type[TaskAdapter]] = {
+    Audio2FaceAdapter.name: Audio2FaceAdapter,
     HeadPoseAdapter.name: HeadPoseAdapter,
     BlendshapesAdapter.name: BlendshapesAdapter,
     MotionAdapter.name: MotionAdapter,
