@@ -208,7 +208,9 @@ def _add_bench(sub: Any) -> None:
     p.set_defaults(func=_run_bench)
 
 
-_TARGET_HELP = "model package directory, model file, or a task: headpose, blendshapes, motion (with --input)"
+_TARGET_HELP = (
+    "model package directory, model file, or a task: headpose, blendshapes, audio2face, motion (with --input)"
+)
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -218,6 +220,7 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
         "--input", action="append", default=[], metavar="FILE", help="real input: image, video or audio (repeatable)"
     )
     g.add_argument("--detector", metavar="PKG|NAME", help="face detector of tasks that use one")
+    g.add_argument("--template", metavar="MESH", help="audio2face: neutral mesh when the package has none")
     g.add_argument("--max-frames", type=int, default=64, help="frames read from a video input (default 64)")
 
 
@@ -229,7 +232,7 @@ def _task_target(args: argparse.Namespace) -> Any:
         return None
     from facelib.tools.task_tools import prepare
 
-    return prepare(args.target, args.model, args.input, detector=args.detector)
+    return prepare(args.target, args.model, args.input, detector=args.detector, template=args.template)
 
 
 def _run_bench(args: argparse.Namespace) -> int:

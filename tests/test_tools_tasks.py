@@ -178,3 +178,21 @@ def test_motion_bench_and_check(reference_dir: Path, media_dir: Path, tmp_path: 
     _adds_up(timing.stages_ms, timing.mean_ms)
     (diff,) = check_task(run, "onnxruntime", "onnxruntime", {"graph_optimization_level": "disable"}, max_frames=3)
     assert diff.output == "frames" and diff.shape == (3 * 256 * 256 * 3,) and diff.max_abs < 1e-4
+
+
+def test_audio2face_bench_and_check(reference_dir: Path, media_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("facelib.tasks.audio2face")  # merged from the audio2face branch
+    pytest.importorskip("torch")  # to convert the tiny FaceFormer checkpoint
+    from faceformer_helpers import convert
+
+    pkg = convert(reference_dir, tmp_path / "faceformer", "vocaset")
+    audio = media_dir / "audio" / "jfk_16k_mono.wav"
+    template = str(media_dir / "meshes" / "FLAME_sample.ply")
+    run = prepare("audio2face", pkg, [audio], template=template)
+    timing = bench_task(run, "onnxruntime", loop=1, warmup=0)
+    assert timing.batch == 329  # 11 s at 30 fps: items are animation frames
+    _adds_up(timing.stages_ms, timing.mean_ms)
+    diffs = {
+        d.output: d for d in check_task(run, "onnxruntime", "onnxruntime", {"graph_optimization_level": "disable"})
+    }
+    assert diffs["vertices"].shape == (329 * 5023 * 3,) and diffs["vertices"].max_abs < 1e-4

@@ -34,6 +34,8 @@ class Call:
 
     run: Callable[[], object]
     items: int = 1
+    #: Items counted from the result, when only the result knows (e.g. animation frames).
+    count: Callable[[Any], int] | None = None
 
 
 def resolve_model(value: str | os.PathLike[str]) -> Path:
@@ -239,6 +241,7 @@ class Audio2FaceAdapter(TaskAdapter):
     default_model = "faceformer-vocaset"
     input_help = "a speech recording (e.g. ../shared/assets/media/audio/jfk_16k_mono.wav)"
     default_tolerance = 1e-4  # vertex positions in template units (metres for VOCASET)
+    template: str | None = None
 
     def open(
         self,
@@ -250,6 +253,8 @@ class Audio2FaceAdapter(TaskAdapter):
     ) -> Task:
         from facelib.tasks.audio2face import Audio2Face
 
+        #: Neutral mesh (.ply/.obj/.npy) for packages without a template (``--template``).
+        self.template = options.get("template")
         return Audio2Face(model, backend=backend, backend_options=backend_options)
 
     def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
@@ -258,8 +263,8 @@ class Audio2FaceAdapter(TaskAdapter):
 
         assert isinstance(task, Audio2Face)
         samples = load_audio(_single_input(self, inputs))
-        frames = max(1, round(len(samples) / 16000 * task.fps))
-        return [Call(functools.partial(task.predict, samples, sample_rate=16000), frames)]
+        run = functools.partial(task.predict, samples, template=self.template, sample_rate=16000)
+        return [Call(run, count=lambda result: int(result.num_frames))]
 
 
 ADAPTERS: dict[str, type[TaskAdapter]] = {

@@ -87,10 +87,10 @@ def bench_task(
             call = calls[i % len(calls)]
             clock.begin()
             start = time.perf_counter()
-            call.run()
+            result = call.run()
             times[i] = time.perf_counter() - start
             clock.end()
-            items += call.items
+            items += call.items if call.count is None else call.count(result)
         ms = times * 1000
         return Timing(
             name=run.adapter.name,
