@@ -58,3 +58,34 @@ def test_face_landmarker_shared_by_threads(mediapipe_package: Path, media_dir: P
 
     with FaceLandmarker(mediapipe_package, mode=mode, num_faces=2, output_blendshapes=True) as lm:
         _shared_by_threads(lm.detect, _images(media_dir))
+
+
+def test_motion_transfer_shared_by_threads(tmp_path: Path, media_dir: Path) -> None:
+    pytest.importorskip("torch")  # to make and convert the small checkpoint
+    from _fomm_helpers import SMALL_CONFIG, make_checkpoint
+
+    from facelib.models.convert import fomm as convert
+    from facelib.tasks.motion_transfer import MotionTransfer
+
+    ckpt = make_checkpoint(tmp_path / "small.pth.tar", SMALL_CONFIG)
+    convert.build_package({"checkpoint": ckpt}, tmp_path / "pkg", config=SMALL_CONFIG)
+    sources = _images(media_dir)[:4]
+    driving = np.stack(_images(media_dir)[4:])  # four 450x450 frames
+    with MotionTransfer(tmp_path / "pkg", backend="onnxruntime", batch_size=3) as task:
+        _shared_by_threads(lambda src: np.stack(list(task.animate(src, driving))), sources)
+
+
+def test_audio2face_shared_by_threads(reference_dir: Path, media_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("facelib.tasks.audio2face")  # merged from the audio2face branch
+    pytest.importorskip("torch")  # to convert the tiny checkpoint
+    helpers = pytest.importorskip("faceformer_helpers")  # tests/ of the audio2face branch
+    convert, reference = helpers.convert, helpers.reference
+    from facelib.io.audio import load_audio
+    from facelib.tasks.audio2face import Audio2Face
+
+    pkg = convert(reference_dir, tmp_path / "faceformer", "vocaset")
+    template = reference(reference_dir, "vocaset")["template"]
+    speech = load_audio(media_dir / "audio" / "jfk_16k_mono.wav")
+    clips = [speech[i * 8000 : i * 8000 + 16000] for i in range(4)]  # 1 s each, different
+    with Audio2Face(pkg, backend="onnxruntime") as task:
+        _shared_by_threads(lambda clip: task.predict(clip, 0, template).vertices, clips)
