@@ -80,3 +80,29 @@ def test_livelink_csv_writer_streams(tmp_path: Path) -> None:
     growth = _growth(frames(), 200, 2900)
     assert growth < 200_000  # 2700 rows of 61 values held in memory would be > 1 MB
     assert len((tmp_path / "long.csv").read_text().splitlines()) == 3001
+
+
+def test_audio2face_stream_is_bounded(reference_dir: Path, media_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("facelib.tasks.audio2face")  # merged from the audio2face branch
+    pytest.importorskip("torch")  # to convert the tiny checkpoint
+    helpers = pytest.importorskip("faceformer_helpers")  # tests/ of the audio2face branch
+    from facelib.io.audio import load_audio
+    from facelib.tasks.audio2face import Audio2Face
+
+    pkg = helpers.convert(reference_dir, tmp_path / "faceformer", "vocaset")
+    template = helpers.reference(reference_dir, "vocaset")["template"]
+    speech = load_audio(media_dir / "audio" / "jfk_16k_mono.wav")
+    chunk = 8000  # 0.5 s
+
+    with Audio2Face(pkg, backend="onnxruntime", max_context=30) as task:
+        stream = task.stream(0, template)
+
+        def chunks() -> Iterator[int]:  # 40 s of speech, the clip over and over
+            for i in range(80):
+                start = (i * chunk) % (len(speech) - chunk)
+                stream.feed(speech[start : start + chunk].copy())
+                yield i
+
+        growth = _growth(chunks(), 20, 75)
+    # 55 chunks = 825 frames: keeping the frames would add ~50 MB, keeping the audio 1.8 MB
+    assert growth < 1_000_000, f"memory grew by {growth / 1e6:.1f} MB"
