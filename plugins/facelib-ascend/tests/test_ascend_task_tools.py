@@ -11,7 +11,6 @@ from facelib.tools.task_tools import check_task, prepare
 
 
 def test_headpose_check_on_ascend(models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path) -> None:
-    from facelib.backends import get_backend
     from facelib.models.convert import fsanet, ultraface
 
     stems = {
