@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -172,8 +170,9 @@ def load_npz(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:
         raise MediaReadError(f"blendshape NPZ not found: {path}")
     try:
         data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise MediaReadError(f"{path} is not a readable .npz file: {exc}") from exc
+    except Exception as exc:  # numpy and zipfile raise many types on damaged archives
+        # (BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, TokenError, ...)
+        raise MediaReadError(f"{path} is not a readable .npz file: {type(exc).__name__}: {exc}") from exc
     required = {"names", "index", "timestamp_ms", "face_count", "boxes", "scores", "blendshapes", "head_pose"}
     missing = sorted(required - set(data))
     if missing:
