@@ -26,6 +26,10 @@ def _shape(value: Iterable[Dim]) -> tuple[Dim, ...]:
     return tuple(value)
 
 
+def _ints(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
 @attrs.frozen
 class TensorSpec:
     """Name, shape and element type of one model input or output.
@@ -61,9 +65,9 @@ class ShapeRange:
     MagicMind ``dim_range`` are all built from these three shapes.
     """
 
-    min: tuple[int, ...] = attrs.field(converter=tuple)
-    opt: tuple[int, ...] = attrs.field(converter=tuple)
-    max: tuple[int, ...] = attrs.field(converter=tuple)
+    min: tuple[int, ...] = attrs.field(converter=_ints)
+    opt: tuple[int, ...] = attrs.field(converter=_ints)
+    max: tuple[int, ...] = attrs.field(converter=_ints)
 
     def __attrs_post_init__(self) -> None:
         if not (len(self.min) == len(self.opt) == len(self.max)):

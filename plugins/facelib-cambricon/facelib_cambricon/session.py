@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from facelib.backends.base import Session, TensorSpec
+from facelib.backends.batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib.errors import BackendError, InferenceError, InputError, ModelFileError
-from facelib_cambricon._batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib_cambricon._status import check
 
 _NUMPY = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from facelib.backends.base import Session, TensorSpec
+from facelib.backends.batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib.errors import BackendError, InferenceError, InputError, ModelFileError
-from facelib_sophon._batching import Fit, Stage, fit, pad_batch, unpad_batch
 
 _STAGE_SUFFIX = re.compile(r"^(?P<base>.+)_b(?P<batch>\d+)$")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sophon_models import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 import facelib
 from facelib.backends import CompileRequest, list_backends, reload_plugins
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage, sha256_file
+from facelib.testing.model_cases import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 TOL = 1e-5
 

@@ -25,7 +25,8 @@ _REASON = (
 )
 def test_real_tpu_mlir_compiles_fsanet(models_dir: Path, tmp_path: Path) -> None:
     from facelib_sophon import SophonCompileOptions, compile_onnx
-    from sophon_models import fsanet_crops
+
+    from facelib.testing.model_cases import fsanet_crops
 
     crops = fsanet_crops(models_dir)
     request = CompileRequest(

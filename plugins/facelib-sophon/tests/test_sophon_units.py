@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from facelib_sophon import compiler
-from facelib_sophon._batching import Stage, fit, pad_batch, unpad_batch
 
 from facelib.backends.base import ShapeRange, TensorSpec
+from facelib.backends.batching import Stage, fit, pad_batch, unpad_batch
 from facelib.errors import BackendError, InferenceError, InputError
 
 STAGES = [

@@ -26,7 +26,7 @@ class Stage:
     Attributes
     ----------
     key:
-        What the runtime needs to select it (unused by MagicMind, kept for messages).
+        What the runtime needs to select it (e.g. a graph name for SOPHON SAIL; may be unused).
     inputs:
         Input name -> shape; exact shape for static stages, maximum shape for dynamic ones.
     outputs:

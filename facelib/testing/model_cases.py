@@ -1,4 +1,8 @@
-"""The real models of ../shared used by these tests, with real inputs for each.
+"""Real models with real inputs, for testing a backend against ONNX Runtime.
+
+The models are the released ones in a facelib data mirror laid out like facelib's shared test
+data (``<root>/assets/models/...``, ``<root>/assets/media/...``); pass its ``assets/models``
+directory as ``models_dir``.
 
 Each case gives the ONNX path (relative to assets/models), the shape ranges of its dynamic
 inputs (as a model card would) and real input batches: AFLW2000 face crops for FSA-Net, a
@@ -16,6 +20,7 @@ import cv2
 import numpy as np
 
 from facelib.backends.base import ShapeRange
+from facelib.io.image import read_image
 
 FSA_RANGE = ShapeRange((1, 64, 64, 3), (4, 64, 64, 3), (8, 64, 64, 3))
 
@@ -25,8 +30,7 @@ def _shared(models_dir: Path) -> Path:
 
 
 def _image(models_dir: Path, size: tuple[int, int]) -> np.ndarray:
-    bgr = cv2.imread(str(_shared(models_dir) / "assets" / "media" / "images" / "obama.jpg"))
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = read_image(_shared(models_dir) / "assets" / "media" / "images" / "obama.jpg")
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
