@@ -79,6 +79,13 @@ _LAZY: dict[str, str] = {
     "MotionSummary": "facelib.tasks.motion_transfer:MotionSummary",
     "MotionMode": "facelib.processing.fomm:MotionMode",
     "FaceCropper": "facelib.tasks.motion_transfer:FaceCropper",
+    "Audio2Face": "facelib.tasks.audio2face:Audio2Face",
+    "Audio2FaceResult": "facelib.tasks.audio2face:Audio2FaceResult",
+    "Audio2FaceStream": "facelib.tasks.audio2face:Audio2FaceStream",
+    "Windowing": "facelib.tasks.audio2face:Windowing",
+    "load_audio": "facelib.io.audio:load_audio",
+    "read_mesh": "facelib.io.mesh:read_mesh",
+    "render_mesh": "facelib.io.render:render_mesh",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -1,0 +1,563 @@
+"""Audio2Face: speech -> 3D face animation with FaceFormer packages (any length, streaming).
+
+Pipeline (constants from the model card):
+
+1. audio -> mono float32 16 kHz (:mod:`facelib.io.audio`), standardised over the utterance;
+2. ``audio_encoder`` session on windows of the utterance: wav2vec2 + the dataset hook
+   (vocaset: 50 -> 30 fps linear interpolation, ``align_corners=True`` over the whole
+   utterance; BIWI: two 50 Hz features per 25 fps frame) + ``audio_feature_map``;
+3. ``decoder_step`` session once per video frame with a key/value cache: the periodic positional
+   encoding and the temporal-bias row for the new frame are computed in numpy;
+4. offsets + template -> vertices (T, V, 3), or motion coefficients (+ an optional linear basis).
+
+Any length, bounded memory
+--------------------------
+*Encoder windows.*  wav2vec2 attends over the whole input, so cost grows with the square of its
+length.  Inputs up to ``whole_seconds`` run in one window, exactly as upstream.  Longer inputs run
+in windows of ``core_seconds`` whose outputs are kept, each encoded with ``context_seconds`` of
+extra audio on both sides that is encoded and thrown away (seams fall in the middle of
+well-contextualised audio).  The normalisation statistics are those of the whole file (a first
+pass computes them blockwise) and the hook positions are those of the whole utterance, so only the
+attention span (and wav2vec2's first-layer group norm) differ from a whole run.
+*Decoder cache.*  The temporal bias subtracts ``slope_h * floor(distance / period)`` from the
+attention logits; the cache keeps the last ``max_context`` frames (default 600, the longest
+sequence upstream ever decodes), so each frame costs the same at any position.
+*Streaming* (:meth:`Audio2Face.stream`) uses the same windows causally: a window is encoded as
+soon as its right context has arrived; normalisation uses each window's own statistics and hook
+positions use the nominal 50/30 ratio, because the future is unknown.
+``predict(..., causal=True)`` runs that exact computation offline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from facelib.errors import InputError, ModelCardError
+from facelib.io.audio import TARGET_RATE, audio_info, check_samples, iter_audio_blocks, load_audio
+from facelib.processing import faceformer as ff
+from facelib.results import ResultMixin
+from facelib.tasks.base import Task
+
+AudioSource = str | os.PathLike[str] | np.ndarray
+_HOP = 320  # wav2vec2 CNN stride (samples)
+_FIELD = 400  # wav2vec2 CNN receptive field (samples)
+
+
+@attrs.frozen
+class Audio2FaceResult(ResultMixin):
+    """An animation.
+
+    Attributes
+    ----------
+    vertices:
+        (T, V, 3) float32 vertex positions (template units, usually metres); ``None`` for a
+        coefficient model without a basis.
+    fps:
+        Frames per second (vocaset 30, BIWI 25).
+    subject:
+        Name of the training subject whose speaking style was used.
+    coefficients:
+        (T, K) float32 motion coefficients for coefficient models, else ``None``.
+    """
+
+    vertices: np.ndarray | None
+    fps: float
+    subject: str
+    coefficients: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        data = self.vertices if self.vertices is not None else self.coefficients
+        return 0 if data is None else len(data)
+
+    @property
+    def duration(self) -> float:
+        """Seconds of animation."""
+        return self.num_frames / self.fps
+
+
+@attrs.frozen
+class Windowing:
+    """How the audio encoder splits long input (all in seconds of audio).
+
+    ``whole_seconds``: inputs up to this long are encoded in one piece (exact upstream).
+    ``core_seconds``: output span of each window.  ``left_seconds``/``right_seconds``: context
+    encoded on each side and discarded.  ``first_core_seconds``: output span of the first
+    window when different (streaming: a short first window gives the first frame sooner).
+    """
+
+    whole_seconds: float = 30.0
+    core_seconds: float = 20.0
+    left_seconds: float = 2.5
+    right_seconds: float = 2.5
+    first_core_seconds: float | None = None
+
+
+#: Streaming defaults: 1 s windows with 1.5 s of past and 0.5 s of future context; the first
+#: window outputs 0.3 s, so the first frame needs 0.8 s of audio.
+STREAM_WINDOWING = Windowing(
+    whole_seconds=0.0, core_seconds=1.0, left_seconds=1.5, right_seconds=0.5, first_core_seconds=0.3
+)
+
+
+class _Encoder:
+    """Encodes audio fed in pieces into aligned features, window by window (bounded memory)."""
+
+    def __init__(
+        self,
+        task: Audio2Face,
+        windowing: Windowing,
+        total_samples: int | None,
+        stats: tuple[float, float] | None,
+    ) -> None:
+        self.task = task
+        self.dataset = task.dataset
+        self.apf = task.audio_per_frame
+        fps = task.fps
+        self.total = total_samples
+        self.stats = stats
+        if total_samples is not None:
+            self.cnn_total = ff.cnn_frames(total_samples)
+            self.hooked_total = ff.hooked_length(self.cnn_total, self.dataset)
+            whole = total_samples <= windowing.whole_seconds * TARGET_RATE
+        else:
+            self.cnn_total = self.hooked_total = -1
+            whole = False
+        if whole:
+            self.core = self.left = self.right = self.first_core = 1 << 40
+        else:
+            self.core = max(1, round(windowing.core_seconds * fps)) * self.apf
+            first = windowing.first_core_seconds
+            self.first_core = self.core if first is None else max(1, round(first * fps)) * self.apf
+            self.left = round(windowing.left_seconds * fps) * self.apf
+            self.right = round(windowing.right_seconds * fps) * self.apf
+        ratio = 50.0 / fps / self.apf  # CNN frames per hooked frame
+        self.window_samples = (int(np.ceil((self.core + self.left + self.right) * ratio)) + 2) * _HOP + _FIELD
+        self.buffer = np.zeros(0, np.float32)
+        self.buf_start = 0  # absolute sample index of buffer[0]
+        self.next = 0  # next hooked frame to produce
+
+    def _positions(self, start: int, stop: int) -> np.ndarray:
+        if self.total is not None:
+            return ff.hook_positions(self.cnn_total, self.dataset, start, stop)
+        return ff.nominal_positions(start, stop, self.dataset)
+
+    def feed(self, samples: np.ndarray, final: bool = False) -> list[np.ndarray]:
+        """Add samples; return feature blocks (n, D) of every window now complete."""
+        if len(samples):
+            self.buffer = np.concatenate([self.buffer, samples])
+        end = self.buf_start + len(self.buffer)
+        if final and self.total is None:
+            self.total_final = end
+            self.hooked_total = ff.hooked_length(ff.cnn_frames(end), self.dataset)
+        out = []
+        while True:
+            limit = self.hooked_total if self.hooked_total >= 0 else None
+            if limit is not None and self.next >= limit:
+                break
+            a = self.next
+            core = self.first_core if a == 0 else self.core
+            b = a + core if limit is None else min(a + core, limit)
+            lo = max(0, a - self.left)
+            hi = b + self.right if limit is None else min(b + self.right, limit)
+            pos = self._positions(lo, hi)
+            need = int(np.ceil(pos[-1])) + 1 if len(pos) else 0  # CNN frames needed
+            last = limit is not None and hi >= limit
+            if not final:
+                if last and self.total is not None and end < self.total:
+                    break  # the last window takes every trailing sample (see _encode)
+                if (need - 1) * _HOP + _FIELD > end:
+                    break  # its right context has not arrived yet
+            if lo == hi:
+                break
+            out.append(self._encode(lo, a, b, pos, last=last))
+            self.next = b
+            keep = max(0, b - self.left)  # left-context start of the next window
+            if limit is not None and keep >= limit:
+                continue
+            first_cnn = int(np.floor(self._positions(keep, keep + 1)[0]))
+            drop = min(first_cnn * _HOP, end) - self.buf_start
+            if drop > 0:
+                self.buffer = self.buffer[drop:]
+                self.buf_start += drop
+        return out
+
+    def _encode(self, lo: int, a: int, b: int, pos: np.ndarray, last: bool) -> np.ndarray:
+        c0 = int(np.floor(pos[0]))
+        c1 = int(np.ceil(pos[-1]))
+        s0 = c0 * _HOP - self.buf_start
+        # the last window takes every remaining sample: wav2vec2's first conv layer normalises
+        # each channel over all of its input, trailing samples included (as upstream)
+        s1 = len(self.buffer) if last else min(c1 * _HOP + _FIELD - self.buf_start, len(self.buffer))
+        if not last and self.total is not None:
+            # same input length for every inner window (the runtime's memory arena then reuses
+            # its buffers instead of growing on slightly different shapes); the extra samples
+            # only add unreferenced CNN frames at the end
+            s1 = min(max(s1, max(s0, 0) + self.window_samples), len(self.buffer))
+        chunk = self.buffer[max(s0, 0) : s1]
+        if len(chunk) < _FIELD:
+            chunk = np.pad(chunk, (0, _FIELD - len(chunk)))
+        if self.stats is not None:
+            values = ff.normalize_with(chunk, *self.stats, eps=self.task.norm_eps)
+        else:
+            values = ff.normalize_audio(chunk, eps=self.task.norm_eps)
+        rel = (pos - c0).astype(np.float32)
+        feats = self.task._session("audio_encoder").run({"input_values": values[None], "positions": rel})["features"]
+        return np.asarray(feats[0, a - lo : b - lo], dtype=np.float32)
+
+
+class _Decoder:
+    """Autoregressive decoder with a bounded key/value cache (last ``max_context`` frames)."""
+
+    def __init__(self, task: Audio2Face, style: np.ndarray, max_context: int | None) -> None:
+        self.task = task
+        self.session = task._session("decoder_step")
+        self.style = style[None].astype(np.float32)
+        d = style.shape[0]
+        self.window = max_context
+        cap = 2 * (max_context or 1024)
+        self.keys = np.zeros((cap, d), np.float32)
+        self.values = np.zeros((cap, d), np.float32)
+        self.count = 0  # rows in the cache
+        self.head = 0  # first valid row
+        self.position = 0  # index of the next frame
+        self.token = self.style.copy()
+        self.slopes = ff.alibi_slopes(task.decoder_heads)
+        self.period = task.period
+        self.pe = ff.periodic_encoding(self.period, d, self.period)
+        self.pending = np.zeros((0, d), np.float32)  # aligned audio features not yet decoded
+
+    def _append(self, k: np.ndarray, v: np.ndarray) -> None:
+        if self.head + self.count == len(self.keys):
+            if self.window is None:  # unbounded: grow
+                self.keys = np.concatenate([self.keys, np.zeros_like(self.keys)])
+                self.values = np.concatenate([self.values, np.zeros_like(self.values)])
+            else:  # bounded: move the live rows to the front
+                live = slice(self.head, self.head + self.count)
+                self.keys[: self.count] = self.keys[live]
+                self.values[: self.count] = self.values[live]
+                self.head = 0
+        self.keys[self.head + self.count] = k
+        self.values[self.head + self.count] = v
+        if self.window is not None and self.count == self.window:
+            self.head += 1
+        else:
+            self.count += 1
+
+    def step(self, memory: np.ndarray) -> np.ndarray:
+        i = self.position
+        key_pos = np.arange(i - self.count, i + 1)
+        live = slice(self.head, self.head + self.count)
+        out = self.session.run(
+            {
+                "token": self.token + self.pe[i % self.period],
+                "past_key": self.keys[live],
+                "past_value": self.values[live],
+                "bias": ff.bias_row(i, key_pos, self.slopes, self.period),
+                "memory": memory,
+                "style": self.style,
+            }
+        )
+        self._append(out["key"][0], out["value"][0])
+        self.token = out["next_token"]
+        self.position += 1
+        return np.asarray(out["offset"][0], dtype=np.float32)
+
+    def feed(self, features: np.ndarray) -> list[np.ndarray]:
+        """Decode every frame whose aligned audio features are now available."""
+        self.pending = np.concatenate([self.pending, features]) if len(self.pending) else features
+        apf = self.task.audio_per_frame
+        n = len(self.pending) // apf
+        frames = [self.step(self.pending[j * apf : (j + 1) * apf]) for j in range(n)]
+        self.pending = self.pending[n * apf :]
+        return frames
+
+
+class Audio2FaceStream:
+    """Feed 16 kHz audio chunks, get animation frames as soon as they are determined.
+
+    ``feed(chunk)`` returns a list of new frames ((V, 3) float32 vertices, or (K,) coefficients for
+    a coefficient model without basis); ``close()`` returns the remaining ones.
+    ``first_frame_latency`` is the compute time (s) of the ``feed`` call that produced the first
+    frame, from the call's start; the audio needed before it is ``lookahead_seconds``.
+    """
+
+    def __init__(
+        self, task: Audio2Face, subject: str | int | None, template: Any, windowing: Windowing, max_context: int | None
+    ) -> None:
+        self.task = task
+        self.subject_index, self.subject = task.subject_index(subject)
+        self._output = task._output_fn(template)
+        self._encoder = _Encoder(task, windowing, None, None)
+        self._decoder = _Decoder(task, task.style(self.subject_index), max_context)
+        first = windowing.first_core_seconds
+        self.lookahead_seconds = (windowing.core_seconds if first is None else first) + windowing.right_seconds
+        self.first_frame_latency: float | None = None
+        self.frames_out = 0
+        self.closed = False
+
+    def _run(self, chunk: np.ndarray, final: bool) -> list[np.ndarray]:
+        if self.closed:
+            raise InputError("this stream is closed; start a new one with Audio2Face.stream()")
+        started = time.perf_counter()
+        samples = check_samples(np.asarray(chunk, dtype=np.float32).reshape(-1), "audio chunk")
+        frames: list[np.ndarray] = []
+        for feats in self._encoder.feed(samples, final=final):
+            frames += [self._output(f) for f in self._decoder.feed(feats)]
+        if frames and self.first_frame_latency is None:
+            self.first_frame_latency = time.perf_counter() - started
+        self.frames_out += len(frames)
+        return frames
+
+    def feed(self, chunk: np.ndarray) -> list[np.ndarray]:
+        """Add mono float32 16 kHz samples; returns the frames that became available."""
+        return self._run(chunk, final=False)
+
+    def close(self) -> list[np.ndarray]:
+        """End of audio: returns the remaining frames."""
+        frames = self._run(np.zeros(0, np.float32), final=True)
+        self.closed = True
+        return frames
+
+
+class Audio2Face(Task):
+    """Speech-driven 3D face animation (FaceFormer packages).
+
+    Parameters
+    ----------
+    model:
+        A package directory or :class:`ModelPackage` (``facelib convert faceformer``).
+    backend, backend_options:
+        Where to run (``"auto"``, ``"onnxruntime"``, a plugin backend).
+    windowing:
+        Encoder windows for long input (see the module docstring).
+    max_context:
+        Frames kept in the decoder's key/value cache (``None``: unbounded).
+    basis:
+        For coefficient models: an .npz with ``basis`` (K, V, 3) and optionally ``template``
+        (V, 3) turning coefficients into vertices.
+    """
+
+    task_name = "audio2face"
+
+    def __init__(
+        self,
+        model: Any,
+        backend: Any = "auto",
+        backend_options: dict[str, Any] | None = None,
+        *,
+        windowing: Windowing | None = None,
+        max_context: int | None = 600,
+        basis: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(model, backend, backend_options)
+        card = self.card
+        meta = card.metadata
+        try:
+            self.dataset = str(meta["dataset"])
+            self.period = int(meta["period"])
+            self.decoder_heads = int(meta["decoder_heads"])
+            self.subjects = [str(s) for s in meta["subjects"]]
+            self.audio_per_frame = int(meta["audio_per_frame"])
+            self.fps = float(card.outputs["fps"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelCardError(f"{self.package.root}: the card lacks FaceFormer field {exc}") from exc
+        self.norm_eps = float(card.preprocessing.get("norm_eps", ff.NORM_EPS))
+        self.kind = str(card.outputs.get("kind", "vertex_offsets"))
+        self.windowing = windowing or Windowing()
+        self.max_context = max_context
+        self._style_weight = np.load(self.package.path("style"))
+        self._template = np.load(self.package.path("template")) if "template" in card.files else None
+        #: (F, 3) int32 triangles of the package's template (``None`` when it has none).
+        self.faces = np.load(self.package.path("faces")) if "faces" in card.files else None
+        self._basis: tuple[np.ndarray, np.ndarray | None] | None = None
+        if basis is not None:
+            self._basis = load_basis(basis)
+
+    # -- small helpers ------------------------------------------------------------------------
+
+    def subject_index(self, subject: str | int | None) -> tuple[int, str]:
+        """Resolve a speaking style by name or index (default: the first training subject)."""
+        if subject is None:
+            return 0, self.subjects[0]
+        if isinstance(subject, int | np.integer) or (isinstance(subject, str) and subject.isdigit()):
+            idx = int(subject)
+            if not 0 <= idx < len(self.subjects):
+                raise InputError(f"subject index {idx} is out of range 0..{len(self.subjects) - 1}")
+            return idx, self.subjects[idx]
+        if subject not in self.subjects:
+            raise InputError(f"unknown subject {subject!r}; this model knows {self.subjects}")
+        return self.subjects.index(subject), subject
+
+    def style(self, index: int) -> np.ndarray:
+        """(D,) style embedding of training subject ``index``."""
+        return ff.style_vector(ff.style_one_hot(index, len(self.subjects)), self._style_weight)
+
+    def _template_for(self, template: Any) -> np.ndarray | None:
+        if template is None:
+            return self._template
+        from facelib.io.mesh import read_mesh
+
+        return read_mesh(template).vertices
+
+    def _output_fn(self, template: Any) -> Any:
+        if self.kind == "coefficients":
+            if self._basis is None:
+                return lambda c: c
+            basis, base = self._basis
+            tpl = self._template_for(template)
+            base = base if tpl is None or template is None else tpl
+            flat = basis.reshape(len(basis), -1)
+
+            def to_vertices(c: np.ndarray) -> np.ndarray:
+                v = (c @ flat).reshape(-1, 3)
+                return v + base if base is not None else v
+
+            return to_vertices
+        tpl = self._template_for(template)
+        if tpl is None:
+            raise InputError(
+                "this package has no template mesh; pass template=PATH (.ply/.obj/.npy of the face to animate) "
+                "or convert with --template"
+            )
+        expected = self.card.outputs.get("num_vertices")
+        if expected is not None and tpl.shape[0] != int(expected):
+            raise InputError(f"template has {tpl.shape[0]} vertices but the model animates {expected}")
+        return lambda off: off.reshape(-1, 3) + tpl
+
+    # -- running ------------------------------------------------------------------------------
+
+    def iter_frames(
+        self,
+        audio: AudioSource,
+        subject: str | int | None = None,
+        template: Any = None,
+        *,
+        sample_rate: int | None = None,
+        causal: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Yield frames one by one (bounded memory for any length); see :meth:`predict`."""
+        idx, _ = self.subject_index(subject)
+        output = self._output_fn(template)
+        windowing = STREAM_WINDOWING if causal else self.windowing
+        blocks, total, stats = self._audio(audio, sample_rate, causal)
+        if (
+            total is not None
+            and ff.video_frames(ff.hooked_length(ff.cnn_frames(total), self.dataset), self.dataset) < 1
+        ):
+            raise InputError(
+                f"audio is too short ({total / TARGET_RATE * 1000:.0f} ms): at least "
+                f"{1000 / self.fps + 50:.0f} ms are needed for one frame"
+            )
+        encoder = _Encoder(self, windowing, None if causal else total, None if causal else stats)
+        decoder = _Decoder(self, self.style(idx), self.max_context)
+        for block in blocks:
+            for feats in encoder.feed(block):
+                for off in decoder.feed(feats):
+                    yield output(off)
+        for feats in encoder.feed(np.zeros(0, np.float32), final=True):
+            for off in decoder.feed(feats):
+                yield output(off)
+
+    def predict(
+        self,
+        audio: AudioSource,
+        subject: str | int | None = None,
+        template: Any = None,
+        *,
+        sample_rate: int | None = None,
+        causal: bool = False,
+        progress: bool = False,
+    ) -> Audio2FaceResult:
+        """Animate a face from speech.
+
+        Parameters
+        ----------
+        audio:
+            A file (any common format and rate; mixed to mono, resampled to 16 kHz) or a float
+            array (N,) at ``sample_rate`` (default 16 kHz).
+        subject:
+            Speaking style: a training subject name or index (see :attr:`subjects`).
+        template:
+            The neutral face to animate: .ply/.obj/.npy path or (V, 3) array (default: the
+            package's template).
+        causal:
+            Run exactly as :meth:`stream` would (window statistics, nominal alignment).
+
+        Returns
+        -------
+        :class:`Audio2FaceResult` with (T, V, 3) float32 vertices (or (T, K) coefficients).
+        """
+        idx, name = self.subject_index(subject)
+        frames = self.iter_frames(audio, idx, template, sample_rate=sample_rate, causal=causal)
+        if progress:
+            from facelib._progress import progress as bar
+
+            frames = iter(bar(frames, total=None, desc="audio2face"))
+        stacked = np.stack(list(frames)).astype(np.float32)
+        if self.kind == "coefficients" and self._basis is None:
+            return Audio2FaceResult(None, self.fps, name, stacked)
+        return Audio2FaceResult(stacked, self.fps, name)
+
+    def stream(
+        self,
+        subject: str | int | None = None,
+        template: Any = None,
+        *,
+        windowing: Windowing = STREAM_WINDOWING,
+    ) -> Audio2FaceStream:
+        """A streaming session: ``feed(chunk_16k) -> frames``, ``close() -> frames``."""
+        return Audio2FaceStream(self, subject, template, windowing, self.max_context)
+
+    def _audio(
+        self, audio: AudioSource, sample_rate: int | None, causal: bool
+    ) -> tuple[Iterator[np.ndarray] | list[np.ndarray], int | None, tuple[float, float] | None]:
+        """Audio blocks at 16 kHz, the total sample count and (mean, var) of the utterance."""
+        if isinstance(audio, np.ndarray):
+            samples = load_audio(audio, sample_rate)
+            return (
+                [samples],
+                len(samples),
+                (float(samples.mean(dtype=np.float64)), float(samples.var(dtype=np.float64))),
+            )
+        path = Path(audio)
+        info = audio_info(path)
+        total = info.frames_at(TARGET_RATE)
+        if total <= self.windowing.whole_seconds * TARGET_RATE or causal:
+            samples = load_audio(path)
+            return (
+                [samples],
+                len(samples),
+                (float(samples.mean(dtype=np.float64)), float(samples.var(dtype=np.float64))),
+            )
+        # long file: one blockwise pass for the statistics, a second one to encode
+        n, s, s2 = 0, 0.0, 0.0
+        for block in iter_audio_blocks(path):
+            b = block.astype(np.float64)
+            n += len(b)
+            s += float(b.sum())
+            s2 += float((b * b).sum())
+        mean = s / n
+        return iter_audio_blocks(path), n, (mean, max(s2 / n - mean * mean, 0.0))
+
+
+def load_basis(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A linear motion basis npz: ``basis`` (K, V, 3) float32 and optional ``template`` (V, 3)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"basis file not found: {p}")
+    with np.load(p) as z:
+        if "basis" not in z:
+            raise InputError(f"{p} needs an array 'basis' of shape (K, V, 3); it has {list(z.keys())}")
+        basis = np.asarray(z["basis"], dtype=np.float32)
+        template = np.asarray(z["template"], dtype=np.float32).reshape(-1, 3) if "template" in z else None
+    if basis.ndim == 2:
+        basis = basis.reshape(len(basis), -1, 3)
+    return basis, template
