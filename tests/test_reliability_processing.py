@@ -311,7 +311,7 @@ def test_from_mediapipe_keeps_every_score_and_zeroes_tongue(seed: int) -> None:
 @given(angle=st.floats(-1e4, 1e4))
 def test_normalize_radians_wraps_into_range(angle: float) -> None:
     out = face_mesh.normalize_radians(angle)
-    assert -math.pi <= out < math.pi + 1e-9
+    assert -math.pi - 1e-9 <= out < math.pi + 1e-9  # [-pi, pi) up to rounding
     assert math.isclose(math.cos(out), math.cos(angle), abs_tol=1e-6)
     assert math.isclose(math.sin(out), math.sin(angle), abs_tol=1e-6)
 
@@ -323,5 +323,5 @@ def test_rotation_between_levels_the_line(x: float, y: float, angle: float, r: f
     end = start + r * np.array([math.cos(angle), math.sin(angle)])
     rot = face_mesh.rotation_between(start, end)
     # the ROI rotation is the line's angle in image axes (y down): turning by -rot levels the line
-    assert -math.pi <= rot < math.pi + 1e-9
+    assert -math.pi - 1e-9 <= rot < math.pi + 1e-9
     assert math.isclose(math.cos(rot - angle), 1.0, abs_tol=1e-6)
