@@ -4,6 +4,7 @@ Usage (from the project root, with ../shared beside it or FACELIB_SHARED set)::
 
     python benchmarks/run_all.py            # all of benchmarks/bench_*.py
     python benchmarks/run_all.py headpose   # only bench_headpose.py
+    python benchmarks/run_all.py --list     # what would run
 
 Each ``bench_<task>.py`` runs facelib and the upstream code on the same machine in the same run
 and writes ``benchmarks/results/<task>.md``; this script runs them one after another (they must
@@ -12,6 +13,7 @@ not compete for the CPU) and assembles the results with the date and the machine
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -52,13 +54,33 @@ def machine() -> str:
     )
 
 
+def scripts(wanted: list[str] | None = None) -> list[Path]:
+    """The benchmark scripts to run, in order: every ``bench_*.py`` or the ``wanted`` tasks."""
+    found = sorted(HERE.glob("bench_*.py"))
+    if not wanted:
+        return found
+    names = {s.stem.removeprefix("bench_"): s for s in found}
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise SystemExit(f"run_all.py: no benchmark named {', '.join(unknown)}; known: {', '.join(names)}")
+    return [names[w] for w in dict.fromkeys(wanted)]
+
+
 def main(argv: list[str]) -> int:
-    wanted = set(argv)
-    scripts = sorted(HERE.glob("bench_*.py"))
-    if wanted:
-        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in wanted]
+    parser = argparse.ArgumentParser(
+        description="Run every benchmarks/bench_*.py (facelib vs upstream, same machine, same run) "
+        "one after another and assemble docs/benchmarks.md from benchmarks/results/*.md."
+    )
+    parser.add_argument("tasks", nargs="*", help="only these benchmarks (e.g. headpose motion); default all")
+    parser.add_argument("--list", action="store_true", help="print the scripts that would run, run nothing")
+    args = parser.parse_args(argv)
+    selected = scripts(args.tasks)
+    if args.list:
+        for script in selected:
+            print(script.relative_to(ROOT))
+        return 0
     failures = []
-    for script in scripts:
+    for script in selected:
         print(f"== {script.name}", flush=True)
         code = subprocess.call([sys.executable, str(script)], cwd=ROOT)
         if code != 0:

@@ -170,13 +170,21 @@ def load_npz(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:
         raise MediaReadError(f"blendshape NPZ not found: {path}")
     try:
         data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as exc:
-        raise MediaReadError(f"{path} is not a readable .npz file: {exc}") from exc
+    except Exception as exc:  # numpy and zipfile raise many types on damaged archives
+        # (BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, TokenError, ...)
+        raise MediaReadError(f"{path} is not a readable .npz file: {type(exc).__name__}: {exc}") from exc
     required = {"names", "index", "timestamp_ms", "face_count", "boxes", "scores", "blendshapes", "head_pose"}
     missing = sorted(required - set(data))
     if missing:
         raise MediaReadError(f"{path} is not a facelib blendshape NPZ (missing {missing})")
-    names = [str(n) for n in data["names"]]
+    try:
+        return _npz_frames(data)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise MediaReadError(f"{path}: malformed blendshape arrays ({type(exc).__name__}: {exc})") from exc
+
+
+def _npz_frames(data: dict[str, np.ndarray]) -> list[BlendshapeFrame]:
+    names = [str(n) for n in np.atleast_1d(data["names"])]
     weights = to_arkit(data["blendshapes"], names)
     frames = []
     for i in range(len(data["index"])):

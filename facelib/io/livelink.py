@@ -291,8 +291,11 @@ def read_livelink_csv(path: str | os.PathLike[str], fps: float = 60.0) -> LiveLi
     path = Path(path)
     if not path.is_file():
         raise MediaReadError(f"Live Link CSV not found: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MediaReadError(f"{path} is not a UTF-8 Live Link Face CSV: {exc}") from exc
     if not rows:
         raise MediaReadError(f"{path} is empty; expected a Live Link Face CSV header")
     header = [h.strip() for h in rows[0]]

@@ -52,8 +52,10 @@ def _read_ply(path: Path) -> Mesh:
         if not parts:
             continue
         if parts[0] == "format":
-            fmt = parts[1]
+            fmt = parts[1] if len(parts) > 1 else ""
         elif parts[0] == "element":
+            if len(parts) != 3 or not parts[2].isdigit():
+                raise MediaReadError(f"{path}: malformed PLY header line {line!r}")
             elements.append((parts[1], int(parts[2]), []))
         elif parts[0] == "property" and elements:
             elements[-1][2].append(tuple(parts[1:]))
@@ -111,12 +113,18 @@ def _read_ply(path: Path) -> Mesh:
 def _read_obj(path: Path) -> Mesh:
     verts: list[list[float]] = []
     polys: list[list[int]] = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("v "):
-            verts.append([float(x) for x in line.split()[1:4]])
-        elif line.startswith("f "):
-            idx = [int(tok.split("/")[0]) for tok in line.split()[1:]]
-            polys.append([i - 1 if i > 0 else len(verts) + i for i in idx])
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        try:
+            if line.startswith("v "):
+                coords = [float(x) for x in line.split()[1:4]]
+                if len(coords) != 3:
+                    raise ValueError(f"a vertex needs x y z, got {len(coords)} value(s)")
+                verts.append(coords)
+            elif line.startswith("f "):
+                idx = [int(tok.split("/")[0]) for tok in line.split()[1:]]
+                polys.append([i - 1 if i > 0 else len(verts) + i for i in idx])
+        except ValueError as exc:
+            raise MediaReadError(f"{path}, line {number}: malformed OBJ {line.split()[0]!r} line ({exc})") from None
     if not verts:
         raise MediaReadError(f"{path} has no 'v' lines; it is not an OBJ mesh")
     return Mesh(np.asarray(verts, dtype=np.float32), _triangulate(polys))
@@ -139,12 +147,29 @@ def read_mesh(path: PathLike | np.ndarray) -> Mesh:
         raise MediaReadError(f"mesh file not found: {p}")
     suffix = p.suffix.lower()
     if suffix == ".ply":
-        return _read_ply(p)
+        return _checked(_read_ply(p), p)
     if suffix == ".obj":
-        return _read_obj(p)
+        return _checked(_read_obj(p), p)
     if suffix == ".npy":
-        return read_mesh(np.load(p, allow_pickle=False).reshape(-1, 3))
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except Exception as exc:  # numpy raises many types on damaged files (ValueError, EOFError, ...)
+            raise MediaReadError(f"{p} is not a readable .npy array: {type(exc).__name__}: {exc}") from exc
+        if arr.dtype.kind not in "iuf" or arr.size == 0 or arr.size % 3:
+            raise MediaReadError(f"{p} must hold a numeric (V, 3) array, got {arr.dtype} {arr.shape}")
+        return read_mesh(arr.reshape(-1, 3))
     raise InputError(f"unsupported mesh format {suffix!r}; use .ply, .obj or .npy")
+
+
+def _checked(mesh: Mesh, path: Path) -> Mesh:
+    """Refuse meshes whose faces point outside the vertex list (damaged or misread files)."""
+    faces = mesh.faces
+    if faces.size and (int(faces.min()) < 0 or int(faces.max()) >= len(mesh.vertices)):
+        raise MediaReadError(
+            f"{path}: face indices {int(faces.min())}..{int(faces.max())} fall outside the "
+            f"{len(mesh.vertices)} vertices; the file is damaged or not a triangle mesh facelib can read"
+        )
+    return mesh
 
 
 def write_obj(path: PathLike, vertices: np.ndarray, faces: np.ndarray | None = None) -> Path:

@@ -211,7 +211,8 @@ class FaceLandmarker(Task):
         limit = next(iter(shapes.values())).max[0] if shapes else 0
         self._max_batch = int(limit) if isinstance(limit, int) and limit > 0 else 1
         self._canonical: face_geometry.CanonicalFace | None = None
-        self._buffer = np.empty((self._max_batch, self._crop, self._crop, 3), dtype=np.float32)
+        # one crop buffer per thread: threads may share this landmarker in image mode
+        self._buffers = threading.local()
         # open the sessions now so the first frame is not slow and errors show early
         for role in ("detector", "landmarks") + (("blendshapes",) if output_blendshapes else ()):
             self._session(role)
@@ -388,7 +389,7 @@ class FaceLandmarker(Task):
         raws, presences = [], []
         for start in range(0, len(rois), self._max_batch):
             chunk = rois[start : start + self._max_batch]
-            batch = self._buffer[: len(chunk)]
+            batch = self._crop_buffer()[: len(chunk)]
             for j, roi in enumerate(chunk):
                 face_mesh.crop(image, roi, out=batch[j], size=self._crop)
             out = session.run({names["input"]: batch}, [names["landmarks"], names["presence"]])
@@ -396,6 +397,14 @@ class FaceLandmarker(Task):
             presences.append(out[names["presence"]].reshape(len(chunk)))
         logits = np.clip(np.concatenate(presences).astype(np.float64), -100, 100)
         return np.concatenate(raws), 1.0 / (1.0 + np.exp(-logits))
+
+    def _crop_buffer(self) -> np.ndarray:
+        """(max_batch, crop, crop, 3) float32 landmark-model input of the calling thread."""
+        buffer: np.ndarray | None = getattr(self._buffers, "array", None)
+        if buffer is None:
+            buffer = np.empty((self._max_batch, self._crop, self._crop, 3), dtype=np.float32)
+            self._buffers.array = buffer
+        return buffer
 
     def _face(
         self, norm: np.ndarray, roi: Roi, presence: float, width: int, height: int, slot: int, timestamp_ms: float

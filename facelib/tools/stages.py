@@ -81,3 +81,26 @@ class TimedSession(Session):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def instrument(task: object, clock: StageClock, _depth: int = 0, _seen: set[int] | None = None) -> None:
+    """Time every session of ``task`` and of the tasks it holds (detectors, engines) on ``clock``.
+
+    Sessions opened later go through ``Task.session_hook``; sessions a task opened already (some
+    tasks open theirs in the constructor) are wrapped in place.
+    """
+    from facelib.tasks.base import Task
+
+    seen = set() if _seen is None else _seen
+    if id(task) in seen or _depth > 3:
+        return
+    seen.add(id(task))
+    if isinstance(task, Task):
+        task.session_hook = clock.hook
+        sessions: dict[str, Session] = task._sessions
+        for role, session in list(sessions.items()):
+            if not isinstance(session, TimedSession):
+                sessions[role] = TimedSession(session, clock)
+    for value in getattr(task, "__dict__", {}).values():
+        if type(value).__module__.startswith("facelib.tasks") and not isinstance(value, type):
+            instrument(value, clock, _depth + 1, seen)
