@@ -219,7 +219,6 @@ class FaceLandmarker(Task):
         built = fixed_batch(self._session("landmarks"))  # a static-shape artefact's batch (padded)
         if built is not None and built < self._max_batch:
             self._max_batch = built
-            self._buffer = self._buffer[:built]
         if output_transform:
             self._geometry()
         self._lock = threading.Lock()
