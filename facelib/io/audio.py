@@ -124,9 +124,10 @@ def load_audio(
         info = audio_info(p)
     except MediaReadError:
         return _load_fallback(p, target_rate)
-    return np.concatenate(
-        list(iter_audio_blocks(p, target_rate=target_rate, block_seconds=max(info.duration, 1.0) + 1))
-    )
+    blocks = list(iter_audio_blocks(p, target_rate=target_rate, block_seconds=max(info.duration, 1.0) + 1))
+    if not blocks:
+        raise MediaReadError(f"{p} holds too little audio to resample to {target_rate} Hz")
+    return np.concatenate(blocks)
 
 
 def _load_fallback(path: Path, target_rate: int) -> np.ndarray:
