@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACELIB_SHARED", ROOT.parent / "shared"))
 REPO = "https://github.com/cleardusk/3DDFA_V2"
+DEFAULT_MIRROR = "/work/.mirror/cleardusk+3DDFA_V2/repo"
 IMAGES = ("obama.jpg", "two_people.jpg")
 
 
@@ -84,7 +85,11 @@ def _time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--upstream", help="3DDFA_V2 checkout or bare git mirror (default: clone from GitHub)")
+    parser.add_argument(
+        "--upstream",
+        default=os.environ.get("FACEBOXES_UPSTREAM", DEFAULT_MIRROR if Path(DEFAULT_MIRROR).exists() else None),
+        help="3DDFA_V2 checkout or bare git mirror (default: $FACEBOXES_UPSTREAM, a fetched mirror, else GitHub)",
+    )
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
 
