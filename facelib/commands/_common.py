@@ -1,0 +1,59 @@
+"""Helpers shared by the ``facelib`` subcommands: printing, backend options, package arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _backend_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings -> options; values parsed as JSON when they can be (numbers, lists)."""
+    from facelib.errors import InputError
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"backend options are key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _add_backend_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument("--backend", default=default, help=f"backend name (default {default}; see 'facelib backends')")
+    p.add_argument(
+        "--backend-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option, repeatable (e.g. intra_op_num_threads=2)",
+    )
+
+
+def _package_arg(value: str) -> Any:
+    """A model package path when it exists, else a hub name resolved (fetched) lazily."""
+    path = Path(value).expanduser()
+    if path.exists():
+        return path
+    from facelib.models.hub import ensure_package
+
+    return ensure_package(value)

@@ -1,0 +1,219 @@
+"""``facelib headpose``, ``facelib eval headpose`` and the FSA-Net / UltraFace converters."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from facelib.commands._common import (
+    _package_arg,
+    _print_json,
+)
+
+# --- facelib headpose / eval headpose / convert fsanet, ultraface ----------------------------
+
+
+def _headpose_task(args: argparse.Namespace, detector: bool = True) -> Any:
+    from facelib.tasks.head_pose import HeadPose
+
+    det = _package_arg(args.detector) if detector and args.detector else None
+    return HeadPose(
+        _package_arg(args.model),
+        detector=det,
+        backend=args.backend,
+        variants=args.variants.split(",") if args.variants else None,
+    )
+
+
+def _add_headpose_options(p: Any) -> None:
+    p.add_argument("--model", default="fsanet", help="head_pose package directory or hub name (default fsanet)")
+    p.add_argument("--detector", default="ultraface-rfb-320", help="face_detection package directory or hub name")
+    p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
+    p.add_argument("--variants", default=None, help="comma-separated FSA-Net variants (default: all, averaged)")
+
+
+def _add_headpose(sub: Any) -> None:
+    p = sub.add_parser("headpose", help="head pose (yaw, pitch, roll in degrees) of every face in images or a video")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files, or one video file")
+    _add_headpose_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON: per face box, score, yaw, pitch, roll")
+    p.add_argument(
+        "--draw",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write annotated output: an image file (one image), a directory (several), a video file (video)",
+    )
+    p.set_defaults(func=_run_headpose)
+
+
+def _annotate(image: Any, faces: Any) -> Any:
+    from facelib.io.draw import draw_box, draw_pose_axes
+
+    for face in faces:
+        x1, y1, x2, y2 = (float(v) for v in face.box)
+        image = draw_box(image, face.box, label=f"y{face.yaw:.0f} p{face.pitch:.0f} r{face.roll:.0f}")
+        size = max(20.0, 0.5 * min(x2 - x1, y2 - y1))
+        image = draw_pose_axes(image, face.yaw, face.pitch, face.roll, ((x1 + x2) / 2, (y1 + y2) / 2), size)
+    return image
+
+
+def _face_line(face: Any) -> str:
+    box = ", ".join(f"{v:.1f}" for v in face.box)
+    return f"  box [{box}] score {face.score:.3f}  yaw {face.yaw:7.2f}  pitch {face.pitch:7.2f}  roll {face.roll:7.2f}"
+
+
+def _face_json(face: Any) -> dict[str, Any]:
+    return {
+        "box": [round(float(v), 2) for v in face.box],
+        "score": round(face.score, 5),
+        "yaw": face.yaw,
+        "pitch": face.pitch,
+        "roll": face.roll,
+    }
+
+
+def _run_headpose(args: argparse.Namespace) -> int:
+    from facelib.errors import InputError
+    from facelib.io.image import read_image, write_image
+    from facelib.io.video import is_video_path
+
+    # a bare number that is not a file is a webcam index
+    videos: list[Path | int] = [
+        int(str(p)) if str(p).isdigit() and not p.exists() else p
+        for p in args.inputs
+        if is_video_path(p) or (str(p).isdigit() and not p.exists())
+    ]
+    if videos and len(args.inputs) > 1:
+        raise InputError("give either image files or exactly one video file")
+    with _headpose_task(args) as pose:
+        if videos:
+            return _headpose_video(pose, videos[0], args)
+        images = [read_image(p) for p in args.inputs]
+        results = pose.predict(images)
+        report = []
+        for index, (path, image, faces) in enumerate(zip(args.inputs, images, results)):
+            report.append({"input": str(path), "faces": [_face_json(f) for f in faces]})
+            if not args.json:
+                print(f"{path}: {len(faces)} face(s)")
+                for face in faces:
+                    print(_face_line(face))
+            if args.draw is not None:
+                target = args.draw if len(images) == 1 else args.draw / f"{index:04d}_{Path(path).stem}.png"
+                write_image(target, _annotate(image, faces))
+        if args.json:
+            _print_json(report if len(report) > 1 else report[0])
+    return 0
+
+
+def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> int:
+    from facelib.errors import MediaReadError
+    from facelib.io.video import VideoReader, VideoWriter
+
+    frames: list[dict[str, Any]] = []
+    count = 0
+    with VideoReader(source) as reader:
+        fps = reader.fps
+        writer = VideoWriter(args.draw, fps) if args.draw is not None else None
+        try:
+            for frame in pose.predict_video(reader):
+                count += 1
+                if args.json:
+                    entry = {"index": frame.index, "timestamp_ms": frame.timestamp_ms}
+                    entry["reused_boxes"] = frame.reused_boxes
+                    entry["faces"] = [_face_json(f) for f in frame.faces]
+                    frames.append(entry)
+                else:
+                    note = " (previous boxes)" if frame.reused_boxes else ""
+                    print(f"frame {frame.index}: {len(frame.faces)} face(s){note}", flush=True)
+                    for face in frame.faces:
+                        print(_face_line(face))
+                if writer is not None:
+                    writer.write(_annotate(frame.image, frame.faces))
+        finally:
+            if writer is not None:
+                writer.close()
+    if count == 0:
+        raise MediaReadError(f"{source} has no decodable frames")
+    if args.json:
+        _print_json({"input": str(source), "fps": fps, "frames": frames})
+    return 0
+
+
+def _add_eval_headpose(sub: Any) -> None:
+    p = sub.add_parser("headpose", help="MAE of yaw/pitch/roll on AFLW2000-style .jpg + .mat (Pose_Para)")
+    p.add_argument("directory", type=Path, metavar="DIR")
+    p.add_argument("--crop", choices=["detector", "landmarks"], default="detector", help="where face boxes come from")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most this many images")
+    _add_headpose_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON with per-image results")
+    p.set_defaults(func=_run_eval_headpose)
+
+
+def _run_eval_headpose(args: argparse.Namespace) -> int:
+    from facelib.tasks.head_pose_eval import evaluate_aflw, format_evaluation
+
+    with _headpose_task(args, detector=args.crop == "detector") as pose:
+        result = evaluate_aflw(args.directory, pose, crop=args.crop, limit=args.limit)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(format_evaluation(result))
+    return 0
+
+
+def _add_convert_fsanet(sub: Any) -> None:
+    p = sub.add_parser(
+        "fsanet", help="FSA-Net TF frozen graphs (.pb, or .onnx converted from them) -> head_pose package"
+    )
+    p.add_argument("--capsule", type=Path, help="fsanet_capsule_3_16_2_21_5.pb (or .onnx)")
+    p.add_argument("--var-capsule", type=Path, help="fsanet_var_capsule_3_16_2_21_5.pb (or .onnx)")
+    p.add_argument("--nos-capsule", type=Path, help="fsanet_noS_capsule_3_16_2_192_5.pb (or .onnx)")
+    p.add_argument("--from-dir", type=Path, help="a folder holding the three files under their upstream names")
+    p.add_argument("-o", "--output", type=Path, required=True, help="package directory to write")
+    p.set_defaults(func=_run_convert_fsanet)
+
+
+def _run_convert_fsanet(args: argparse.Namespace) -> int:
+    from facelib.errors import InputError
+    from facelib.models.convert.fsanet import VARIANTS, build_package
+
+    sources: dict[str, Path] = {}
+    given = {"capsule": args.capsule, "var_capsule": args.var_capsule, "noS_capsule": args.nos_capsule}
+    for role, stem in VARIANTS.items():
+        if given[role] is not None:
+            sources[role] = given[role]
+        elif args.from_dir is not None:
+            for suffix in (".pb", ".onnx"):
+                if (args.from_dir / f"{stem}{suffix}").is_file():
+                    sources[role] = args.from_dir / f"{stem}{suffix}"
+                    break
+    if not sources:
+        raise InputError("give --capsule/--var-capsule/--nos-capsule files or --from-dir")
+    package = build_package(sources, args.output, progress=True)
+    print(f"wrote {package.root} ({', '.join(package.card.files)})")
+    return 0
+
+
+def _add_convert_ultraface(sub: Any) -> None:
+    p = sub.add_parser("ultraface", help="UltraFace ONNX (version-RFB-320.onnx ...) -> face_detection package")
+    p.add_argument("source", type=Path, help="the released .onnx file")
+    p.add_argument("--variant", default="RFB-320", help="RFB-320 (default), RFB-320-simplified, RFB-640, slim-320")
+    p.add_argument("-o", "--output", type=Path, required=True, help="package directory to write")
+    p.set_defaults(func=_run_convert_ultraface)
+
+
+def _run_convert_ultraface(args: argparse.Namespace) -> int:
+    from facelib.models.convert.ultraface import build_package
+
+    package = build_package({"detector": args.source}, args.output, variant=args.variant)
+    print(f"wrote {package.root}")
+    return 0
+
+
+#: Subcommands, converters (``facelib convert``) and evaluations (``facelib eval``) of this module.
+COMMANDS: list[Callable[[Any], None]] = [_add_headpose]
+CONVERTERS: list[Callable[[Any], None]] = [_add_convert_fsanet, _add_convert_ultraface]
+EVALUATIONS: list[Callable[[Any], None]] = [_add_eval_headpose]
