@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
         f"Last assembled: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
         "",
     ]
-    OUTPUT.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
+    OUTPUT.write_text("\n".join(header) + "\n" + "\n\n".join(sections) + "\n")
     print(f"wrote {OUTPUT}")
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)
