@@ -16,4 +16,6 @@ PIP="$VENV/bin/pip"
 for plugin in plugins/*/; do
     [ -f "$plugin/pyproject.toml" ] && "$PIP" install -q -e "$plugin"
 done
+# fuzz tests replay fixed examples (tests/conftest.py); HYPOTHESIS_PROFILE=explore draws new ones
+export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 exec "$VENV/bin/python" -m pytest "$@"

@@ -117,7 +117,7 @@ def load_json(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:
                     )
                 )
             frames.append(BlendshapeFrame(int(item["index"]), float(item["timestamp_ms"]), tuple(faces)))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise MediaReadError(f"{path}: malformed frame data ({type(exc).__name__}: {exc})") from exc
     return frames
 
