@@ -83,8 +83,11 @@ def _run_blendshapes(args: argparse.Namespace) -> int:
     if args.num_faces < 1:
         raise InputError(f"--num-faces must be at least 1, got {args.num_faces}")
     is_image = args.input is not None and is_image_path(args.input) and not is_video_path(args.input)
-    if args.input is not None and not Path(args.input).exists():
-        raise InputError(f"input not found: {args.input}")
+    if args.input is not None:
+        from facelib.io.paths import require_input_file
+
+        require_input_file(args.input)
+    _check_blendshape_outputs(args, is_image)
     if is_image:
         from facelib.io.draw_face import draw_frame
 
@@ -103,6 +106,23 @@ def _run_blendshapes(args: argparse.Namespace) -> int:
                 sink(frame)
         return 0
     return _run_blendshapes_video(args)
+
+
+def _check_blendshape_outputs(args: argparse.Namespace, is_image: bool) -> None:
+    """``--draw`` and ``--csv`` name files of the right kind, before any model is loaded."""
+    from facelib.errors import InputError
+    from facelib.io.atomic import check_output_file
+    from facelib.io.image import is_image_path
+    from facelib.io.video import is_video_path
+
+    if args.csv is not None:
+        check_output_file(args.csv, "CSV")
+    if args.draw is not None:
+        check_output_file(args.draw, "image" if is_image else "video")
+        if is_image and not is_image_path(args.draw):
+            raise InputError(f"--draw {args.draw}: an image input is drawn to an image file (.png, .jpg ...)")
+        if not is_image and not is_video_path(args.draw):
+            raise InputError(f"--draw {args.draw}: a video input is drawn to a video file (.mp4, .mkv, .avi ...)")
 
 
 def _print_blendshape_frame(frame: Any) -> None:
@@ -170,9 +190,12 @@ def _run_blendshapes_video(args: argparse.Namespace) -> int:
                     if writer is None:
                         writer = VideoWriter(args.draw, fps)
                     writer.write(draw_frame(frame.image, result))
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            writer.abort()  # Ctrl-C, SIGTERM or an error: no half-written video
+        raise
+    if writer is not None:
+        writer.close()
     if not args.json:
         print(f"{frames} frames, a face in {faces_seen}")
         if args.draw:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ def _run_headpose(args: argparse.Namespace) -> int:
     ]
     if videos and len(args.inputs) > 1:
         raise InputError("give either image files or exactly one video file")
+    _check_headpose_paths(args, videos)
     with _headpose_task(args) as pose:
         if videos:
             return _headpose_video(pose, videos[0], args)
@@ -108,9 +110,32 @@ def _run_headpose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_headpose_paths(args: argparse.Namespace, videos: list[Path | int]) -> None:
+    """Inputs exist and ``--draw`` fits them, before any model is loaded."""
+    from facelib.errors import InputError
+    from facelib.io.image import is_image_path
+    from facelib.io.paths import require_input_file
+    from facelib.io.video import is_video_path
+
+    for path in args.inputs:
+        if not (videos and isinstance(videos[0], int)):
+            require_input_file(path)
+    draw = args.draw
+    if draw is None:
+        return
+    if videos and not is_video_path(draw):
+        raise InputError(f"--draw {draw}: a video input is drawn to a video file (.mp4, .mkv, .avi ...)")
+    if not videos and len(args.inputs) == 1 and (draw.is_dir() or not is_image_path(draw)):
+        raise InputError(f"--draw {draw}: one image is drawn to an image file (.png, .jpg ...)")
+    if not videos and len(args.inputs) > 1 and (draw.suffix or draw.is_file()) and not draw.is_dir():
+        raise InputError(f"--draw {draw}: several images are drawn into a directory; give a folder name")
+
+
 def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> int:
     from facelib.errors import MediaReadError
     from facelib.io.video import VideoReader, VideoWriter
+
+    from facelib._progress import progress
 
     frames: list[dict[str, Any]] = []
     count = 0
@@ -118,7 +143,10 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
         fps = reader.fps
         writer = VideoWriter(args.draw, fps) if args.draw is not None else None
         try:
-            for frame in pose.predict_video(reader):
+            # the bar shows when per-frame lines do not (--json) or go elsewhere (stdout redirected)
+            show = not sys.stdout.isatty() or args.json
+            stream = progress(pose.predict_video(reader), reader.frame_count or None, "headpose", show and None, "frame")
+            for frame in stream:
                 count += 1
                 if args.json:
                     entry = {"index": frame.index, "timestamp_ms": frame.timestamp_ms}
@@ -132,9 +160,12 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
                         print(_face_line(face))
                 if writer is not None:
                     writer.write(_annotate(frame.image, frame.faces))
-        finally:
+        except BaseException:
             if writer is not None:
-                writer.close()
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.close()
     if count == 0:
         raise MediaReadError(f"{source} has no decodable frames")
     if args.json:

@@ -68,7 +68,12 @@ def _run_motion(args: argparse.Namespace) -> int:
             best = int(best)
         except ValueError:
             raise InputError(f"--best-frame must be an integer or 'auto', got {best!r}") from None
+    from facelib.io.paths import require_input_file
+
     driving: Any = int(args.driving) if str(args.driving).isdigit() else Path(args.driving)
+    require_input_file(args.source, "source image")
+    if isinstance(driving, Path):
+        require_input_file(driving, "driving video")
     detector = default_detector(args.detector) if args.crop else None
     with MotionTransfer(
         args.model,
