@@ -36,6 +36,8 @@ def read_image(source: ImageSource) -> np.ndarray:
     """
     if isinstance(source, np.ndarray):
         return to_rgb_uint8(source)
+    if not isinstance(source, str | os.PathLike):
+        raise InputError(f"expected an image file path or an RGB uint8 array, got {type(source).__name__}")
     import cv2
 
     path = Path(source)

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from facelib.backends.base import Backend, Session
-from facelib.backends.registry import get_backend
+from facelib.backends.registry import active_backend, get_backend
 from facelib.errors import ModelCardError
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage
@@ -61,6 +61,14 @@ class Task:
         #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
         self.session_hook: Callable[[str, Session], Session] = _identity
 
+    def __repr__(self) -> str:
+        details = [f"model={self.card.name!r}", f"backend={self.backend.name!r}"]
+        for name in ("mode", "num_faces"):
+            value = getattr(self, name, None)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                details.append(f"{name}={value!r}")
+        return f"<{type(self).__name__} {' '.join(details)} package={str(self.package.root)!r}>"
+
     @property
     def card(self) -> ModelCard:
         """The model card of the package this task runs."""
@@ -70,6 +78,7 @@ class Task:
         session = self._sessions.get(role)
         if session is None:
             session = self.session_hook(role, self.package.session(role, self.backend))
+            self.backend = active_backend(self.backend)  # another one if "auto"'s choice failed to load
             self._sessions[role] = session
         return session
 
