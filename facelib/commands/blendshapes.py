@@ -206,7 +206,7 @@ def _run_blendshapes_video(args: argparse.Namespace) -> int:
 def _add_convert_mediapipe(sub: Any) -> None:
     p = sub.add_parser("mediapipe", help="Google MediaPipe face_landmarker.task -> blendshapes package")
     p.add_argument("task", type=Path, help="face_landmarker.task (float16/1)")
-    p.add_argument("output", type=Path, help="output package directory")
+    _add_output(p, legacy_positional=True)
     p.add_argument("--detector", type=Path, help="use this ONNX of face_detector.tflite instead of converting")
     p.add_argument("--landmarks", type=Path, help="use this ONNX of face_landmarks_detector.tflite")
     p.add_argument("--blendshapes", type=Path, help="use this ONNX of face_blendshapes.tflite")
@@ -222,7 +222,7 @@ def _run_convert_mediapipe(args: argparse.Namespace) -> int:
     for role in ("detector", "landmarks", "blendshapes"):
         if getattr(args, role) is not None:
             sources[role] = getattr(args, role)
-    package = build_package(sources, args.output, progress=True, opset=args.opset, optimize=not args.no_optimize)
+    package = build_package(sources, _output(args), progress=True, opset=args.opset, optimize=not args.no_optimize)
     print(f"wrote {package.root} ({package.card.name}, variant {package.card.variant})")
     return 0
 
@@ -230,10 +230,34 @@ def _run_convert_mediapipe(args: argparse.Namespace) -> int:
 # --- facelib convert faceboxes / regressor (expression capture) ---------------------------
 
 
+def _add_output(p: Any, legacy_positional: bool = False) -> None:
+    """``-o/--output DIR`` as every converter spells it (plus the old positional where there was one)."""
+    p.add_argument("-o", "--output", type=Path, help="package directory to write (replaced if it holds a package)")
+    if legacy_positional:
+        p.add_argument("output_positional", type=Path, nargs="?", help=argparse.SUPPRESS)
+
+
+def _output(args: argparse.Namespace) -> Path:
+    return _one_of(args.output, getattr(args, "output_positional", None), "-o/--output DIR")
+
+
+def _one_of(first: Path | None, second: Path | None, what: str) -> Path:
+    """The value given once, in either spelling; an InputError when neither or two different ones."""
+    from facelib.errors import InputError
+
+    if first is not None and second is not None and first != second:
+        raise InputError(f"{what} given twice ({first} and {second}); give it once")
+    value = first if first is not None else second
+    if value is None:
+        raise InputError(f"give {what}")
+    return value
+
+
 def _add_convert_faceboxes(sub: Any) -> None:
     p = sub.add_parser("faceboxes", help="FaceBoxes .pth (FaceBoxesProd.pth) -> face_detection package")
-    p.add_argument("--weights", type=Path, required=True, help="FaceBoxesProd.pth state dict")
-    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("weights", type=Path, nargs="?", help="FaceBoxesProd.pth state dict")
+    p.add_argument("--weights", dest="weights_flag", type=Path, help=argparse.SUPPRESS)  # the old spelling
+    _add_output(p)
     p.add_argument("--score-threshold", type=float, default=0.5, help="face probability threshold (0.5)")
     p.add_argument("--iou-threshold", type=float, default=0.3, help="NMS IoU threshold (0.3)")
     p.set_defaults(func=_run_convert_faceboxes)
@@ -243,8 +267,8 @@ def _run_convert_faceboxes(args: argparse.Namespace) -> int:
     from facelib.models.convert.faceboxes import build_package
 
     package = build_package(
-        {"weights": args.weights},
-        args.output,
+        {"weights": _one_of(args.weights, args.weights_flag, "WEIGHTS (FaceBoxesProd.pth)")},
+        _output(args),
         score_threshold=args.score_threshold,
         iou_threshold=args.iou_threshold,
     )
@@ -255,9 +279,10 @@ def _run_convert_faceboxes(args: argparse.Namespace) -> int:
 
 def _add_convert_regressor(sub: Any) -> None:
     p = sub.add_parser("regressor", help="package your face-crop -> blendshape ONNX regressor with a detector")
-    p.add_argument("--regressor", type=Path, required=True, help="regressor .onnx (one image input)")
-    p.add_argument("--detector", type=Path, required=True, help="face_detection package dir or FaceBoxes .onnx")
-    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("regressor", type=Path, nargs="?", help="regressor .onnx (one image input)")
+    p.add_argument("--regressor", dest="regressor_flag", type=Path, help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument("--detector", type=Path, required=True, help="FaceBoxes face_detection package dir or .onnx")
+    _add_output(p)
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
     names = p.add_mutually_exclusive_group(required=True)
     names.add_argument("--names", help="comma-separated output names, in output order")
@@ -298,8 +323,8 @@ def _run_convert_regressor(args: argparse.Namespace) -> int:
     if args.head_pose:
         head = {"names": args.head_pose[:3], "unit": args.head_pose[3]}
     package = build_package(
-        {"regressor": args.regressor, "detector": args.detector},
-        args.output,
+        {"regressor": _one_of(args.regressor, args.regressor_flag, "REGRESSOR (.onnx)"), "detector": args.detector},
+        _output(args),
         input_size=args.input_size,
         output_names=names,
         colour_order=args.colour_order,

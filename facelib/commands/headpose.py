@@ -199,6 +199,13 @@ def _add_convert_fsanet(sub: Any) -> None:
     p = sub.add_parser(
         "fsanet", help="FSA-Net TF frozen graphs (.pb, or .onnx converted from them) -> head_pose package"
     )
+    p.add_argument(
+        "checkpoints",
+        nargs="*",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="the three .pb (or .onnx) files under their upstream names, or the folder holding them",
+    )
     p.add_argument("--capsule", type=Path, help="fsanet_capsule_3_16_2_21_5.pb (or .onnx)")
     p.add_argument("--var-capsule", type=Path, help="fsanet_var_capsule_3_16_2_21_5.pb (or .onnx)")
     p.add_argument("--nos-capsule", type=Path, help="fsanet_noS_capsule_3_16_2_192_5.pb (or .onnx)")
@@ -213,16 +220,25 @@ def _run_convert_fsanet(args: argparse.Namespace) -> int:
 
     sources: dict[str, Path] = {}
     given = {"capsule": args.capsule, "var_capsule": args.var_capsule, "noS_capsule": args.nos_capsule}
+    folders = [args.from_dir] if args.from_dir is not None else []
+    for path in args.checkpoints:  # positional: files named as upstream names them, or folders
+        if path.is_dir():
+            folders.append(path)
+            continue
+        role = next((r for r, stem in VARIANTS.items() if path.stem == stem), None)
+        if role is None:
+            raise InputError(f"{path}: not an FSA-Net file name ({', '.join(VARIANTS.values())}); use --capsule etc.")
+        given[role] = given[role] or path
     for role, stem in VARIANTS.items():
         if given[role] is not None:
             sources[role] = given[role]
-        elif args.from_dir is not None:
-            for suffix in (".pb", ".onnx"):
-                if (args.from_dir / f"{stem}{suffix}").is_file():
-                    sources[role] = args.from_dir / f"{stem}{suffix}"
-                    break
+            continue
+        for folder, suffix in ((f, s) for f in folders for s in (".pb", ".onnx")):
+            if (folder / f"{stem}{suffix}").is_file():
+                sources[role] = folder / f"{stem}{suffix}"
+                break
     if not sources:
-        raise InputError("give --capsule/--var-capsule/--nos-capsule files or --from-dir")
+        raise InputError("give the FSA-Net files or their folder (or --capsule/--var-capsule/--nos-capsule)")
     package = build_package(sources, args.output, progress=True)
     print(f"wrote {package.root} ({', '.join(package.card.files)})")
     return 0

@@ -13,7 +13,9 @@ from typing import Any
 def _add_convert_fomm(sub: Any) -> None:
     p = sub.add_parser("fomm", help="First Order Motion Model checkpoint (.pth.tar) -> motion_transfer package")
     p.add_argument("checkpoint", type=Path, help="released checkpoint, e.g. vox-cpk.pth.tar")
-    p.add_argument("--config", default="vox-256", help="upstream YAML config file, or preset vox-256 / taichi-256")
+    p.add_argument(
+        "--config", default=None, help="upstream YAML config file, or preset vox-256 / taichi-256 (default: vox-256)"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="package directory to write")
     p.add_argument(
         "--align-corners",

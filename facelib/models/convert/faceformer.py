@@ -35,6 +35,7 @@ import numpy as np
 from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
 from facelib.models.card import ModelCard, ModelFile
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing import faceformer as ff
 
@@ -409,6 +410,7 @@ def read_template(path: Path, subject: str | None = None) -> tuple[np.ndarray, n
     return mesh.vertices, mesh.faces
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,
