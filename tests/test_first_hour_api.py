@@ -62,9 +62,11 @@ def test_a_named_backend_that_crashes_is_a_backend_error(crashing_plugin, packag
     from facelib import HeadPose
 
     fsanet, ultraface = packages
-    with pytest.raises(BackendError, match="'test-crashing' failed to load the model: RuntimeError: vendor"):
-        with HeadPose(fsanet, detector=ultraface, backend="test-crashing") as pose:
-            pose.predict(media_dir / "images" / "obama.jpg")
+    with (
+        pytest.raises(BackendError, match="'test-crashing' failed to load the model: RuntimeError: vendor"),
+        HeadPose(fsanet, detector=ultraface, backend="test-crashing") as pose,
+    ):
+        pose.predict(media_dir / "images" / "obama.jpg")
 
 
 def test_task_repr_names_model_and_backend(packages):

@@ -167,7 +167,8 @@ _WRITER_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize(
-    ("kind", "name"), [("video", "out.mp4"), ("csv", "take.csv"), ("npy", "mesh.npy"), ("sink", "frames.npy"), ("json", "bs.json")]
+    ("kind", "name"),
+    [("video", "out.mp4"), ("csv", "take.csv"), ("npy", "mesh.npy"), ("sink", "frames.npy"), ("json", "bs.json")],
 )
 def test_signal_mid_write_leaves_nothing(tmp_path: Path, kind: str, name: str, sig: signal.Signals) -> None:
     script = tmp_path / "writer.py"
@@ -242,7 +243,7 @@ def test_json_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
         )
     )
     proc = subprocess.run(
-        ["bash", "-c", f"{sys.executable} {script} | head -c 1; echo \" ${{PIPESTATUS[0]}}\""],
+        ["bash", "-c", f'{sys.executable} {script} | head -c 1; echo " ${{PIPESTATUS[0]}}"'],
         capture_output=True,
         text=True,
         timeout=120,

@@ -165,7 +165,10 @@ face_keys = st.fixed_dictionaries(
 )
 # found by Hypothesis once (issue 20): null weights reached to_arkit as a 0-d array -> IndexError
 @example(frames=[{"index": 0, "timestamp_ms": 0.0, "faces": [{"blendshapes": None}]}], names=None)
-@example(frames=[{"index": 0, "timestamp_ms": 0.0, "faces": [{"box": [0, 0, 1, 1], "score": 1.0, "blendshapes": None}]}], names=None)
+@example(
+    frames=[{"index": 0, "timestamp_ms": 0.0, "faces": [{"box": [0, 0, 1, 1], "score": 1.0, "blendshapes": None}]}],
+    names=None,
+)
 def test_blendshape_json_reader_on_malformed_content(tmp_path: Path, frames: object, names: object) -> None:
     path = tmp_path / "fuzz.json"
     doc: dict[str, object] = {"format": "facelib.blendshapes", "version": 1, "frames": frames}

@@ -63,9 +63,8 @@ def _add_audio2face(sub: Any) -> None:
 def _run_audio2face(args: argparse.Namespace) -> int:
     from facelib.errors import InputError
     from facelib.io.mesh import NpyFrameWriter, read_mesh, write_sequence
-    from facelib.tasks.audio2face import Audio2Face
-
     from facelib.io.paths import require_input_file
+    from facelib.tasks.audio2face import Audio2Face
 
     require_input_file(args.audio, "audio file")
     if args.template is not None:

@@ -132,10 +132,9 @@ def _check_headpose_paths(args: argparse.Namespace, videos: list[Path | int]) ->
 
 
 def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> int:
+    from facelib._progress import progress
     from facelib.errors import MediaReadError
     from facelib.io.video import VideoReader, VideoWriter
-
-    from facelib._progress import progress
 
     frames: list[dict[str, Any]] = []
     count = 0
@@ -145,7 +144,9 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
         try:
             # the bar shows when per-frame lines do not (--json) or go elsewhere (stdout redirected)
             show = not sys.stdout.isatty() or args.json
-            stream = progress(pose.predict_video(reader), reader.frame_count or None, "headpose", show and None, "frame")
+            stream = progress(
+                pose.predict_video(reader), reader.frame_count or None, "headpose", show and None, "frame"
+            )
             for frame in stream:
                 count += 1
                 if args.json:
