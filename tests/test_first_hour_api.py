@@ -137,3 +137,27 @@ def test_onnxruntime_warnings_of_plugin_sessions_are_quiet(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "unused_weight" not in proc.stderr
+
+
+def test_the_backend_in_writing_a_backend_md_works(tmp_path, packages, media_dir):
+    """The doc's minimal backend, executed as written: it instantiates and runs a real model."""
+    import re
+
+    from facelib import HeadPose
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "writing-a-backend.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class MySession(Session)" in b]
+    assert len(blocks) == 1
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], "writing-a-backend.md", "exec"), namespace)
+    backend_cls = namespace["MyDeviceBackend"]
+    reload_plugins()
+    try:
+        register_backend(backend_cls, origin="doc")  # type: ignore[arg-type]
+        fsanet, ultraface = packages
+        with HeadPose(fsanet, detector=ultraface, backend="mydevice") as pose:
+            faces = pose.predict(media_dir / "images" / "obama.jpg")
+            assert pose.backend.name == "mydevice"
+        assert len(faces) == 1
+    finally:
+        reload_plugins()

@@ -37,7 +37,13 @@ def _add_headpose_options(p: Any) -> None:
 
 def _add_headpose(sub: Any) -> None:
     p = sub.add_parser("headpose", help="head pose (yaw, pitch, roll in degrees) of every face in images or a video")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files, or one video file")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="image files, one video file, or a webcam device number (facelib headpose 0)",
+    )
     _add_headpose_options(p)
     p.add_argument("--json", action="store_true", help="print JSON: per face box, score, yaw, pitch, roll")
     p.add_argument(
