@@ -84,3 +84,30 @@ def test_convert_fomm_says_which_config_it_assumed(reference_dir: Path, tmp_path
     err = capsys.readouterr().err
     assert "vox-256 preset, assumed because no config was given" in err and "--config" in err
     assert not (tmp_path / "pkg").exists()
+
+
+def test_audio_from_m4a_and_from_a_video_track(media_dir: Path, tmp_path: Path) -> None:
+    """Speech in .m4a (AAC) or in an .mp4's audio track is read through ffmpeg (the media extra)."""
+    import subprocess
+
+    from facelib.errors import MediaReadError
+    from facelib.io.audio import audio_info, iter_audio_blocks, load_audio
+    from facelib.io.ffmpeg import find_ffmpeg
+
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        pytest.skip("needs ffmpeg (pip install 'facelib[media]')")
+    wav = media_dir / "audio" / "jfk_16k_mono.wav"
+    m4a = tmp_path / "speech.m4a"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(wav), "-t", "2", "-c:a", "aac", str(m4a)], check=True)
+    samples = load_audio(m4a)
+    reference = load_audio(wav)[: len(samples)]
+    assert abs(len(samples) - 32000) < 1600 and audio_info(m4a).duration == pytest.approx(2.0, abs=0.1)
+    assert np.corrcoef(samples[2000:30000], reference[2000:30000])[0, 1] > 0.95  # the same speech
+    assert sum(len(b) for b in iter_audio_blocks(m4a, block_seconds=0.5)) == len(samples)
+    track = load_audio(media_dir / "video" / "talking_face_01.mp4")
+    assert track.ndim == 1 and len(track) > 16000 and np.abs(track).max() > 0.01
+    with pytest.raises(MediaReadError, match="has no audio track"):
+        load_audio(media_dir / "video" / "fomm_driving_00.mp4")
+    with pytest.raises(MediaReadError, match="is a directory"):
+        load_audio(tmp_path)
