@@ -134,3 +134,44 @@ def test_interrupted_headpose_draw_leaves_no_video(pose_packages, media_dir, tmp
             proc.wait()
     assert code == (130 if sig == signal.SIGINT else 143)
     assert list(tmp_path.iterdir()) == []
+
+
+def _record_progress(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None, int]]:
+    """Replace the progress bar by a recorder of (desc, total, items seen)."""
+    import facelib._progress
+
+    calls: list[tuple[str, int | None, int]] = []
+
+    def fake(items, total=None, desc="", enabled=None, unit="it"):  # type: ignore[no-untyped-def]
+        count = 0
+        for item in items:
+            count += 1
+            yield item
+        calls.append((desc, total, count))
+
+    monkeypatch.setattr(facelib._progress, "progress", fake)
+    return calls
+
+
+def test_headpose_video_shows_progress(pose_packages, media_dir, tmp_path, monkeypatch, capsys):
+    fsanet, ultraface = pose_packages
+    data = (media_dir / "video" / "talking_face_01.mp4").read_bytes()
+    short = tmp_path / "short.mp4"
+    short.write_bytes(data[: len(data) // 10])
+    calls = _record_progress(monkeypatch)
+    assert main(["headpose", str(short), "--model", str(fsanet), "--detector", str(ultraface), "--json"]) == 0
+    assert [c[0] for c in calls] == ["headpose"] and calls[0][2] > 0 and calls[0][1]
+
+
+def test_audio2face_shows_progress(reference_dir, media_dir, tmp_path, monkeypatch):
+    from faceformer_helpers import convert
+
+    package = convert(reference_dir, tmp_path / "voca", "vocaset")
+    calls = _record_progress(monkeypatch)
+    out = tmp_path / "a.npy"
+    argv = ["audio2face", "--model", str(package), "--audio", str(media_dir / "audio" / "jfk_16k_mono.wav")]
+    argv += ["--template", str(media_dir / "meshes" / "FLAME_sample.ply"), "-o", str(out)]
+    assert main(argv) == 0
+    (desc, total, seen) = calls[0]
+    assert desc == "audio2face" and total is not None and abs(total - seen) <= 2
+    assert np.load(out).shape[0] == seen

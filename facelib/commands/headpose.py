@@ -148,11 +148,9 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
         fps = reader.fps
         writer = VideoWriter(args.draw, fps) if args.draw is not None else None
         try:
-            # the bar shows when per-frame lines do not (--json) or go elsewhere (stdout redirected)
-            show = not sys.stdout.isatty() or args.json
-            stream = progress(
-                pose.predict_video(reader), reader.frame_count or None, "headpose", show and None, "frame"
-            )
+            # a bar on stderr when the per-frame lines are not on the terminal (--json, or redirected)
+            bar: bool | None = None if args.json or not sys.stdout.isatty() else False
+            stream = progress(pose.predict_video(reader), reader.frame_count or None, "headpose", bar, "frame")
             for frame in stream:
                 count += 1
                 if args.json:
