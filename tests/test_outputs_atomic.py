@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,14 @@ _WRITER_SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize(
     ("kind", "name"),
-    [("video", "out.mp4"), ("csv", "take.csv"), ("npy", "mesh.npy"), ("sink", "frames.npy"), ("json", "bs.json")],
+    [
+        ("video", "out.mp4"),
+        ("csv", "take.csv"),
+        ("npy", "mesh.npy"),
+        ("sink", "frames.npy"),
+        ("sink", "motion.mp4"),
+        ("json", "bs.json"),
+    ],
 )
 def test_signal_mid_write_leaves_nothing(tmp_path: Path, kind: str, name: str, sig: signal.Signals) -> None:
     script = tmp_path / "writer.py"
@@ -186,6 +194,9 @@ def test_signal_mid_write_leaves_nothing(tmp_path: Path, kind: str, name: str, s
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.strip() == "writing", proc.stderr.read() if proc.stderr else ""
+        deadline = time.monotonic() + 20  # an encoder creates its file once it has a few frames
+        while not _leftovers(out_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert _leftovers(out_dir), "the writer should be writing a partial file by now"
         proc.send_signal(sig)
         proc.wait(timeout=60)
