@@ -70,7 +70,7 @@ def test_wrong_task_is_refused_before_any_download(
     assert main(["headpose", image, "--model", "fomm-vox-256", "--detector", str(detector)]) == 2
     err = capsys.readouterr().err
     assert "'fomm-vox-256' is a 'motion_transfer' model, not a 'head_pose' model" in err and "fsanet" in err
-    with pytest.raises(ModelError, match="not a 'face_detection' model"):
+    with pytest.raises(ModelError, match="not a 'face_detection' or 'blendshapes' model"):
         HeadPose(headpose_pkgs[0], detector="fsanet")
     with pytest.raises(ModelError, match="not a 'audio2face' model"):
         Audio2Face.from_pretrained("mediapipe-face-landmarker")
@@ -137,6 +137,27 @@ def test_headpose_takes_any_detector_package(
     args = ["headpose", str(media_dir / "images" / "two_people.jpg"), "--model", str(headpose_pkgs[0])]
     assert main([*args, "--detector", str(faceboxes), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["faces"]) == 2
+
+
+def test_blazeface_is_a_detector_like_the_others(
+    headpose_pkgs: tuple[Path, Path], mediapipe_package: Path, media_dir: Path
+) -> None:
+    from facelib.tasks.blazeface import BlazeFaceDetector
+    from facelib.tasks.face_landmarker import FaceLandmarker
+
+    image = read_image(media_dir / "images" / "obama.jpg")
+    with FaceLandmarker(mediapipe_package) as landmarker:
+        expected = landmarker.detect_faces(image)
+    with BlazeFaceDetector(mediapipe_package) as detector:
+        faces = detector.detect(image)
+        assert "BlazeFaceDetector('mediapipe-face-landmarker'" in repr(detector)
+    assert len(faces) == len(expected) == 1
+    np.testing.assert_allclose(faces[0].box, expected.boxes[0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(faces[0].keypoints, expected.keypoints[0], rtol=0, atol=1e-4)
+    with HeadPose(headpose_pkgs[0], detector=mediapipe_package) as pose:
+        assert isinstance(pose.detector, BlazeFaceDetector)
+        (face,) = pose.predict(image)
+        np.testing.assert_allclose(face.box, faces[0].box, rtol=0, atol=1e-4)
 
 
 def test_sub_models_inherit_the_backend(headpose_pkgs: tuple[Path, Path]) -> None:
