@@ -115,7 +115,15 @@ def fit(stages: Sequence[Stage], shapes: Mapping[str, Shape], model: str) -> Fit
 
 
 def pad_batch(array: np.ndarray, batch: int) -> np.ndarray:
-    """Pad axis 0 of ``array`` to ``batch`` rows by repeating its last row (never truncates)."""
+    """Pad axis 0 of ``array`` to ``batch`` rows by repeating its last row (never truncates).
+
+    This is facelib's one padding rule, used by every backend that runs fixed batch sizes
+    (Ascend batch gears, SOPHON static stages, MagicMind fixed shapes) and by the tasks.  The
+    padded rows are thrown away, but they still run through the network: repeating the last
+    real row keeps them in-distribution (an all-zero image or sequence can drive activations,
+    int8 scales or NaN-prone normalisations to values no real input reaches), and the real rows'
+    outputs do not depend on them since batch rows are independent at inference.
+    """
     n = array.shape[0]
     if n > batch:
         raise InputError(f"cannot pad a batch of {n} down to {batch}")

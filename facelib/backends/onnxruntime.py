@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import Availability, Backend, Session, TensorSpec
+from facelib.backends.base import Availability, Backend, Session, SpecSession, TensorSpec, check_options
 from facelib.errors import InferenceError, InputError, ModelFileError
 
 _ORT_TYPES = {
@@ -56,6 +56,16 @@ def clear_session_cache() -> None:
         _CACHE.clear()
 
 
+_OPTION_NAMES = (
+    "providers",
+    "provider_options",
+    "intra_op_num_threads",
+    "inter_op_num_threads",
+    "graph_optimization_level",
+    "session_config",
+)
+
+
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime (the default backend).
 
@@ -86,7 +96,9 @@ class OnnxRuntimeBackend(Backend):
         inter_op_num_threads: int = 0,
         graph_optimization_level: str = "all",
         session_config: Mapping[str, str] | None = None,
+        **others: Any,
     ) -> None:
+        check_options(_OPTION_NAMES, others, "ONNX Runtime")
         if graph_optimization_level not in _OPT_LEVELS:
             raise InputError(
                 f"graph_optimization_level must be one of {sorted(_OPT_LEVELS)}, got {graph_optimization_level!r}"
@@ -181,23 +193,13 @@ class OnnxRuntimeBackend(Backend):
             ) from exc
 
 
-class OnnxRuntimeSession(Session):
+class OnnxRuntimeSession(SpecSession):
     """A thread-safe wrapper of ``onnxruntime.InferenceSession`` (``run`` may be called concurrently)."""
 
     def __init__(self, session: Any, model_path: Path) -> None:
+        super().__init__(model_path, map(_spec, session.get_inputs()), map(_spec, session.get_outputs()))
         self._session = session
-        self.model_path = model_path
-        self._inputs = tuple(_spec(a) for a in session.get_inputs())
-        self._outputs = tuple(_spec(a) for a in session.get_outputs())
         self._dtypes = {s.name: np.dtype(s.dtype) for s in self._inputs}
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
 
     @property
     def providers(self) -> list[str]:
@@ -207,7 +209,7 @@ class OnnxRuntimeSession(Session):
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
         prepared = {name: np.ascontiguousarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
-        names = list(output_names) if output_names is not None else [o.name for o in self._outputs]
+        names = self.output_names(output_names)
         try:
             values = self._session.run(names, prepared)
         except Exception as exc:
