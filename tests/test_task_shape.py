@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from headpose_support import build_fsanet, build_ultraface
 
-from facelib.backends.base import Backend, Session, TensorSpec
+from facelib.backends.base import Backend, Session, SpecSession, TensorSpec
 from facelib.backends.batching import fixed_batch, run_batched
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.cli import main
@@ -204,24 +204,16 @@ def test_workload_presets_live_in_the_backend() -> None:
 # -- chunking and padding -----------------------------------------------------------------------
 
 
-class _Recorder(Session):
+class _Recorder(SpecSession):
     """A session built for batch ``fixed`` (or dynamic) that doubles ``x`` and adds ``s``."""
 
     def __init__(self, fixed: int | None, shared_batch: int | None = None) -> None:
-        self.model_path = Path("recorder.onnx")
-        self._inputs = (
+        inputs = (
             TensorSpec("x", (fixed if fixed else "N", 2), "float32"),
             TensorSpec("s", (shared_batch if shared_batch else "M", 2), "float32"),
         )
+        super().__init__(Path("recorder.onnx"), inputs, (TensorSpec("y", ("N", 2), "float32"),))
         self.calls: list[dict[str, np.ndarray]] = []
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return (TensorSpec("y", ("N", 2), "float32"),)
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.calls.append(dict(feeds))
