@@ -15,7 +15,7 @@ from headpose_support import build_fsanet, build_ultraface
 from facelib.backends import Availability, Backend, Session, register_backend, reload_plugins
 from facelib.errors import BackendError, InputError
 from facelib.processing.arkit import ARKIT_NAMES
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 
 class _Crashing(Backend):
@@ -75,7 +75,7 @@ def test_task_repr_names_model_and_backend(packages):
     fsanet, ultraface = packages
     with HeadPose(fsanet, detector=ultraface) as pose:
         text = repr(pose)
-    assert text.startswith("<HeadPose model='fsanet' backend=") and "object at" not in text
+    assert text.startswith("HeadPose('fsanet', backend=") and "object at" not in text
 
 
 def test_predict_none_is_an_input_error(packages):

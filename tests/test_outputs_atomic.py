@@ -21,7 +21,7 @@ from facelib.io.image import write_image
 from facelib.io.livelink import LiveLinkCSVWriter, read_livelink_csv, write_livelink_csv
 from facelib.io.mesh import NpyFrameWriter
 from facelib.io.video import VideoWriter
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ _WRITER_SCRIPT = textwrap.dedent(
                     w.write(np.full((64, 64, 3), i % 255, np.uint8))
         elif kind == "csv":
             from facelib.io.livelink import LiveLinkCSVWriter
-            from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+            from facelib.results import BlendshapeFrame, FaceBlendshapes
             face = FaceBlendshapes(box=np.zeros(4, np.float32), score=1.0, blendshapes=np.full(52, 0.5, np.float32))
             with LiveLinkCSVWriter(out) as w:
                 for i in frames():
@@ -160,7 +160,7 @@ _WRITER_SCRIPT = textwrap.dedent(
             sink.close()
         elif kind == "json":
             from facelib.io.blendshape_export import save_json
-            from facelib.tasks.blendshape_results import BlendshapeFrame
+            from facelib.results import BlendshapeFrame
             save_json((BlendshapeFrame(i, i * 10.0, ()) for i in frames()), out)
     """
 )

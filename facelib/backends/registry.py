@@ -277,6 +277,13 @@ def get_backend(name: str | Backend = "auto", **options: Any) -> Backend:
     return backend
 
 
+def keep_auto(chosen: Backend, tuned: Backend) -> Backend:
+    """``tuned`` (e.g. ``chosen.for_workload(...)``), still allowed to give way if ``chosen`` was."""
+    if getattr(chosen, "_facelib_auto", False):
+        tuned._facelib_auto = True  # type: ignore[attr-defined]
+    return tuned
+
+
 def active_backend(backend: Backend) -> Backend:
     """The backend that replaced ``backend`` after its load failed under ``"auto"`` (else itself)."""
     while (nxt := getattr(backend, "_facelib_replacement", None)) is not None:
