@@ -287,13 +287,27 @@ class Calibrator:
                 Code.INVALID_ARGUMENT,
                 f"{len(self._data)} calibration inputs for {network.get_input_count()} network inputs",
             )
+        # Call order of the real Calibrator, as every CalibDataInterface in Cambricon/magicmind_cloud
+        # is written for it (buildin/cv/segmentation/u2net_pytorch/gen_model/gen_model.py
+        # FixedCalibData; buildin/cv/classification/alexnet_bn_caffe/gen_model/calibrator.py):
+        # reset() clears, next() loads the following sample (OUT_OF_RANGE once exhausted), and
+        # get_sample() returns what the last next() loaded -- it is never asked before next().
+        seen: list[list[np.ndarray]] = []
         for data, tensor in zip(self._data, network._inputs):
             st = data.reset()
             if not st.ok():
                 return st
-            count = 0
+            samples: list[np.ndarray] = []
             while True:
-                sample = np.asarray(data.get_sample())
+                st = data.next()
+                if not st.ok():
+                    if st.error_code() != Code.OUT_OF_RANGE:
+                        return st
+                    break
+                raw = data.get_sample()
+                if raw is None:
+                    return _err(Code.INVALID_ARGUMENT, "get_sample() returned no data after next() returned OK")
+                sample = np.asarray(raw)
                 shape = data.get_shape().GetDims()
                 if list(sample.shape) != shape or len(shape) != len(tensor._dims):
                     return _err(
@@ -305,14 +319,12 @@ class Calibrator:
                     )
                 if data.get_data_type() != DataType.FLOAT32 or sample.dtype != np.float32:
                     return _err(Code.INVALID_ARGUMENT, "calibration data must be FLOAT32")
-                count += 1
-                st = data.next()
-                if not st.ok():
-                    if st.error_code() != Code.OUT_OF_RANGE:
-                        return st
-                    break
-            if count == 0:
+                samples.append(sample.copy())
+            if not samples:
                 return _err(Code.INVALID_ARGUMENT, "no calibration samples")
+            seen.append(samples)
+        #: test hook: the samples each input delivered, in order
+        self.samples_seen = seen
         network._calibrated_mode = config.mode
         return Status.OK()
 
