@@ -42,7 +42,10 @@ class TensorRTBackend(Backend):
     strongly_typed:
         Build strongly typed networks on TensorRT 10 too (always on in TensorRT 11).
     version_compatible:
-        Build engines later TensorRT runtimes of the same major version can load.
+        Build engines later TensorRT runtimes can load (later 10.x and 11.x for a 10.x build,
+        later 11.x for an 11.x build).  Such a plan embeds TensorRT's lean runtime as host code,
+        so a backend with this option also allows host code when loading
+        (``Runtime.engine_host_code_allowed``): load only engines you built or trust.
     calibration_cache:
         File to read/write the int8 calibration cache.
     """
@@ -139,7 +142,9 @@ class TensorRTBackend(Backend):
             raise ModelFileError(f"the TensorRT backend loads {self.formats} files, not {path.name}")
         if not path.is_file():
             raise ModelFileError(f"TensorRT engine not found: {path}")
-        return TensorRTSession(path, int(self.options["device_id"]))
+        return TensorRTSession(
+            path, int(self.options["device_id"]), allow_host_code=bool(self.options.get("version_compatible"))
+        )
 
 
 def _cuda_version(code: int) -> str:
@@ -154,7 +159,7 @@ class TensorRTSession(Session):
     before TensorRT sees it.  ``run`` is serialized by a lock (one context per session).
     """
 
-    def __init__(self, path: Path, device_id: int) -> None:
+    def __init__(self, path: Path, device_id: int, allow_host_code: bool = False) -> None:
         self.model_path = path
         self._trt = import_tensorrt()
         self._rt = cuda.import_runtime()
@@ -164,6 +169,10 @@ class TensorRTSession(Session):
         cuda.set_device(self._rt, device_id)
         self._logger = make_logger(self._trt)
         self._runtime = self._trt.Runtime(self._logger)
+        if allow_host_code:
+            # NVIDIA, "Version Compatibility" (TensorRT 10.16 developer guide): a version-compatible
+            # plan holds the lean runtime, which only deserializes with host code allowed.
+            self._runtime.engine_host_code_allowed = True
         data = path.read_bytes()
         if not data:
             raise ModelFileError(f"{path} is empty; delete it so it is compiled again")

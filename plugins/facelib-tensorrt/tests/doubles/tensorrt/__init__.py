@@ -125,6 +125,7 @@ if _MAJOR >= 11:
         DEBUG = 1
         REFIT = 4
         VERSION_COMPATIBLE = 11
+        EXCLUDE_LEAN_RUNTIME = 13
         TF32 = 6
         DIRECT_IO = 12
 else:
@@ -141,6 +142,7 @@ else:
         TF32 = 6
         BF16 = 17
         VERSION_COMPATIBLE = 11
+        EXCLUDE_LEAN_RUNTIME = 13
         DIRECT_IO = 12
 
 
@@ -534,6 +536,8 @@ class Builder:
             "version": __version__,
             "device": _device_tag(),
             "version_compatible": "VERSION_COMPATIBLE" in flags,
+            # a version-compatible plan embeds the lean runtime (host code) unless EXCLUDE_LEAN_RUNTIME
+            "host_code": "VERSION_COMPATIBLE" in flags and "EXCLUDE_LEAN_RUNTIME" not in flags,
             "inputs": [[t.name, list(t.shape), int(t.dtype)] for t in network._inputs],
             "outputs": [[t.name, list(t.shape), int(t.dtype)] for t in network._outputs],
             "profiles": profiles,
@@ -595,9 +599,34 @@ class Builder:
 # -- runtime ---------------------------------------------------------------------------------------
 
 
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def _loads_version(built: str, version_compatible: bool) -> bool:
+    """Whether a plan built by TensorRT ``built`` deserializes with this version.
+
+    docs.nvidia.com/deeplearning/tensorrt/10.16.1/inference-library/version-compatibility.html
+    and 11.1.0/inference-library/engine-compatibility.html: a plan loads with the exact version
+    that built it; a version-compatible plan also with later versions of the same major, and a
+    TensorRT 10 version-compatible plan with TensorRT 11 -- never with an older runtime.
+    Versions compare numerically (10.9.0 < 10.16.1).
+    """
+    if built == __version__:
+        return True
+    mine, theirs = _version_tuple(__version__), _version_tuple(built)
+    if not version_compatible or theirs > mine:
+        return False
+    return theirs[0] == mine[0] or (theirs[0] == 10 and mine[0] == 11)
+
+
 class Runtime:
     def __init__(self, logger: ILogger) -> None:
         self.logger = logger
+        # Python API (tensorrt.Runtime): "engine_host_code_allowed: Whether this runtime is
+        # allowed to deserialize engines that contain host executable code (Default: False)";
+        # version-compatible plans carry the lean runtime as host code (version-compatibility page).
+        self.engine_host_code_allowed = False
 
     def deserialize_cuda_engine(self, serialized_engine: Any) -> ICudaEngine | None:
         data = bytes(serialized_engine)
@@ -607,15 +636,20 @@ class Runtime:
         (size,) = struct.unpack("<Q", data[8:16])
         header = json.loads(data[16 : 16 + size])
         onnx_bytes = data[16 + size :]
-        major = header["version"].split(".")[0]
-        same = header["version"] == __version__
-        compatible = header["version_compatible"] and major == str(_MAJOR) and header["version"] <= __version__
-        if not (same or compatible):
+        if not _loads_version(header["version"], bool(header["version_compatible"])):
             _log(
                 self.logger,
                 _Severity.ERROR,
                 "The engine plan file is not compatible with this version of TensorRT, "
                 f"expecting library version {__version__} got {header['version']}, please rebuild.",
+            )
+            return None
+        if header.get("host_code") and not self.engine_host_code_allowed:
+            _log(
+                self.logger,
+                _Severity.ERROR,
+                "Cannot deserialize engine with lean runtime since host code is not allowed. "
+                "Set IRuntime::setEngineHostCodeAllowed(true) to allow it.",
             )
             return None
         if header["device"].split("|")[-1] != _device_tag().split("|")[-1]:
