@@ -69,7 +69,6 @@ def test_calibration_delivers_every_sample_in_magicmind_call_order(
 ) -> None:
     """MagicMind calls reset(), then next() before each get_sample(); all samples arrive, first included."""
     import magicmind.python.runtime as mm
-
     from facelib_cambricon.builder import _Samples
 
     rng = np.random.default_rng(0)
