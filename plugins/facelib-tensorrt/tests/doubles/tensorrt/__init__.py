@@ -434,8 +434,6 @@ class IBuilderConfig:
         return len(self._profiles)
 
     def set_calibration_profile(self, profile: IOptimizationProfile) -> bool:
-        if _MAJOR >= 11:
-            raise AttributeError("set_calibration_profile")
         if not profile:
             return False
         self._calibration_profile = profile
@@ -473,7 +471,8 @@ class IHostMemory(bytes):
 class Builder:
     def __init__(self, logger: ILogger) -> None:
         self.logger = logger
-        self.platform_has_fast_fp16 = True
+        if _MAJOR < 11:  # deprecated in 10.x, gone from the 11.x bindings (sdk_names/tensorrt-11.txt)
+            self.platform_has_fast_fp16 = True
 
     def create_network(self, flags: int = 0) -> INetworkDefinition:
         allowed = 0
@@ -526,7 +525,7 @@ class Builder:
             self._error("Network is strongly typed: precision builder flags (FP16/INT8/BF16) are not allowed")
             return None
         calibrated = False
-        if "INT8" in flags and config.int8_calibrator is not None:
+        if "INT8" in flags and getattr(config, "int8_calibrator", None) is not None:
             calibrated = self._calibrate(network, config, dynamic)
             if not calibrated:
                 return None
@@ -594,6 +593,13 @@ class Builder:
             return False
         calibrator.write_calibration_cache(b"TRT-double-EntropyCalibration2\n" + json.dumps(amax).encode())
         return True
+
+
+if _MAJOR >= 11:
+    # TensorRT 11 removed implicit quantization (calibrators, calibration profiles) and these
+    # properties: the 11.4 bindings hold none of the names (tests/sdk_names/tensorrt-11.txt).
+    del IInt8Calibrator, IInt8EntropyCalibrator2
+    del IBuilderConfig.set_calibration_profile
 
 
 # -- runtime ---------------------------------------------------------------------------------------
@@ -883,3 +889,7 @@ class IExecutionContext:
                     view[:] = value.reshape(-1).view(np.uint8)
 
         return _cuda._enqueue(stream_handle, launch)
+
+
+if _MAJOR >= 11:
+    del IExecutionContext.all_shape_inputs_specified  # absent from the 11.4 bindings
