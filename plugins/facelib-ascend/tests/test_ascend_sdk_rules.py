@@ -175,3 +175,42 @@ def test_cache_key_follows_the_cann_version(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("ASCEND_TOOLKIT_HOME")
     with activated() as make_backend:
         assert "atc " in make_backend().cache_key()  # no toolkit file: the atc executable's fingerprint
+
+
+def _probed() -> dict[str, Any]:
+    return dict(json.loads((Path(__file__).parent / "sdk_names" / "onnxruntime-cann-1.24.4.json").read_text()))
+
+
+def test_cann_provider_options_are_ones_the_real_wheel_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys facelib sends were accepted by onnxruntime-cann 1.24.4 itself (probe_onnxruntime_cann.py)."""
+    import onnxruntime as ort
+    from facelib_ascend.cann import KNOWN_OPTIONS
+
+    probed = _probed()
+    assert "precision_mode" in probed["accepted"] and "precision_mode_v2" in probed["refused"]
+    assert set(probed["accepted"]) <= set(KNOWN_OPTIONS)
+    have = ort.get_available_providers()
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CANNExecutionProvider", *have])
+    with activated() as make_backend:
+        backend = make_backend("ascend-cann", device_id=0, precision_mode="force_fp16")
+        sent = backend.options["providers"][0][1]
+        assert set(sent) <= set(probed["accepted"])
+        with pytest.raises(InputError, match="unknown CANNExecutionProvider options"):
+            make_backend("ascend-cann", provider_options={"enable_graph": True})
+
+
+# this onnxruntime has no CANN provider: it warns and drops it, as a real onnxruntime-cann does
+# (with an "EP Error" instead) when the provider's options are refused or CANN cannot start
+@pytest.mark.filterwarnings("ignore:Specified provider 'CANNExecutionProvider' is not in available:UserWarning")
+def test_silent_fallback_to_cpu_is_an_error(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime runs on CPU when the CANN provider cannot start; facelib must not pretend."""
+    import onnxruntime as ort
+
+    from facelib.errors import BackendError
+
+    have = ort.get_available_providers()
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CANNExecutionProvider", *have])
+    with activated() as make_backend:
+        backend = make_backend("ascend-cann", provider_options={"npu_mem_limit": 1 << 30})
+        with pytest.raises(BackendError, match=r"did not put face_blendshapes\.onnx on the NPU"):
+            backend.load(models_dir / "mediapipe/face_blendshapes.onnx")
