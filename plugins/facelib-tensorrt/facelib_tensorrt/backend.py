@@ -22,6 +22,8 @@ _OPTION_NAMES = (
     "strongly_typed",
     "version_compatible",
     "calibration_cache",
+    "precision",
+    "calibration_data",
 )
 
 
@@ -47,7 +49,14 @@ class TensorRTBackend(Backend):
         so a backend with this option also allows host code when loading
         (``Runtime.engine_host_code_allowed``): load only engines you built or trust.
     calibration_cache:
-        File to read/write the int8 calibration cache.
+        File to read/write the int8 calibration cache (TensorRT 10 implicit quantization).
+    precision:
+        ``fp16``, ``bf16`` or ``int8`` for compile requests that ask for the default ``fp32``.
+        On strongly typed networks (TensorRT 11) facelib builds from a float16 / Q/DQ int8 copy
+        of the ONNX (see :mod:`facelib_tensorrt.precision`).
+    calibration_data:
+        ``.npz`` of real input samples (one array per input, samples on axis 0) for int8 when
+        the compile request carries none.
     """
 
     name: ClassVar[str] = "tensorrt"
@@ -58,6 +67,8 @@ class TensorRTBackend(Backend):
         unknown = sorted(set(options) - set(_OPTION_NAMES))
         if unknown:
             raise InputError(f"unknown TensorRT backend options {unknown}; known: {list(_OPTION_NAMES)}")
+        if options.get("precision") not in (None, "fp32", "fp16", "bf16", "int8"):
+            raise InputError(f"precision must be fp32, fp16, bf16 or int8, got {options['precision']!r}")
         options.setdefault("device_id", 0)
         super().__init__(**options)
 

@@ -212,11 +212,12 @@ def test_precision_follows_the_installed_version(
         engine = _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
         header = _plan_header(engine)
         assert "FP16" in header["flags"] and not header["strongly_typed"]
-    else:
+    else:  # strongly typed: built from a float16 copy of the ONNX (tests/test_tensorrt_precision.py)
+        engine = _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
+        header = _plan_header(engine)
+        assert header["strongly_typed"] and not {"FP16", "INT8"} & set(header["flags"])
         with pytest.raises(BackendError, match="strongly typed"):
-            _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
-        engine = _compile(backend, onnx_path, tmp_path / "f.engine", {})
-        assert _plan_header(engine)["strongly_typed"]
+            _compile(backend, onnx_path, tmp_path / "b.engine", {}, precision="bf16")
     with pytest.raises(InputError, match="precision"):
         _compile(backend, onnx_path, tmp_path / "x.engine", {}, precision="fp8")
 
