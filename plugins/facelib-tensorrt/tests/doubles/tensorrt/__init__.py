@@ -26,12 +26,94 @@ import numpy as np
 
 
 class _LazyCuda:
-    """The CUDA runtime double, imported on first use (TensorRT does not need cuda-python to import)."""
+    """The CUDA runtime, imported on first use (TensorRT does not need cuda-python to import).
+
+    Device memory is reached in one of two ways: through the cuda-bindings double's simulated
+    memory (the tests), or -- when the real cuda-bindings is imported, as ``scripts/gpu-check.sh``
+    does on a GPU machine -- with real ``cudaMemcpy`` calls, so that the plugin's own device
+    buffers, copies, streams and tensor addresses are the real ones and only the kernels are
+    replaced by onnxruntime on the CPU.
+    """
 
     def __getattr__(self, name: str) -> Any:
         from cuda.bindings import runtime
 
         return getattr(runtime, name)
+
+    @property
+    def simulated(self) -> bool:
+        from cuda.bindings import runtime
+
+        return hasattr(runtime, "_device_view")
+
+    def _device_view(self, ptr: int, nbytes: int) -> Any:  # simulated memory only
+        from cuda.bindings import runtime
+
+        return runtime._device_view(ptr, nbytes)
+
+    def valid(self, ptr: int, nbytes: int) -> bool:
+        """Whether [ptr, ptr+nbytes) lies inside one live device allocation."""
+        if self.simulated:
+            return self._device_view(ptr, nbytes) is not None
+        from cuda.bindings import driver
+
+        err, base, size = driver.cuMemGetAddressRange(ptr)
+        if err != driver.CUresult.CUDA_SUCCESS:
+            return False
+        return int(base) <= ptr and ptr + nbytes <= int(base) + int(size)
+
+    def read(self, ptr: int, nbytes: int) -> np.ndarray | None:
+        """A host copy (uint8) of device bytes, or None when they are not a live allocation."""
+        if self.simulated:
+            view = self._device_view(ptr, nbytes)
+            return None if view is None else np.array(view, copy=True)
+        if not self.valid(ptr, nbytes):
+            return None
+        host = np.empty(nbytes, np.uint8)
+        (err,) = self.cudaMemcpy(host.ctypes.data, ptr, nbytes, self.cudaMemcpyKind.cudaMemcpyDeviceToHost)
+        if err != self.cudaError_t.cudaSuccess:
+            raise MemoryError(f"cudaMemcpy device to host failed: {err}")
+        return host
+
+    def write(self, ptr: int, data: np.ndarray) -> None:
+        """Copy host bytes (uint8, C-contiguous) to device memory."""
+        if self.simulated:
+            view = self._device_view(ptr, data.nbytes)
+            if view is None:
+                raise MemoryError(f"device range 0x{ptr:x}+{data.nbytes} is not a live allocation")
+            view[:] = data
+            return
+        if not self.valid(ptr, data.nbytes):
+            raise MemoryError(f"device range 0x{ptr:x}+{data.nbytes} is not a live allocation")
+        (err,) = self.cudaMemcpy(ptr, data.ctypes.data, data.nbytes, self.cudaMemcpyKind.cudaMemcpyHostToDevice)
+        if err != self.cudaError_t.cudaSuccess:
+            raise MemoryError(f"cudaMemcpy host to device failed: {err}")
+
+    def stream_alive(self, handle: int) -> bool:
+        from cuda.bindings import runtime
+
+        if self.simulated:
+            return bool(runtime._stream_alive(handle))
+        (err,) = runtime.cudaStreamQuery(handle)
+        return err in (runtime.cudaError_t.cudaSuccess, runtime.cudaError_t.cudaErrorNotReady)
+
+    def enqueue(self, handle: int, work: Any) -> bool:
+        """Run ``work`` in stream order: queued on the simulated stream, or -- on a real GPU --
+        after the stream's earlier work (the plugin's input copies) has finished."""
+        from cuda.bindings import runtime
+
+        if self.simulated:
+            return bool(runtime._enqueue(handle, work))
+        (err,) = runtime.cudaStreamSynchronize(handle)
+        if err != runtime.cudaError_t.cudaSuccess:
+            self.last_error: BaseException | str = f"cudaStreamSynchronize: {err}"
+            return False
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - reported through the logger, as TensorRT does
+            self.last_error = exc
+            return False
+        return True
 
 
 _cuda = _LazyCuda()
@@ -580,7 +662,7 @@ class Builder:
             for t, ptr in zip(network._inputs, pointers):
                 dtype = np.dtype(nptype(t.dtype))
                 nbytes = int(np.prod(shapes[t.name])) * dtype.itemsize
-                view = _cuda._device_view(int(ptr), nbytes)
+                view = _cuda.read(int(ptr), nbytes)
                 if view is None:
                     self._error(f"Calibration batch pointer for {t.name} is not a device allocation of {nbytes} bytes")
                     return False
@@ -836,7 +918,7 @@ class IExecutionContext:
     def execute_async_v3(self, stream_handle: int) -> bool:
         if not isinstance(stream_handle, int):
             raise TypeError("execute_async_v3(): incompatible function arguments")
-        if not _cuda._stream_alive(stream_handle):
+        if not _cuda.stream_alive(stream_handle):
             self._error("IExecutionContext::enqueueV3: Error Code 1: Cuda Runtime (invalid resource handle)")
             return False
         missing = self._inputs_specified()
@@ -859,7 +941,7 @@ class IExecutionContext:
             shape = self._shapes[name] if mode == TensorIOMode.INPUT else out_shapes[name]
             itemsize = np.dtype(nptype(dtype)).itemsize
             nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize
-            if _cuda._device_view(address, nbytes) is None:
+            if not _cuda.valid(address, nbytes):
                 self._error(
                     f"[double] tensor {name} needs {nbytes} bytes at 0x{address:x}, which is not inside a live "
                     "device allocation (a real GPU would read or write out of bounds)"
@@ -872,7 +954,7 @@ class IExecutionContext:
             feeds = {}
             for name, shape, dtype, mode, address, nbytes in plan:
                 if mode == TensorIOMode.INPUT:
-                    view = _cuda._device_view(address, nbytes)
+                    view = _cuda.read(address, nbytes)
                     if view is None:
                         raise MemoryError(f"input {name} was freed before the launch")
                     feeds[name] = view.view(dtype).reshape(shape).copy()
@@ -883,12 +965,12 @@ class IExecutionContext:
                     value = np.ascontiguousarray(values[name], dtype=dtype)
                     if value.shape != tuple(shape):
                         raise RuntimeError(f"output {name} came out {value.shape}, expected {shape}")
-                    view = _cuda._device_view(address, nbytes)
-                    if view is None:
-                        raise MemoryError(f"output {name} was freed before the launch")
-                    view[:] = value.reshape(-1).view(np.uint8)
+                    _cuda.write(address, value.reshape(-1).view(np.uint8))
 
-        return _cuda._enqueue(stream_handle, launch)
+        if _cuda.enqueue(stream_handle, launch):
+            return True
+        self._error(f"IExecutionContext::enqueueV3: Error Code 1: {getattr(_cuda, 'last_error', 'launch failed')}")
+        return False
 
 
 if _MAJOR >= 11:
