@@ -172,9 +172,7 @@ def check_one(task: str, shared: Path, work: Path, rt: Any, max_frames: int) -> 
     gc.collect()  # sessions closed by the task; drop any stragglers before measuring
     leaked = memory_in_use(rt) - before
     tolerance = float(run.adapter.default_tolerance)
-    fields = [
-        {"field": d.output, "max_abs": d.max_abs, "max_rel": d.max_rel, "shape": list(d.shape)} for d in diffs
-    ]
+    fields = [{"field": d.output, "max_abs": d.max_abs, "max_rel": d.max_rel, "shape": list(d.shape)} for d in diffs]
     worst = max((d.max_abs for d in diffs), default=float("inf"))
     ok = bool(diffs) and worst <= tolerance and leaked <= 0
     return {

@@ -960,7 +960,7 @@ class IExecutionContext:
                     feeds[name] = view.view(dtype).reshape(shape).copy()
             names = [p[0] for p in plan if p[3] == TensorIOMode.OUTPUT]
             values = dict(zip(names, session.run(names, feeds)))
-            for name, shape, dtype, mode, address, nbytes in plan:
+            for name, shape, dtype, mode, address, _nbytes in plan:
                 if mode == TensorIOMode.OUTPUT:
                     value = np.ascontiguousarray(values[name], dtype=dtype)
                     if value.shape != tuple(shape):
