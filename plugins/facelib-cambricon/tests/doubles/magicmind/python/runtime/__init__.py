@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 __version__ = "1.7.0-double"
-MAGIC = b"FACELIB-FAKE-MAGICMIND v1\n"
+_MAGIC = b"FACELIB-FAKE-MAGICMIND v1\n"
 
 
 class Code(enum.IntEnum):
@@ -50,10 +50,10 @@ class Status:
     def ok(self) -> bool:
         return self._code == Code.OK
 
-    def error_code(self) -> Code:
+    def _error_code(self) -> Code:  # not a confirmed MagicMind name: the double's own
         return self._code
 
-    def error_message(self) -> str:
+    def _error_message(self) -> str:
         return self._message
 
     def __str__(self) -> str:
@@ -301,7 +301,7 @@ class Calibrator:
             while True:
                 st = data.next()
                 if not st.ok():
-                    if st.error_code() != Code.OUT_OF_RANGE:
+                    if st._error_code() != Code.OUT_OF_RANGE:
                         return st
                     break
                 raw = data.get_sample()
@@ -341,7 +341,7 @@ class Model:
         assert self._spec is not None
         try:
             Path(path).write_bytes(
-                MAGIC + json.dumps({**self._spec, "onnx": base64.b64encode(self._onnx).decode()}).encode()
+                _MAGIC + json.dumps({**self._spec, "onnx": base64.b64encode(self._onnx).decode()}).encode()
             )
         except OSError as exc:
             return _err(Code.INTERNAL, str(exc))
@@ -354,9 +354,9 @@ class Model:
             data = Path(path).read_bytes()
         except OSError as exc:
             return _err(Code.NOT_FOUND, str(exc))
-        if not data.startswith(MAGIC):
+        if not data.startswith(_MAGIC):
             return _err(Code.INVALID_ARGUMENT, f"{path} is not a MagicMind model")
-        spec = json.loads(data[len(MAGIC) :])
+        spec = json.loads(data[len(_MAGIC) :])
         self._onnx = base64.b64decode(spec.pop("onnx"))
         self._spec = spec
         return Status.OK()
