@@ -275,9 +275,6 @@ class InferenceSession:
     def sumary(self) -> _Summary:
         return self._summary
 
-    def summary(self) -> _Summary:
-        return self._summary
-
     def reset_sumaryinfo(self) -> None:
         self._summary = _Summary()
 

@@ -143,7 +143,7 @@ class InferSession:
             self.session.free_resource()
 
     def summary(self) -> Any:
-        return self.session.summary()
+        return self.session.sumary()  # aclruntime binds only the misspelt "sumary" (both generations)
 
     def _static_prepare(self, shapes: list[Any], custom_sizes: Any) -> None:
         self.set_staticbatch()
@@ -217,6 +217,6 @@ class InferSession:
 if _API == "tools-2023":
     # the 2023 wrapper: no free_resource, "sumary" only, finalize on the instance
     del InferSession.free_resource
-    del InferSession.summary
+    del InferSession.summary, InferSession.get_max_dym_batchsize
     InferSession.sumary = lambda self: self.session.sumary()  # type: ignore[attr-defined]
     InferSession.finalize = lambda self: None  # type: ignore[assignment,method-assign]
