@@ -35,6 +35,7 @@ def test_dry_run_checks_tasks_against_cpu(models_dir: Path, tmp_path: Path) -> N
     assert set(tasks) == {"headpose", "blendshapes"}
     for result in tasks.values():
         assert result["status"] == "ok" and result["device_bytes_left"] == 0
+        assert result["device_buffers_left"] == 0 and result["streams_left"] == 0
         assert result["fields"] and result["worst_max_abs"] <= result["tolerance"]
     assert {"yaw", "pitch", "roll"} <= {f["field"] for f in tasks["headpose"]["fields"]}
 
@@ -71,3 +72,23 @@ def test_without_a_gpu_it_says_so(models_dir: Path) -> None:
         [str(SCRIPT), "--task", "headpose"], capture_output=True, text=True, env=_env(models_dir), timeout=300
     )
     assert proc.returncode == 2 and "no usable CUDA GPU" in proc.stderr
+
+
+def test_a_leaked_buffer_fails_the_check(models_dir: Path) -> None:
+    driver = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'scripts')!r})\n"
+        "import gpu_check\n"
+        "original = gpu_check.use_doubles\n"
+        "def leaky(dry_run, scratch):\n"
+        "    original(dry_run, scratch)\n"
+        "    import facelib_tensorrt.cuda as cuda\n"
+        "    cuda.DeviceBuffer.free = lambda self: None\n"
+        "gpu_check.use_doubles = leaky\n"
+        "sys.exit(gpu_check.main(['--dry-run', '--task', 'blendshapes']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", driver], capture_output=True, text=True, env=_env(models_dir), timeout=600, check=False
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "blendshapes  FAILED" in proc.stdout
