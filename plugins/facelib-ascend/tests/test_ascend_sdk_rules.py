@@ -184,9 +184,10 @@ def _probed() -> dict[str, Any]:
 def test_cann_provider_options_are_ones_the_real_wheel_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
     """The keys facelib sends were accepted by onnxruntime-cann 1.24.4 itself (probe_onnxruntime_cann.py)."""
     import onnxruntime as ort
-    from facelib_ascend.cann import KNOWN_OPTIONS
+    from facelib_ascend.cann import KNOWN_OPTIONS, PROVIDER
 
     probed = _probed()
+    assert PROVIDER in probed["available"]  # the provider name the real wheel registers
     assert "precision_mode" in probed["accepted"] and "precision_mode_v2" in probed["refused"]
     assert set(probed["accepted"]) <= set(KNOWN_OPTIONS)
     have = ort.get_available_providers()
