@@ -1,0 +1,115 @@
+"""Run inside Blender's Python (the ``bpy`` wheel): import an exported file, sample it, render it.
+
+    python probe.py FILE OUT.npz --fps F --frames 0 1 2.5 ... [--kind shapes|points] [--pc2 BASE.obj]
+        [--render OUT.png --render-frame F]
+
+``shapes``: for every mesh object with shape keys, the value of every key at every frame
+(``{object}/{key}`` -> (T,) array).  ``points``: evaluated vertex positions of every mesh object
+in its own (local) space at every frame (``{object}`` -> (T, V, 3)); with ``--pc2`` FILE is a PC2
+cache put on the mesh BASE.obj with a Mesh Cache modifier.  Also stores the scene's fps.
+"""
+
+import argparse
+import sys
+
+import bpy
+import numpy as np
+
+
+def _import(path: str, pc2_base: str | None) -> None:
+    low = path.lower()
+    if pc2_base is not None:
+        bpy.ops.wm.obj_import(filepath=pc2_base, forward_axis="NEGATIVE_Z", up_axis="Y")
+        obj = bpy.context.selected_objects[0]
+        mod = obj.modifiers.new("cache", "MESH_CACHE")
+        mod.cache_format = "PC2"
+        mod.filepath = path
+        mod.forward_axis = "NEG_Z"
+        mod.up_axis = "POS_Y"
+    elif low.endswith(".fbx"):
+        bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0)
+    elif low.endswith((".glb", ".gltf")):
+        bpy.ops.import_scene.gltf(filepath=path)
+    elif low.endswith((".usd", ".usda", ".usdc", ".usdz")):
+        bpy.ops.wm.usd_import(filepath=path)
+    else:
+        raise SystemExit(f"unknown file type {path}")
+
+
+def _set_frame(scene: "bpy.types.Scene", frame: float) -> None:
+    whole = int(np.floor(frame))
+    scene.frame_set(whole, subframe=float(frame - whole))
+
+
+def _render(path: str, frame: float) -> None:
+    scene = bpy.context.scene
+    _set_frame(scene, frame)
+    meshes = [o for o in scene.objects if o.type == "MESH"]
+    deps = bpy.context.evaluated_depsgraph_get()
+    pts = []
+    for o in meshes:
+        ev = o.evaluated_get(deps)
+        pts += [ev.matrix_world @ v.co for v in ev.data.vertices]
+    arr = np.array([tuple(p) for p in pts])
+    lo, hi = arr.min(0), arr.max(0)
+    centre = (lo + hi) / 2
+    size = float(np.max(hi - lo))
+    cam_data = bpy.data.cameras.new("cam")
+    cam_data.type = "ORTHO"
+    cam_data.ortho_scale = size * 1.15
+    cam = bpy.data.objects.new("cam", cam_data)
+    scene.collection.objects.link(cam)
+    # Blender is Z up; the imported face looks along -Y (its +Z front turned by the importer).
+    cam.location = (centre[0], centre[1] - 3 * size, centre[2])
+    cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
+    scene.camera = cam
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.shading.light = "STUDIO"
+    scene.display.shading.color_type = "SINGLE"
+    scene.render.resolution_x = scene.render.resolution_y = 256
+    scene.render.film_transparent = False
+    scene.render.filepath = path
+    bpy.ops.render.render(write_still=True)
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file")
+    ap.add_argument("out")
+    ap.add_argument("--fps", type=float, required=True)
+    ap.add_argument("--frames", type=float, nargs="+", required=True)
+    ap.add_argument("--kind", choices=["shapes", "points"], default="shapes")
+    ap.add_argument("--pc2")
+    ap.add_argument("--render")
+    ap.add_argument("--render-frame", type=float, default=0.0)
+    args = ap.parse_args(argv)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = round(args.fps)
+    scene.render.fps_base = round(args.fps) / args.fps
+    _import(args.file, args.pc2)
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 0, int(np.ceil(max(args.frames))) + 1
+    meshes = [o for o in scene.objects if o.type == "MESH"]
+    out: dict[str, list] = {}
+    for frame in args.frames:
+        _set_frame(scene, frame)
+        deps = bpy.context.evaluated_depsgraph_get()
+        for o in meshes:
+            if args.kind == "shapes":
+                keys = o.data.shape_keys
+                for kb in keys.key_blocks[1:] if keys else []:
+                    out.setdefault(f"{o.name}/{kb.name}", []).append(kb.value)
+            else:
+                ev = o.evaluated_get(deps)
+                out.setdefault(o.name, []).append([tuple(v.co) for v in ev.data.vertices])
+    arrays = {k: np.asarray(v, np.float64) for k, v in out.items()}
+    arrays["_fps"] = np.asarray(scene.render.fps / scene.render.fps_base)
+    arrays["_objects"] = np.asarray([o.name for o in meshes])
+    np.savez(args.out, **arrays)
+    if args.render:
+        _render(args.render, args.render_frame)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
