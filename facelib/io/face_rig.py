@@ -53,17 +53,21 @@ class RigMesh:
         if self.points.ndim != 2 or self.points.shape[1] != 3:
             raise InputError(f"mesh {self.name!r}: points must be (V, 3), got {self.points.shape}")
         if int(self.face_counts.sum()) != len(self.face_indices):
-            raise InputError(f"mesh {self.name!r}: face counts add up to {int(self.face_counts.sum())}, "
-                             f"but there are {len(self.face_indices)} corner indices")
+            raise InputError(
+                f"mesh {self.name!r}: face counts add up to {int(self.face_counts.sum())}, "
+                f"but there are {len(self.face_indices)} corner indices"
+            )
         if len(self.face_indices) and (int(self.face_indices.min()) < 0 or int(self.face_indices.max()) >= v):
             raise InputError(f"mesh {self.name!r}: polygon indices fall outside its {v} points")
         if self.shape_offsets.shape != (len(self.shape_names), v, 3):
-            raise InputError(f"mesh {self.name!r}: shape offsets {self.shape_offsets.shape} do not match "
-                             f"{len(self.shape_names)} shapes of {v} points")
+            raise InputError(
+                f"mesh {self.name!r}: shape offsets {self.shape_offsets.shape} do not match "
+                f"{len(self.shape_names)} shapes of {v} points"
+            )
 
     def triangles(self) -> np.ndarray:
         """(N, 3) int32 triangles (polygons fanned from their first corner)."""
-        out = []
+        out: list[tuple[int, int, int]] = []
         start = 0
         for n in self.face_counts.tolist():
             poly = self.face_indices[start : start + n]

@@ -43,8 +43,19 @@ _NULL_RECORD = b"\x00" * 13  # 7.4: three uint32 + one uint8
 # FbxAnimCurveDef flags: linear interpolation | auto tangent | generic time-independent.
 _KEY_FLAGS_LINEAR = 0x0004 | 0x0100 | 0x2000
 # FBX's standard frame rates (GlobalSettings TimeMode); anything else is 14 = custom.
-_TIME_MODES = {120.0: 1, 100.0: 2, 60.0: 3, 50.0: 4, 48.0: 5, 30.0: 6, 25.0: 10, 24.0: 11, 1000.0: 12, 96.0: 15,
-               72.0: 16}
+_TIME_MODES = {
+    120.0: 1,
+    100.0: 2,
+    60.0: 3,
+    50.0: 4,
+    48.0: 5,
+    30.0: 6,
+    25.0: 10,
+    24.0: 11,
+    1000.0: 12,
+    96.0: 15,
+    72.0: 16,
+}
 
 
 # --- binary records ---------------------------------------------------------------------------
@@ -155,8 +166,16 @@ def _header(fps: float, stop_ticks: int) -> list[_Node]:
     ext.add("FBXVersion", FBX_VERSION)
     ext.add("EncryptionType", 0)
     stamp = ext.add("CreationTimeStamp")
-    for key, value in (("Version", 1000), ("Year", 2000), ("Month", 1), ("Day", 1), ("Hour", 0), ("Minute", 0),
-                       ("Second", 0), ("Millisecond", 0)):
+    for key, value in (
+        ("Version", 1000),
+        ("Year", 2000),
+        ("Month", 1),
+        ("Day", 1),
+        ("Hour", 0),
+        ("Minute", 0),
+        ("Second", 0),
+        ("Millisecond", 0),
+    ):
         stamp.add(key, value)
     ext.add("Creator", "facelib")
     mode = _TIME_MODES.get(round(fps, 3), 14)
@@ -333,7 +352,7 @@ def read_fbx_rig(path: str | os.PathLike[str]) -> FaceRig:
         scene = ufbx.load_file(str(path), opts)
     except ufbx.UfbxError as exc:
         raise MediaReadError(f"{path} is not an FBX file ufbx can read: {exc}") from exc
-    meshes = []
+    meshes: list[RigMesh] = []
     with scene:
         for node in _iter_mesh_nodes(scene):
             mesh = node.mesh
@@ -357,9 +376,19 @@ def read_fbx_rig(path: str | os.PathLike[str]) -> FaceRig:
                     dense[idx] = off @ matrix[:3, :3].T
                     names.append(channel.name)
                     offsets.append(dense)
-            shape_offsets = np.stack(offsets).astype(np.float32) if offsets else np.zeros((0, len(points), 3), np.float32)
-            meshes.append(RigMesh(node.name or mesh.name or f"mesh{len(meshes)}", world.astype(np.float32), counts,
-                                  indices.astype(np.int32), tuple(names), shape_offsets))
+            shape_offsets = (
+                np.stack(offsets).astype(np.float32) if offsets else np.zeros((0, len(points), 3), np.float32)
+            )
+            meshes.append(
+                RigMesh(
+                    node.name or mesh.name or f"mesh{len(meshes)}",
+                    world.astype(np.float32),
+                    counts,
+                    indices.astype(np.int32),
+                    tuple(names),
+                    shape_offsets,
+                )
+            )
     if not meshes:
         raise InputError(f"{path} has no mesh to animate")
     return FaceRig(tuple(meshes), str(path))

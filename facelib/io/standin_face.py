@@ -57,6 +57,30 @@ _PATCHES: dict[str, tuple[tuple[float, float], float, tuple[float, float, float]
 }
 
 
+# Static features of the rest face: ((x, y), radius, depth along +Z); mirrored features have x > 0.
+_FEATURES = (
+    ((0.0, -0.006), 0.011, 0.022),  # nose
+    ((0.0, 0.012), 0.007, 0.008),  # bridge of the nose
+    ((0.03, 0.021), 0.011, -0.012),  # eye sockets
+    ((0.03, 0.04), 0.012, 0.006),  # brow ridges
+    ((0.0, -0.036), 0.007, 0.007),  # upper lip
+    ((0.0, -0.049), 0.007, 0.006),  # lower lip
+    ((0.0, -0.042), 0.004, -0.006),  # mouth line
+    ((0.0, -0.078), 0.012, 0.007),  # chin
+)
+
+
+def _sculpt(points: np.ndarray) -> np.ndarray:
+    """Push the front of the ellipsoid in and out to give it a nose, eyes, brows, lips, chin."""
+    front = np.clip(points[:, 2] / _RADII[2], 0.0, 1.0) ** 2
+    out = points.copy()
+    for (x, y), radius, depth in _FEATURES:
+        for cx in {x, -x}:
+            d2 = (points[:, 0] - cx) ** 2 + (points[:, 1] - y) ** 2
+            out[:, 2] += depth * np.exp(-d2 / (2 * radius**2)) * front
+    return out
+
+
 def _grid(lon: int, lat: int) -> tuple[np.ndarray, np.ndarray]:
     """Ellipsoid points (poles + rings) and its quads/triangles as (counts, indices)."""
     a, b, c = _RADII
@@ -64,8 +88,12 @@ def _grid(lon: int, lat: int) -> tuple[np.ndarray, np.ndarray]:
     for i in range(1, lat):
         theta = np.pi * i / lat  # from the top pole
         phi = 2 * np.pi * np.arange(lon) / lon
-        rings.append(np.stack([a * np.sin(theta) * np.sin(phi), np.full(lon, b * np.cos(theta)),
-                               c * np.sin(theta) * np.cos(phi)], axis=1))
+        rings.append(
+            np.stack(
+                [a * np.sin(theta) * np.sin(phi), np.full(lon, b * np.cos(theta)), c * np.sin(theta) * np.cos(phi)],
+                axis=1,
+            )
+        )
     points = np.concatenate([[[0.0, b, 0.0]], *rings, [[0.0, -b, 0.0]]]).astype(np.float32)
     bottom = len(points) - 1
     counts: list[int] = []
@@ -106,6 +134,7 @@ def _offsets(points: np.ndarray, name: str) -> np.ndarray:
 def standin_face() -> FaceRig:
     """The stand-in face: one mesh ``"StandInFace"`` (3,386 points) with all 52 ARKit shapes."""
     points, (counts, indices) = _grid(72, 48)
+    points = _sculpt(points)
     offsets = np.stack([_offsets(points, n) for n in ARKIT_NAMES])
     mesh = RigMesh("StandInFace", points, counts, indices, tuple(ARKIT_NAMES), offsets)
     return FaceRig((mesh,), "stand-in")

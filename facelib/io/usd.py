@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from facelib.errors import InputError, MediaReadError, MissingDependencyError
-from facelib.io.atomic import atomic_path
-from facelib.io.face_rig import BlendshapeTake, FaceRig, RigMesh, channel_weights, match_channels, sparse_offsets
+from facelib.io.atomic import atomic_path, copy_file_atomic
+from facelib.io.face_rig import BlendshapeTake, FaceRig, RigMesh, match_channels, sparse_offsets
+from facelib.processing.arkit import ARKIT_NAMES
 
 
 def _pxr() -> Any:
@@ -93,14 +93,12 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
         skel.CreateBindTransformsAttr(identity)
         skel.CreateRestTransformsAttr(identity)
         anim = UsdSkel.Animation.Define(stage, "/Face/Skeleton/Take")
-        names = [n for n in _arkit_on_rig(match)]
+        names = _arkit_on_rig(match)
         anim.CreateJointsAttr(["root"])
         anim.CreateTranslationsAttr(Vt.Vec3fArray([Gf.Vec3f(0, 0, 0)]))
         anim.CreateRotationsAttr(Vt.QuatfArray([Gf.Quatf(1, 0, 0, 0)]))
         anim.CreateScalesAttr(Vt.Vec3hArray([Gf.Vec3h(1, 1, 1)]))
         anim.CreateBlendShapesAttr(names)
-        from facelib.processing.arkit import ARKIT_NAMES
-
         columns = [ARKIT_NAMES.index(n) for n in names]
         weights_attr = anim.CreateBlendShapeWeightsAttr()
         for i, frame in enumerate(frames):
@@ -112,7 +110,6 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
             prim = _define_mesh(stage, mesh_path, mesh)
             binding = UsdSkel.BindingAPI.Apply(prim.GetPrim())
             binding.CreateSkeletonRel().SetTargets([skel.GetPath()])
-            n = len(mesh.points)
             binding.CreateJointIndicesPrimvar(constant=True, elementSize=1).Set(Vt.IntArray([0]))
             binding.CreateJointWeightsPrimvar(constant=True, elementSize=1).Set(Vt.FloatArray([1.0]))
             binding.CreateGeomBindTransformAttr(Gf.Matrix4d(1.0))
@@ -128,7 +125,6 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
                 idx_arkit = channels[s]
                 tokens.append(ARKIT_NAMES[idx_arkit] if idx_arkit is not None else shape_name)
                 targets.append(Sdf.Path(shape_path))
-            del n
             if tokens:
                 binding.CreateBlendShapesAttr(tokens)
                 binding.CreateBlendShapeTargetsRel().SetTargets(targets)
@@ -138,8 +134,7 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
 
 
 def _arkit_on_rig(match: Any) -> list[str]:
-    from facelib.processing.arkit import ARKIT_NAMES
-
+    """ARKit names that drive some blend shape of the rig, in ARKit order."""
     used = sorted({i for row in match.channels for i in row if i is not None})
     return [ARKIT_NAMES[i] for i in used]
 
@@ -194,7 +189,6 @@ def write_usd_mesh_animation(
                 clip = UsdMedia.SpatialAudio.Define(stage, "/Face/Audio")
                 clip.CreateFilePathAttr(Sdf.AssetPath(f"./{sound.name}"))
                 clip.CreateAuralModeAttr(UsdMedia.Tokens.nonSpatial)
-                clip.CreateStartTimeAttr(0.0)
             stage.GetRootLayer().Save()
             del stage
     except BaseException:
@@ -209,12 +203,7 @@ def _copy_audio(audio: str | os.PathLike[str], target: Path) -> Path:
     src = Path(audio)
     if not src.is_file():
         raise MediaReadError(f"audio not found: {src}")
-    dest = target.with_suffix(src.suffix.lower())
-    if dest.resolve() == src.resolve():
-        return dest
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
-    return dest
+    return copy_file_atomic(src, target.with_suffix(src.suffix.lower()))
 
 
 # --- reading ------------------------------------------------------------------------------------

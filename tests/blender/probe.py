@@ -24,8 +24,10 @@ def _import(path: str, pc2_base: str | None) -> None:
         mod = obj.modifiers.new("cache", "MESH_CACHE")
         mod.cache_format = "PC2"
         mod.filepath = path
-        mod.forward_axis = "NEG_Z"
-        mod.up_axis = "POS_Y"
+        # With the OBJ imported at Blender's default axes (Y up -> Z up), these axes put the
+        # cache's points where the mesh's are (found by trying all pairs; see docs/exports.md).
+        mod.forward_axis = "POS_Z"
+        mod.up_axis = "NEG_Y"
     elif low.endswith(".fbx"):
         bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0)
     elif low.endswith((".glb", ".gltf")):
@@ -66,6 +68,9 @@ def _render(path: str, frame: float) -> None:
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.display.shading.light = "STUDIO"
     scene.display.shading.color_type = "SINGLE"
+    scene.display.shading.show_cavity = True
+    for poly in (p for o in meshes for p in o.data.polygons):
+        poly.use_smooth = True
     scene.render.resolution_x = scene.render.resolution_y = 256
     scene.render.film_transparent = False
     scene.render.filepath = path
