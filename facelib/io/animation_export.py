@@ -262,3 +262,16 @@ def _npz_take(p: Path, fps: float | None, face: int) -> BlendshapeTake:
         return BlendshapeTake.from_weights(weights, fps)
     t = np.asarray(times, np.float64)
     return BlendshapeTake(times=t, weights=weights, fps=float(fps or nominal_fps(t)))
+
+
+def check_export_path(path: str | os.PathLike[str], rig: str | os.PathLike[str] | None = None) -> None:
+    """Refuse an unsupported output or a missing rig before a long capture starts."""
+    out = Path(path)
+    if out.suffix.lower() not in BLENDSHAPE_SUFFIXES:
+        raise InputError(f"unsupported export {out.name}; use one of {', '.join(BLENDSHAPE_SUFFIXES)}")
+    if rig is not None:
+        r = Path(rig)
+        if r.suffix.lower() not in RIG_SUFFIXES:
+            raise InputError(f"unsupported rig {r.name}; use one of {', '.join(RIG_SUFFIXES)}")
+        if not r.is_file():
+            raise MediaReadError(f"rig not found: {r}")

@@ -107,7 +107,9 @@ def main(argv: list[str]) -> None:
                     out.setdefault(f"{o.name}/{kb.name}", []).append(kb.value)
             else:
                 ev = o.evaluated_get(deps)
-                out.setdefault(o.name, []).append([tuple(v.co) for v in ev.data.vertices])
+                co = np.empty(len(ev.data.vertices) * 3, np.float64)
+                ev.data.vertices.foreach_get("co", co)
+                out.setdefault(o.name, []).append(co.reshape(-1, 3))
     arrays = {k: np.asarray(v, np.float64) for k, v in out.items()}
     arrays["_fps"] = np.asarray(scene.render.fps / scene.render.fps_base)
     arrays["_objects"] = np.asarray([o.name for o in meshes])
