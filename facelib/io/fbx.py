@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -331,10 +331,27 @@ def _ufbx() -> Any:
     return ufbx
 
 
-def _iter_mesh_nodes(scene: Any) -> Iterator[Any]:
-    for node in scene.nodes:
-        if node.mesh is not None:
-            yield node
+class UfbxKeeper:
+    """Holds every ufbx wrapper object until the scene is done with.
+
+    ufbx's Python bindings (0.0.5) crash the interpreter when a list wrapper is freed while
+    elements taken from it are still in use, or when a list is iterated; so lists are read by
+    index and all wrappers are kept alive together with the scene.
+    """
+
+    def __init__(self, scene: Any) -> None:
+        self.objects: list[Any] = [scene]
+
+    def keep(self, obj: Any) -> Any:
+        self.objects.append(obj)
+        return obj
+
+    def items(self, seq: Any) -> list[Any]:
+        """The elements of a ufbx list, read by index and kept alive."""
+        self.objects.append(seq)
+        out = [seq[i] for i in range(len(seq))]
+        self.objects.extend(out)
+        return out
 
 
 def read_fbx_rig(path: str | os.PathLike[str]) -> FaceRig:
@@ -343,55 +360,54 @@ def read_fbx_rig(path: str | os.PathLike[str]) -> FaceRig:
     path = Path(path)
     if not path.is_file():
         raise MediaReadError(f"FBX rig not found: {path}")
-    opts = ufbx.LoadOpts(
-        target_axes=ufbx.axes_right_handed_y_up,
-        target_unit_meters=1.0,
-        space_conversion=ufbx.SpaceConversion.MODIFY_GEOMETRY,
-    )
     try:
-        scene = ufbx.load_file(str(path), opts)
+        scene = ufbx.load_file(
+            str(path),
+            target_axes=ufbx.axes_right_handed_y_up,
+            target_unit_meters=1.0,
+            space_conversion=ufbx.SpaceConversion.MODIFY_GEOMETRY,
+        )
     except ufbx.UfbxError as exc:
         raise MediaReadError(f"{path} is not an FBX file ufbx can read: {exc}") from exc
-    meshes: list[RigMesh] = []
-    with scene:
-        for node in _iter_mesh_nodes(scene):
-            mesh = node.mesh
-            matrix = _matrix(node.geometry_to_world)
-            points = np.asarray([tuple(v) for v in mesh.vertices], np.float64).reshape(-1, 3)
-            world = points @ matrix[:3, :3].T + matrix[:3, 3]
-            counts = np.asarray([f.num_indices for f in mesh.faces], np.int32)
-            vi = np.asarray(list(mesh.vertex_indices), np.int32)
-            corners = np.concatenate([np.arange(f.index_begin, f.index_begin + f.num_indices) for f in mesh.faces])
-            indices = vi[corners] if len(corners) else np.zeros(0, np.int32)
-            names: list[str] = []
-            offsets: list[np.ndarray] = []
-            for deformer in mesh.blend_deformers:
-                for channel in deformer.channels:
-                    if not channel.keyframes:
-                        continue
-                    shape = channel.keyframes[len(channel.keyframes) - 1].shape
-                    dense = np.zeros_like(points)
-                    idx = np.asarray(list(shape.offset_vertices), np.int64)
-                    off = np.asarray([tuple(v) for v in shape.position_offsets], np.float64).reshape(-1, 3)
-                    dense[idx] = off @ matrix[:3, :3].T
-                    names.append(channel.name)
-                    offsets.append(dense)
-            shape_offsets = (
-                np.stack(offsets).astype(np.float32) if offsets else np.zeros((0, len(points), 3), np.float32)
-            )
-            meshes.append(
-                RigMesh(
-                    node.name or mesh.name or f"mesh{len(meshes)}",
-                    world.astype(np.float32),
-                    counts,
-                    indices.astype(np.int32),
-                    tuple(names),
-                    shape_offsets,
-                )
-            )
+    keeper = UfbxKeeper(scene)
+    nodes = [node for node in keeper.items(scene.nodes) if keeper.keep(node.mesh) is not None]
+    meshes = [_rig_mesh(keeper, node, i) for i, node in enumerate(nodes)]
     if not meshes:
         raise InputError(f"{path} has no mesh to animate")
     return FaceRig(tuple(meshes), str(path))
+
+
+def _rig_mesh(keeper: UfbxKeeper, node: Any, index: int) -> RigMesh:
+    mesh = keeper.keep(node.mesh)
+    matrix = _matrix(node.geometry_to_world)
+    points = np.asarray(memoryview(keeper.keep(mesh.vertices)), np.float64).reshape(-1, 3)
+    world = points @ matrix[:3, :3].T + matrix[:3, 3]
+    faces = np.asarray(memoryview(keeper.keep(mesh.faces)), np.int64).reshape(-1, 2)  # (index_begin, num_indices)
+    corner_vertex = np.asarray(keeper.items(mesh.vertex_indices), np.int64)
+    corners = np.concatenate([np.arange(b, b + n) for b, n in faces]) if len(faces) else np.zeros(0, np.int64)
+    names: list[str] = []
+    offsets: list[np.ndarray] = []
+    for deformer in keeper.items(mesh.blend_deformers):
+        for channel in keeper.items(deformer.channels):
+            keyframes = keeper.items(channel.keyframes)
+            if not keyframes:
+                continue
+            shape = keeper.keep(keyframes[-1].shape)
+            idx = np.asarray(keeper.items(shape.offset_vertices), np.int64)
+            off = np.asarray(memoryview(keeper.keep(shape.position_offsets)), np.float64).reshape(-1, 3)
+            dense = np.zeros_like(points)
+            dense[idx] = off @ matrix[:3, :3].T
+            names.append(channel.name)
+            offsets.append(dense)
+    shape_offsets = np.stack(offsets) if offsets else np.zeros((0, len(points), 3))
+    return RigMesh(
+        node.name or mesh.name or f"mesh{index}",
+        world.astype(np.float32),
+        faces[:, 1].astype(np.int32),
+        corner_vertex[corners].astype(np.int32),
+        tuple(names),
+        shape_offsets.astype(np.float32),
+    )
 
 
 def _matrix(m: Any) -> np.ndarray:

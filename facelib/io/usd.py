@@ -31,7 +31,6 @@ import numpy as np
 from facelib.errors import InputError, MediaReadError, MissingDependencyError
 from facelib.io.atomic import atomic_path, copy_file_atomic
 from facelib.io.face_rig import BlendshapeTake, FaceRig, RigMesh, match_channels, sparse_offsets
-from facelib.processing.arkit import ARKIT_NAMES
 
 
 def _pxr() -> Any:
@@ -93,19 +92,20 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
         skel.CreateBindTransformsAttr(identity)
         skel.CreateRestTransformsAttr(identity)
         anim = UsdSkel.Animation.Define(stage, "/Face/Skeleton/Take")
-        names = _arkit_on_rig(match)
+        # The animation drives the rig's own blend-shape names; each takes its ARKit column.
+        driven = _driven_names(rig, match)
+        names, columns = list(driven), list(driven.values())
         anim.CreateJointsAttr(["root"])
         anim.CreateTranslationsAttr(Vt.Vec3fArray([Gf.Vec3f(0, 0, 0)]))
         anim.CreateRotationsAttr(Vt.QuatfArray([Gf.Quatf(1, 0, 0, 0)]))
         anim.CreateScalesAttr(Vt.Vec3hArray([Gf.Vec3h(1, 1, 1)]))
         anim.CreateBlendShapesAttr(names)
-        columns = [ARKIT_NAMES.index(n) for n in names]
         weights_attr = anim.CreateBlendShapeWeightsAttr()
         for i, frame in enumerate(frames):
             weights_attr.Set(Vt.FloatArray.FromNumpy(take.weights[i, columns].astype(np.float32)), float(frame))
         UsdSkel.BindingAPI.Apply(skel.GetPrim()).CreateAnimationSourceRel().SetTargets([anim.GetPath()])
         taken: set[str] = {"Skeleton"}
-        for mesh, channels in zip(rig.meshes, match.channels):
+        for mesh in rig.meshes:
             mesh_path = f"/Face/{_prim_name(mesh.name, taken)}"
             prim = _define_mesh(stage, mesh_path, mesh)
             binding = UsdSkel.BindingAPI.Apply(prim.GetPrim())
@@ -121,9 +121,7 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
                 idx, off = sparse_offsets(mesh.shape_offsets[s])
                 shape.CreateOffsetsAttr(Vt.Vec3fArray.FromNumpy(off))
                 shape.CreatePointIndicesAttr(Vt.IntArray.FromNumpy(idx))
-                # The animation's token for a shape driven by ARKit name k is that ARKit name.
-                idx_arkit = channels[s]
-                tokens.append(ARKIT_NAMES[idx_arkit] if idx_arkit is not None else shape_name)
+                tokens.append(shape_name)
                 targets.append(Sdf.Path(shape_path))
             if tokens:
                 binding.CreateBlendShapesAttr(tokens)
@@ -133,10 +131,14 @@ def write_usd_blendshapes(path: str | os.PathLike[str], rig: FaceRig, take: Blen
     return Path(path)
 
 
-def _arkit_on_rig(match: Any) -> list[str]:
-    """ARKit names that drive some blend shape of the rig, in ARKit order."""
-    used = sorted({i for row in match.channels for i in row if i is not None})
-    return [ARKIT_NAMES[i] for i in used]
+def _driven_names(rig: FaceRig, match: Any) -> dict[str, int]:
+    """Rig blend-shape name -> ARKit index, for the names some ARKit shape drives (first seen order)."""
+    out: dict[str, int] = {}
+    for mesh, channels in zip(rig.meshes, match.channels):
+        for name, idx in zip(mesh.shape_names, channels):
+            if idx is not None:
+                out.setdefault(name, idx)
+    return out
 
 
 def write_usd_mesh_animation(
