@@ -115,17 +115,49 @@ def write_glb(path: str | os.PathLike[str], rig: FaceRig, take: BlendshapeTake) 
 # --- reading a rig ------------------------------------------------------------------------------
 
 
-def _read_accessor(gltf: Any, blob: bytes, index: int) -> np.ndarray:
-    acc = gltf.accessors[index]
-    view = gltf.bufferViews[acc.bufferView]
-    dtype = {5126: "<f4", 5125: "<u4", 5123: "<u2", 5121: "u1"}[acc.componentType]
-    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc.type]
-    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
+_DTYPES = {5126: "<f4", 5125: "<u4", 5123: "<u2", 5121: "u1", 5122: "<i2", 5120: "i1"}
+_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+
+
+def _read_view(gltf: Any, blob: bytes, view_index: int, offset: int, count: int, dtype: str, width: int) -> np.ndarray:
+    view = gltf.bufferViews[view_index]
+    start = (view.byteOffset or 0) + offset
     item = np.dtype(dtype).itemsize * width
     stride = view.byteStride or item
-    raw = np.frombuffer(blob, np.uint8, count=stride * (acc.count - 1) + item, offset=start)
-    rows = np.lib.stride_tricks.as_strided(raw, shape=(acc.count, item), strides=(stride, 1))
-    return rows.copy().view(dtype).reshape(acc.count, width).squeeze(-1 if width == 1 else None)
+    raw = (
+        np.frombuffer(blob, np.uint8, count=stride * (count - 1) + item, offset=start)
+        if count
+        else np.zeros(0, np.uint8)
+    )
+    rows = np.lib.stride_tricks.as_strided(raw, shape=(count, item), strides=(stride, 1))
+    return rows.copy().view(dtype).reshape(count, width)
+
+
+def _read_accessor(gltf: Any, blob: bytes, index: int) -> np.ndarray:
+    """An accessor's data as (count,) or (count, width), sparse substitutions applied."""
+    acc = gltf.accessors[index]
+    dtype, width = _DTYPES[acc.componentType], _WIDTHS[acc.type]
+    if acc.bufferView is None:
+        data = np.zeros((acc.count, width), dtype)
+    else:
+        data = _read_view(gltf, blob, acc.bufferView, acc.byteOffset or 0, acc.count, dtype, width)
+    sparse = acc.sparse
+    if sparse is not None and sparse.count:
+        idx = _read_view(
+            gltf,
+            blob,
+            sparse.indices.bufferView,
+            sparse.indices.byteOffset or 0,
+            sparse.count,
+            _DTYPES[sparse.indices.componentType],
+            1,
+        )[:, 0]
+        data[idx.astype(np.int64)] = _read_view(
+            gltf, blob, sparse.values.bufferView, sparse.values.byteOffset or 0, sparse.count, dtype, width
+        )
+    if acc.normalized and dtype != "<f4":
+        data = data.astype(np.float32) / np.float32(np.iinfo(np.dtype(dtype)).max)
+    return data[:, 0] if width == 1 else data
 
 
 def _node_matrices(gltf: Any) -> dict[int, np.ndarray]:

@@ -90,8 +90,10 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
+    # A whole-number rate with base 1, as docs/exports.md advises (glTF has no scene rate; the
+    # FBX and USD importers set the file's own).
     scene.render.fps = round(args.fps)
-    scene.render.fps_base = round(args.fps) / args.fps
+    scene.render.fps_base = 1.0
     _import(args.file, args.pc2)
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 0, int(np.ceil(max(args.frames))) + 1
