@@ -307,3 +307,30 @@ def test_blendshapes_cli_export(mediapipe_package: Path, media_dir: Path, tmp_pa
     np.testing.assert_allclose(codes / rate, [r.timestamp_ms / 1000 for r in results], atol=1e-9)
     np.testing.assert_allclose(values, np.stack([r.faces[0].blendshapes for r in results]), atol=TOL)
     assert main([*args[:-2], "--rig", str(tmp_path / "x.glb")]) == 2
+
+
+def test_audio2face_cli_usd_and_pc2(reference_dir: Path, media_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    import soundfile as sf
+    from faceformer_helpers import convert
+
+    voca = convert(reference_dir, tmp_path / "voca", "vocaset")
+    wav = tmp_path / "short.wav"
+    audio, rate = sf.read(media_dir / "audio" / "faceformer_test.wav", frames=44100)
+    sf.write(wav, audio, rate)
+    tpl = str(media_dir / "meshes" / "FLAME_sample.ply")
+    base = ["audio2face", "--model", str(voca), "--audio", str(wav), "--template", tpl, "--subject", "1"]
+    assert main([*base, "-o", str(tmp_path / "a.npy")]) == 0
+    expected = np.load(tmp_path / "a.npy")
+    assert main([*base, "-o", str(tmp_path / "out" / "talk.pc2")]) == 0
+    np.testing.assert_array_equal(read_pc2(tmp_path / "out" / "talk.pc2").points, expected)
+    assert (tmp_path / "out" / "talk.wav").read_bytes() == wav.read_bytes()
+    assert (tmp_path / "out" / "talk.obj").is_file()
+    assert main([*base, "-o", str(tmp_path / "out" / "talk.usda")]) == 0
+    from pxr import Usd, UsdGeom
+
+    stage = Usd.Stage.Open(str(tmp_path / "out" / "talk.usda"))
+    points = UsdGeom.Mesh(stage.GetPrimAtPath("/Face/Mesh")).GetPointsAttr()
+    assert len(points.GetTimeSamples()) == len(expected) == 29 and stage.GetTimeCodesPerSecond() == 30.0
+    np.testing.assert_allclose(np.asarray(points.Get(7)), expected[7], atol=TOL)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk.obj", "talk.pc2", "talk.usda", "talk.wav"]
