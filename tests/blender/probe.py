@@ -19,15 +19,14 @@ import numpy as np
 def _import(path: str, pc2_base: str | None) -> None:
     low = path.lower()
     if pc2_base is not None:
-        bpy.ops.wm.obj_import(filepath=pc2_base, forward_axis="NEGATIVE_Z", up_axis="Y")
+        # As docs/exports.md says: the OBJ with the importer's defaults (it turns Y up into Z up
+        # with the object's rotation, the points stay as in the file), and a Mesh Cache
+        # modifier with its default axes.
+        bpy.ops.wm.obj_import(filepath=pc2_base)
         obj = bpy.context.selected_objects[0]
         mod = obj.modifiers.new("cache", "MESH_CACHE")
         mod.cache_format = "PC2"
         mod.filepath = path
-        # With the OBJ imported at Blender's default axes (Y up -> Z up), these axes put the
-        # cache's points where the mesh's are (found by trying all pairs; see docs/exports.md).
-        mod.forward_axis = "POS_Z"
-        mod.up_axis = "NEG_Y"
     elif low.endswith(".fbx"):
         bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0)
     elif low.endswith((".glb", ".gltf")):
