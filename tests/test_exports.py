@@ -64,14 +64,15 @@ def _usd_weights(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, float]:
 
 
 def _glb_animation(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """node name -> (times (T,), weights (T, K)) of the GLB's weights channels."""
+    """node name -> (times (T,), weights (T, K)) of the weights channels of the GLB's last animation."""
     from facelib.io.gltf import _read_accessor
 
     gltf = pygltflib.GLTF2().load(str(path))
     blob = gltf.binary_blob()
     out = {}
-    for channel in gltf.animations[0].channels:
-        sampler = gltf.animations[0].samplers[channel.sampler]
+    anim = gltf.animations[-1]
+    for channel in anim.channels:
+        sampler = anim.samplers[channel.sampler]
         times = _read_accessor(gltf, blob, sampler.input)
         node = gltf.nodes[channel.target.node]
         k = len(gltf.meshes[node.mesh].weights)
@@ -153,6 +154,26 @@ def test_on_a_rig_channels_match_by_name(
             np.testing.assert_allclose(values[:, j], expected[name], atol=TOL, err_msg=name)
     back = load_rig(out).meshes[0]
     np.testing.assert_allclose(back.points, standin_face().meshes[0].points, atol=1e-5)
+
+
+def test_a_glb_character_is_kept_whole(take: BlendshapeTake, tmp_path: Path) -> None:
+    rig_file = tmp_path / "avatar.glb"
+    export_blendshapes(rig_file, BlendshapeTake.from_weights(np.zeros((1, 52), np.float32), 30.0), renamed_rig())
+    gltf = pygltflib.GLTF2().load(str(rig_file))
+    gltf.materials.append(pygltflib.Material(name="Skin"))
+    gltf.meshes[0].primitives[0].material = 0
+    gltf.nodes.append(pygltflib.Node(name="Camera"))
+    gltf.scenes[0].nodes.append(len(gltf.nodes) - 1)
+    gltf.save(str(rig_file))
+    out = tmp_path / "take.glb"
+    export_blendshapes(out, take, rig_file)
+    back = pygltflib.GLTF2().load(str(out))
+    assert [m.name for m in back.materials] == ["Skin"] and back.meshes[0].primitives[0].material == 0
+    assert [n.name for n in back.nodes] == ["Head", "Camera"]
+    assert [a.name for a in back.animations] == ["Take", "Take"]  # the rig's own, then the capture
+    _, weights = _glb_animation(out)["Head"]
+    np.testing.assert_allclose(weights[:, 2], take.weights[:, ARKIT_NAMES.index("jawOpen")], atol=TOL)
+    np.testing.assert_allclose(load_rig(out).meshes[0].shape_offsets, renamed_rig().meshes[0].shape_offsets, atol=1e-6)
 
 
 def test_rig_without_arkit_names_is_refused(tmp_path: Path, take: BlendshapeTake) -> None:

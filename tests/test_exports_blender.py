@@ -99,6 +99,10 @@ def test_blender_plays_a_blender_made_rig(blender: str, take: BlendshapeTake, tm
     out = tmp_path / f"take{suffix}"
     result = export_blendshapes(out, take, rig)
     assert result.match.unmatched_rig == ("Head/smirk_custom",) and result.match.matched == 6
+    if suffix == ".glb":  # a glTF character is kept whole: its material is still there
+        import pygltflib
+
+        assert [m.name for m in pygltflib.GLTF2().load(str(out)).materials] == ["Skin"]
     got = _probe(blender, out, take.fps, _blender_frames(take, suffix))
     for name, arkit in RIG_NAMES.items():
         expected = np.zeros(len(take.times)) if name == "smirk_custom" else take.weights[:, ARKIT_NAMES.index(arkit)]

@@ -70,11 +70,16 @@ def load_rig(path: str | os.PathLike[str]) -> FaceRig:
 def export_blendshapes(
     path: str | os.PathLike[str], take: BlendshapeTake, rig: FaceRig | str | os.PathLike[str] | None = None
 ) -> ExportResult:
-    """Write ``take`` as ``.fbx``, ``.glb`` or ``.usd*`` on ``rig`` (a rig, a rig file, or None = stand-in)."""
+    """Write ``take`` as ``.fbx``, ``.glb`` or ``.usd*`` on ``rig`` (a rig, a rig file, or None = stand-in).
+
+    A ``.glb``/``.gltf`` rig written to ``.glb`` is kept whole (materials, skeleton, ...) with the
+    take added as an animation; otherwise the rig's meshes and blend shapes are written anew.
+    """
     out = Path(path)
     suffix = out.suffix.lower()
     if suffix not in BLENDSHAPE_SUFFIXES:
         raise InputError(f"unsupported export {out.name}; use one of {', '.join(BLENDSHAPE_SUFFIXES)}")
+    rig_file = None if rig is None or isinstance(rig, FaceRig) else Path(rig)
     if rig is None:
         from facelib.io.standin_face import standin_face
 
@@ -88,6 +93,10 @@ def export_blendshapes(
         from facelib.io.fbx import write_fbx
 
         write_fbx(out, face, take)
+    elif suffix == ".glb" and rig_file is not None and rig_file.suffix.lower() in (".glb", ".gltf"):
+        from facelib.io.gltf import animate_gltf_rig
+
+        animate_gltf_rig(rig_file, out, take)  # keeps the whole character
     elif suffix == ".glb":
         from facelib.io.gltf import write_glb
 

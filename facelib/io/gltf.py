@@ -18,6 +18,7 @@ import numpy as np
 from facelib.errors import InputError, MediaReadError, MissingDependencyError
 from facelib.io.atomic import atomic_path
 from facelib.io.face_rig import BlendshapeTake, FaceRig, RigMesh, channel_weights, match_channels
+from facelib.processing.arkit import arkit_index
 
 _FLOAT, _UINT32 = 5126, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
@@ -213,10 +214,7 @@ def read_gltf_rig(path: str | os.PathLike[str]) -> FaceRig:
         if node.mesh is None:
             continue
         gmesh = gltf.meshes[node.mesh]
-        extras = gmesh.extras or {}
-        names = list(extras.get("targetNames") or [])
-        if not names and gmesh.primitives and gmesh.primitives[0].extras:
-            names = list(gmesh.primitives[0].extras.get("targetNames") or [])
+        names = _target_names(gmesh)
         points, tris, offsets = [], [], []
         base = 0
         for prim in gmesh.primitives:
@@ -254,3 +252,64 @@ def read_gltf_rig(path: str | os.PathLike[str]) -> FaceRig:
     if not meshes:
         raise InputError(f"{path} has no mesh to animate")
     return FaceRig(tuple(meshes), str(path))
+
+
+def animate_gltf_rig(rig_path: str | os.PathLike[str], path: str | os.PathLike[str], take: BlendshapeTake) -> Path:
+    """Write the whole glTF/GLB character ``rig_path`` as GLB with ``take`` added as an animation.
+
+    Everything the character has (materials, textures, skeleton, skinning, other animations) is
+    kept; a new animation "Take" drives the ``weights`` of every mesh node whose morph targets
+    have ARKit names (targets without one stay at 0).  Raises InputError when no target matches.
+    """
+    g = _gltf()
+    rig = Path(rig_path)
+    try:
+        gltf = g.GLTF2().load(str(rig))
+        if len(gltf.buffers) > 1:
+            raise InputError(f"{rig} has {len(gltf.buffers)} buffers; pack it into one GLB first")
+        gltf.convert_buffers(g.BufferFormat.BINARYBLOB)
+        data = bytearray(gltf.binary_blob() or b"")
+    except InputError:
+        raise
+    except Exception as exc:  # pygltflib raises many types on damaged files
+        raise MediaReadError(f"{rig} is not a glTF file pygltflib can read: {type(exc).__name__}: {exc}") from exc
+    if not gltf.buffers:
+        gltf.buffers.append(g.Buffer(byteLength=0))
+    blob = _Blob(g, gltf)
+    blob.data = data
+    times = None
+    anim = g.Animation(name="Take", channels=[], samplers=[])
+    for index, node in enumerate(gltf.nodes):
+        if node.mesh is None:
+            continue
+        gmesh = gltf.meshes[node.mesh]
+        names = _target_names(gmesh)
+        channels = [arkit_index(n) for n in names]
+        if not any(c is not None for c in channels):
+            continue
+        if times is None:
+            times = blob.accessor((take.times - take.times[0]).astype(np.float32), "SCALAR", bounds=True)
+        values = channel_weights(take, channels).reshape(-1)
+        output = blob.accessor(values.astype(np.float32), "SCALAR")
+        anim.samplers.append(g.AnimationSampler(input=times, output=output, interpolation="LINEAR"))
+        target = g.AnimationChannelTarget(node=index, path="weights")
+        anim.channels.append(g.AnimationChannel(sampler=len(anim.samplers) - 1, target=target))
+    if not anim.channels:
+        raise InputError(f"no morph target of the rig {rig} has an ARKit name; rename them (e.g. jawOpen)")
+    gltf.animations.append(anim)
+    gltf.buffers[0].byteLength = len(blob.data)
+    gltf.buffers[0].uri = None
+    gltf.set_binary_blob(bytes(blob.data))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(bytes(b"".join(gltf.save_to_bytes())))
+    return Path(path)
+
+
+def _target_names(gmesh: Any) -> list[str]:
+    """A glTF mesh's morph target names (``extras.targetNames`` of the mesh or its first primitive)."""
+    extras = gmesh.extras or {}
+    names = list(extras.get("targetNames") or [])
+    if not names and gmesh.primitives and gmesh.primitives[0].extras:
+        names = list(gmesh.primitives[0].extras.get("targetNames") or [])
+    count = len(gmesh.primitives[0].targets or []) if gmesh.primitives else 0
+    return (names + [f"target{i}" for i in range(len(names), count)])[:count]

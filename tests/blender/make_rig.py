@@ -18,6 +18,9 @@ def main(argv: list[str]) -> None:
     bpy.ops.mesh.primitive_uv_sphere_add(segments=24, ring_count=12, radius=0.1)
     obj = bpy.context.active_object
     obj.name = obj.data.name = "Head"
+    material = bpy.data.materials.new("Skin")
+    material.diffuse_color = (0.8, 0.6, 0.5, 1.0)
+    obj.data.materials.append(material)
     obj.shape_key_add(name="Basis")
     n = len(obj.data.vertices)
     for k, name in enumerate(names):
