@@ -17,7 +17,7 @@ from facelib.cli import main
 from facelib.errors import InputError, MediaReadError, MissingDependencyError
 from facelib.io.animation_export import export_blendshapes, export_mesh_animation, load_rig, load_take
 from facelib.io.face_rig import BlendshapeTake, match_channels
-from facelib.io.fbx import UfbxKeeper
+from facelib.io.fbx_rig import UfbxKeeper
 from facelib.io.pc2 import read_pc2
 from facelib.io.standin_face import standin_face
 from facelib.processing.arkit import ARKIT_NAMES

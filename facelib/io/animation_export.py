@@ -57,7 +57,7 @@ def load_rig(path: str | os.PathLike[str]) -> FaceRig:
 
         return read_gltf_rig(p)
     if suffix == ".fbx":
-        from facelib.io.fbx import read_fbx_rig
+        from facelib.io.fbx_rig import read_fbx_rig
 
         return read_fbx_rig(p)
     if suffix in (".usd", ".usda", ".usdc", ".usdz"):
