@@ -278,6 +278,11 @@ def test_load_take_from_files(tmp_path: Path, take: BlendshapeTake) -> None:
 
 
 def test_missing_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, take: BlendshapeTake) -> None:
+    export_blendshapes(tmp_path / "rig.fbx", take)  # the FBX writer is facelib's own: no extra needed
+    monkeypatch.setitem(sys.modules, "ufbx", None)
+    with pytest.raises(MissingDependencyError, match="ufbx"):
+        load_rig(tmp_path / "rig.fbx")
+    (tmp_path / "rig.fbx").unlink()
     monkeypatch.setitem(sys.modules, "pygltflib", None)
     with pytest.raises(MissingDependencyError, match=r"facelib\[export\]"):
         export_blendshapes(tmp_path / "a.glb", take)

@@ -12,16 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from facelib.errors import InputError, MediaReadError, MissingDependencyError
+from facelib.errors import InputError, MediaReadError, require
 from facelib.io.face_rig import FaceRig, RigMesh
 
 
 def _ufbx() -> Any:
-    try:
-        import ufbx
-    except ImportError as exc:
-        raise MissingDependencyError("ufbx", "export", "reading an FBX rig") from exc
-    return ufbx
+    return require("ufbx", "export", "reading an FBX rig")
 
 
 class UfbxKeeper:

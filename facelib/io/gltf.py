@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from facelib.errors import InputError, MediaReadError, MissingDependencyError
+from facelib.errors import InputError, MediaReadError, require
 from facelib.io.atomic import atomic_path
 from facelib.io.face_rig import BlendshapeTake, FaceRig, RigMesh, channel_weights, match_channels
 from facelib.processing.arkit import arkit_index
@@ -25,11 +25,7 @@ _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 
 
 def _gltf() -> Any:
-    try:
-        import pygltflib
-    except ImportError as exc:
-        raise MissingDependencyError("pygltflib", "export", "glTF export") from exc
-    return pygltflib
+    return require("pygltflib", "export", "glTF export and glTF rigs")
 
 
 class _Blob:
