@@ -56,7 +56,9 @@ def _usd_weights(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, float]:
     from pxr import Usd, UsdSkel
 
     stage = Usd.Stage.Open(str(path))
-    anim = UsdSkel.Animation(stage.GetPrimAtPath("/Face/Skeleton/Take"))
+    skel = next(p for p in stage.Traverse() if p.IsA(UsdSkel.Skeleton))
+    (source,) = UsdSkel.BindingAPI(skel).GetAnimationSourceRel().GetTargets()
+    anim = UsdSkel.Animation(stage.GetPrimAtPath(source))
     attr = anim.GetBlendShapeWeightsAttr()
     codes = np.asarray(attr.GetTimeSamples())
     values = np.stack([np.asarray(attr.Get(c)) for c in codes])

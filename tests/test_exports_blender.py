@@ -103,6 +103,12 @@ def test_blender_plays_a_blender_made_rig(blender: str, take: BlendshapeTake, tm
         import pygltflib
 
         assert [m.name for m in pygltflib.GLTF2().load(str(out)).materials] == ["Skin"]
+    if suffix == ".usd":  # an animation layer over the character, which keeps its material
+        from pxr import Usd
+
+        stage = Usd.Stage.Open(str(out))
+        assert stage.GetRootLayer().subLayerPaths == ["rig.usd"]
+        assert [p.GetName() for p in stage.Traverse() if p.GetTypeName() == "Material"] == ["Skin"]
     got = _probe(blender, out, take.fps, _blender_frames(take, suffix))
     for name, arkit in RIG_NAMES.items():
         expected = np.zeros(len(take.times)) if name == "smirk_custom" else take.weights[:, ARKIT_NAMES.index(arkit)]

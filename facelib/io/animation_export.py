@@ -73,7 +73,8 @@ def export_blendshapes(
     """Write ``take`` as ``.fbx``, ``.glb`` or ``.usd*`` on ``rig`` (a rig, a rig file, or None = stand-in).
 
     A ``.glb``/``.gltf`` rig written to ``.glb`` is kept whole (materials, skeleton, ...) with the
-    take added as an animation; otherwise the rig's meshes and blend shapes are written anew.
+    take added as an animation; a USD rig written to USD gets an animation layer that sublayers
+    it (keep the two files together); otherwise the rig's meshes and blend shapes are written anew.
     """
     out = Path(path)
     suffix = out.suffix.lower()
@@ -101,6 +102,10 @@ def export_blendshapes(
         from facelib.io.gltf import write_glb
 
         write_glb(out, face, take)
+    elif rig_file is not None and rig_file.suffix.lower() in (".usd", ".usda", ".usdc", ".usdz"):
+        from facelib.io.usd import animate_usd_rig
+
+        animate_usd_rig(rig_file, out, take)  # an animation layer over the whole character
     else:
         from facelib.io.usd import write_usd_blendshapes
 

@@ -258,3 +258,91 @@ def read_usd_rig(path: str | os.PathLike[str]) -> FaceRig:
     if not meshes:
         raise InputError(f"{path} has no mesh to animate")
     return FaceRig(tuple(meshes), str(path))
+
+
+def animate_usd_rig(rig_path: str | os.PathLike[str], path: str | os.PathLike[str], take: BlendshapeTake) -> Path:
+    """Write a USD animation layer over the character ``rig_path`` (kept whole, as a sublayer).
+
+    The output's root layer sublayers the character (by a path relative to the output, so keep
+    the two together) and adds, under every Skeleton that meshes with ARKit-named blend shapes
+    are bound to, a SkelAnimation "FacelibTake" with those shapes' weights, made the skeleton's
+    ``skel:animationSource``; the joints keep the pose of the animation they had (or their rest
+    pose).  Raises InputError when no bound mesh has an ARKit-named blend shape.
+    """
+    from facelib.processing.arkit import arkit_index
+
+    _, Sdf, Usd, _, _, UsdSkel, Vt = _pxr()
+    rig = Path(rig_path).resolve()
+    target = Path(path)
+    frames = take.frames
+    with atomic_path(target) as tmp:
+        stage = _new_stage(tmp, take.fps, float(frames[0]), float(frames[-1]))
+        stage.GetRootLayer().subLayerPaths.append(os.path.relpath(rig, target.resolve().parent))
+        source = Usd.Stage.Open(str(rig))
+        if source is not None and source.GetDefaultPrim():
+            stage.SetDefaultPrim(stage.GetPrimAtPath(source.GetDefaultPrim().GetPath()))
+        driven: dict[str, dict[str, int]] = {}
+        for prim in stage.Traverse():
+            binding = UsdSkel.BindingAPI(prim)
+            tokens = binding.GetBlendShapesAttr().Get() if prim.HasAPI(UsdSkel.BindingAPI) else None
+            skel = binding.GetInheritedSkeleton() if tokens else None
+            if not tokens or not skel:
+                continue
+            names = driven.setdefault(str(skel.GetPath()), {})
+            for token in tokens:
+                idx = arkit_index(str(token))
+                if idx is not None:
+                    names.setdefault(str(token), idx)
+        driven = {k: v for k, v in driven.items() if v}
+        if not driven:
+            raise InputError(
+                f"no mesh of the USD rig {rig} bound to a Skeleton has an ARKit-named blend shape; "
+                "rename its skel:blendShapes (e.g. jawOpen)"
+            )
+        for skel_path, names in driven.items():
+            skel = UsdSkel.Skeleton(stage.GetPrimAtPath(skel_path))
+            skel_binding = UsdSkel.BindingAPI(skel.GetPrim())
+            old = skel_binding.GetAnimationSourceRel().GetTargets() if skel_binding.GetAnimationSourceRel() else []
+            anim = UsdSkel.Animation.Define(stage, f"{skel_path}/FacelibTake")
+            _copy_pose(anim, UsdSkel.Animation(stage.GetPrimAtPath(old[0])) if old else None, skel, Vt)
+            anim.CreateBlendShapesAttr(list(names))
+            columns = list(names.values())
+            weights = anim.CreateBlendShapeWeightsAttr()
+            for i, frame in enumerate(frames):
+                weights.Set(Vt.FloatArray.FromNumpy(take.weights[i, columns].astype(np.float32)), float(frame))
+            UsdSkel.BindingAPI.Apply(skel.GetPrim()).CreateAnimationSourceRel().SetTargets([Sdf.Path(anim.GetPath())])
+        stage.GetRootLayer().Save()
+        del stage
+    return target
+
+
+def _copy_pose(anim: Any, old: Any, skel: Any, Vt: Any) -> None:
+    """Give ``anim`` the joints and (first-time) pose of ``old``, or of the skeleton's rest pose."""
+    from pxr import Gf, UsdSkel
+
+    if old and old.GetPrim().IsValid() and old.GetJointsAttr().Get():
+        anim.CreateJointsAttr(old.GetJointsAttr().Get())
+        for get, create in (
+            (old.GetTranslationsAttr, anim.CreateTranslationsAttr),
+            (old.GetRotationsAttr, anim.CreateRotationsAttr),
+            (old.GetScalesAttr, anim.CreateScalesAttr),
+        ):
+            attr = get()
+            samples = attr.GetTimeSamples()
+            value = attr.Get(samples[0]) if samples else attr.Get()
+            if value is not None:
+                create(value)
+        return
+    joints = skel.GetJointsAttr().Get() or []
+    anim.CreateJointsAttr(joints)
+    rest = skel.GetRestTransformsAttr().Get()
+    if rest is not None and len(rest) == len(joints):
+        translations, rotations, scales = UsdSkel.DecomposeTransforms(rest)
+        anim.CreateTranslationsAttr(translations)
+        anim.CreateRotationsAttr(rotations)
+        anim.CreateScalesAttr(scales)
+    elif joints:
+        n = len(joints)
+        anim.CreateTranslationsAttr(Vt.Vec3fArray([Gf.Vec3f(0, 0, 0)] * n))
+        anim.CreateRotationsAttr(Vt.QuatfArray([Gf.Quatf(1, 0, 0, 0)] * n))
+        anim.CreateScalesAttr(Vt.Vec3hArray([Gf.Vec3h(1, 1, 1)] * n))
