@@ -178,6 +178,31 @@ def test_a_glb_character_is_kept_whole(take: BlendshapeTake, tmp_path: Path) -> 
     np.testing.assert_allclose(load_rig(out).meshes[0].shape_offsets, renamed_rig().meshes[0].shape_offsets, atol=1e-6)
 
 
+def test_a_usd_character_without_a_skeleton_is_refused(take: BlendshapeTake, tmp_path: Path) -> None:
+    from pxr import Usd, UsdGeom, UsdSkel
+
+    rig_file = tmp_path / "noskel.usda"
+    stage = Usd.Stage.CreateNew(str(rig_file))
+    mesh = UsdGeom.Mesh.Define(stage, "/Head")
+    mesh.CreatePointsAttr([(0, 0, 0), (1, 0, 0), (0, 1, 0)])
+    mesh.CreateFaceVertexCountsAttr([3])
+    mesh.CreateFaceVertexIndicesAttr([0, 1, 2])
+    shape = UsdSkel.BlendShape.Define(stage, "/Head/jawOpen")
+    shape.CreateOffsetsAttr([(0, -0.1, 0)])
+    shape.CreatePointIndicesAttr([2])
+    binding = UsdSkel.BindingAPI.Apply(mesh.GetPrim())
+    binding.CreateBlendShapesAttr(["jawOpen"])
+    binding.CreateBlendShapeTargetsRel().SetTargets([shape.GetPath()])
+    stage.GetRootLayer().Save()
+    assert load_rig(rig_file).meshes[0].shape_names == ("jawOpen",)
+    with pytest.raises(InputError, match="bound to a Skeleton"):
+        export_blendshapes(tmp_path / "take.usd", take, rig_file)
+    export_blendshapes(tmp_path / "take.fbx", take, rig_file)  # rewritten as FBX it plays
+    got = _fbx_weights(tmp_path / "take.fbx", take.times)
+    np.testing.assert_allclose(got["Head/jawOpen"], take.weights[:, ARKIT_NAMES.index("jawOpen")], atol=TOL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noskel.usda", "take.fbx"]
+
+
 def test_rig_without_arkit_names_is_refused(tmp_path: Path, take: BlendshapeTake) -> None:
     rig = renamed_rig()
     mesh = rig.meshes[0]
