@@ -285,7 +285,8 @@ def test_load_take_from_files(tmp_path: Path, take: BlendshapeTake) -> None:
     t = load_take(tmp_path / "cap.npz")
     np.testing.assert_allclose(t.times, take.times[:20])
     np.testing.assert_allclose(t.weights[5], take.weights[4])
-    assert t.fps == pytest.approx(take.fps, rel=1e-3)
+    assert t.fps == 30000 / 1001 == pytest.approx(take.fps, rel=1e-12)  # the video's NTSC rate
+    np.testing.assert_allclose(t.frames, np.arange(20), atol=1e-9)  # USD time codes on whole frames
     # a plain npz of named weights in another order
     order = list(reversed(ARKIT_NAMES))
     np.savez(tmp_path / "named.npz", weights=take.weights[:, ::-1], names=np.asarray(order), times=take.times)
@@ -358,6 +359,7 @@ def test_blendshapes_cli_export(mediapipe_package: Path, media_dir: Path, tmp_pa
         results = [r for _, r in capture.iter_video(video, max_frames=8)]
     _, codes, values, rate = _usd_weights(out)
     np.testing.assert_allclose(codes / rate, [r.timestamp_ms / 1000 for r in results], atol=1e-9)
+    np.testing.assert_allclose(codes, np.arange(8), atol=1e-9)  # whole frames at the video's rate
     np.testing.assert_allclose(values, np.stack([r.faces[0].blendshapes for r in results]), atol=TOL)
     assert main([*args[:-2], "--rig", str(tmp_path / "x.glb")]) == 2
 

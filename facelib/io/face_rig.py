@@ -132,11 +132,18 @@ class BlendshapeTake:
 
 
 def nominal_fps(times: np.ndarray, default: float = 30.0) -> float:
-    """Frame rate implied by frame times (median spacing), rounded to 3 decimals."""
+    """Frame rate implied by frame times (seconds): 1 / the median spacing, snapped to a whole
+    rate or an NTSC one (N * 1000/1001, e.g. 29.97) when within 1e-5 of it."""
     if len(times) < 2:
         return default
     step = float(np.median(np.diff(times)))
-    return round(1.0 / step, 3) if step > 0 else default
+    if not step > 0:
+        return default
+    rate = 1.0 / step
+    for candidate in (float(round(rate)), round(rate * 1.001) * 1000.0 / 1001.0):
+        if candidate > 0 and abs(rate - candidate) <= 1e-5 * candidate:
+            return candidate
+    return rate
 
 
 @attrs.frozen
