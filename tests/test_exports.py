@@ -272,7 +272,7 @@ def test_load_take_from_files(tmp_path: Path, take: BlendshapeTake) -> None:
     np.testing.assert_allclose(t.times, np.arange(240) / 25.0)
     # a capture NPZ (facelib's) keeps the capture's frame times
     from facelib.io.blendshape_export import save_npz
-    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.results import BlendshapeFrame, FaceBlendshapes
 
     frames = [
         BlendshapeFrame(

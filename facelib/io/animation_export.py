@@ -23,7 +23,7 @@ import numpy as np
 from facelib.errors import InputError, MediaReadError
 from facelib.io.face_rig import BlendshapeTake, ChannelMatch, FaceRig, match_channels, nominal_fps
 from facelib.processing.arkit import ARKIT_NAMES, to_arkit
-from facelib.tasks.blendshape_results import BlendshapeFrame
+from facelib.results import BlendshapeFrame
 
 BLENDSHAPE_SUFFIXES = (".fbx", ".glb", ".usd", ".usda", ".usdc")
 MESH_SUFFIXES = (".usd", ".usda", ".usdc", ".pc2")
