@@ -178,33 +178,39 @@ def take_from_frames(frames: Iterable[BlendshapeFrame], face: int = 0, fps: floa
     """A take from capture results: face ``face`` of each frame, at the frames' timestamps.
 
     Frames where that face is missing hold the last weights seen (0 before the first face).
-    ``fps`` (the scene rate the files declare) defaults to the median frame spacing.
+    ``fps`` (the scene rate the files declare) defaults to the rate the frame times imply.
     """
-    times, rows = [], []
-    last = np.zeros(len(ARKIT_NAMES), np.float32)
+    collector = TakeCollector(face)
     for frame in frames:
-        if face < len(frame.faces):
-            last = np.asarray(frame.faces[face].blendshapes, np.float32)
-        times.append(frame.timestamp_ms / 1000.0)
-        rows.append(last)
-    if not rows:
-        raise InputError("no frames to export")
-    t = np.asarray(times, np.float64)
-    return BlendshapeTake(times=t, weights=np.stack(rows), fps=float(fps or nominal_fps(t)))
+        collector(frame)
+    return collector.take(fps)
 
 
 class TakeCollector:
-    """A capture sink: call it with each :class:`BlendshapeFrame`, then :meth:`take`."""
+    """A capture sink: call it with each :class:`BlendshapeFrame`, then :meth:`take`.
+
+    Keeps only each frame's time and the chosen face's 52 weights (not landmarks or images), so
+    long captures stay small; a frame without that face holds the last weights (0 before any).
+    """
 
     def __init__(self, face: int = 0) -> None:
         self.face = face
-        self.frames: list[BlendshapeFrame] = []
+        self.times: list[float] = []
+        self.weights: list[np.ndarray] = []
+        self._last = np.zeros(len(ARKIT_NAMES), np.float32)
 
     def __call__(self, frame: BlendshapeFrame) -> None:
-        self.frames.append(frame)
+        if self.face < len(frame.faces):
+            self._last = np.asarray(frame.faces[self.face].blendshapes, np.float32).copy()
+        self.times.append(frame.timestamp_ms / 1000.0)
+        self.weights.append(self._last)
 
     def take(self, fps: float | None = None) -> BlendshapeTake:
-        return take_from_frames(self.frames, self.face, fps)
+        """The collected take (``fps`` defaults to the rate implied by the frame times)."""
+        if not self.times:
+            raise InputError("no frames to export")
+        t = np.asarray(self.times, np.float64)
+        return BlendshapeTake(times=t, weights=np.stack(self.weights), fps=float(fps or nominal_fps(t)))
 
 
 def load_take(path: str | os.PathLike[str], fps: float | None = None, face: int = 0) -> BlendshapeTake:
