@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,8 @@ from facelib.backends import CompileRequest, ShapeRange, get_backend
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage
+from facelib.testing.model_cases import assert_matches_onnxruntime, random_feeds
+from facelib.testing.packages import head_pose_card_package
 
 # model file -> (shape ranges for dynamic inputs, batches to run in one session, value range)
 MODELS: dict[str, tuple[dict[str, ShapeRange], list[int], tuple[float, float]]] = {
@@ -46,15 +47,6 @@ MODELS: dict[str, tuple[dict[str, ShapeRange], list[int], tuple[float, float]]] 
 }
 
 
-def _feeds(session: Any, batch: int, lo: float, hi: float, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in session.inputs:
-        shape = tuple(batch if d is None else d for d in spec.shape)
-        feeds[spec.name] = rng.uniform(lo, hi, shape).astype(spec.dtype)
-    return feeds
-
-
 def _compile(backend: Any, onnx_path: Path, out: Path, shapes: dict[str, ShapeRange], **kw: Any) -> Path:
     return Path(backend.compile(CompileRequest(onnx_path, out, shapes=shapes, **kw)))
 
@@ -73,18 +65,9 @@ def test_real_models_match_onnxruntime(
     onnx_path = models_dir / model
     backend = make_backend()
     engine = _compile(backend, onnx_path, tmp_path / "model.engine", shapes)
-    reference = OnnxRuntimeBackend().load(onnx_path)
-    with backend.load(engine) as session:
-        assert [s.name for s in session.inputs] == [s.name for s in reference.inputs]
-        assert sorted(s.name for s in session.outputs) == sorted(s.name for s in reference.outputs)
-        for i, batch in enumerate(batches):  # shapes change between calls in one session
-            feeds = _feeds(session, batch, lo, hi, seed=i)
-            got = session.run(feeds)
-            want = reference.run(feeds)
-            assert set(got) == set(want)
-            for name in want:
-                assert got[name].shape == want[name].shape
-                np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5, err_msg=f"{model}:{name}")
+    with backend.load(engine) as session:  # shapes change between calls in one session
+        feeds = [random_feeds(session, batch, lo, hi, seed=i) for i, batch in enumerate(batches)]
+        assert_matches_onnxruntime(session, onnx_path, feeds, ordered=False)
 
 
 def test_buffers_grow_only_when_needed_and_are_freed(
@@ -97,20 +80,20 @@ def test_buffers_grow_only_when_needed_and_are_freed(
     backend = make_backend10()
     engine = _compile(backend, models_dir / model, tmp_path / "m.engine", shapes)
     session = backend.load(engine)
-    session.run(_feeds(session, 8, 0, 255, 0))
+    session.run(random_feeds(session, 8, 0, 255, 0))
     after_first = runtime._stats()["malloc"]
-    session.run(_feeds(session, 3, 0, 255, 1))  # smaller: buffers are reused
+    session.run(random_feeds(session, 3, 0, 255, 1))  # smaller: buffers are reused
     assert runtime._stats()["malloc"] == after_first
-    session.run(_feeds(session, 16, 0, 255, 2))  # larger: input and output grow
+    session.run(random_feeds(session, 16, 0, 255, 2))  # larger: input and output grow
     assert runtime._stats()["malloc"] == after_first + 2
     assert runtime._live_allocations()
-    out = session.run(_feeds(session, 1, 0, 255, 3), output_names=["pred_pose/mul_24:0"])
+    out = session.run(random_feeds(session, 1, 0, 255, 3), output_names=["pred_pose/mul_24:0"])
     assert out["pred_pose/mul_24:0"].shape == (1, 3)
     session.close()
     assert runtime._live_allocations() == {}
     assert runtime._stats()["streams"] == 0
     with pytest.raises(InferenceError, match="closed"):
-        session.run(_feeds(session, 1, 0, 255, 0))
+        session.run(random_feeds(session, 1, 0, 255, 0))
     session.close()  # idempotent
 
 
@@ -248,7 +231,7 @@ def test_int8_calibration_feeds_batches_from_the_request(
             backend, models_dir / model, tmp_path / "w.engine", MODELS[model][0], precision="int8", calibration=wrong
         )
     with backend.load(engine) as session:  # the double computes in fp32: the engine is usable
-        assert session.run(_feeds(session, 2, 0, 255, 0))["pred_pose/mul_24:0"].shape == (2, 3)
+        assert session.run(random_feeds(session, 2, 0, 255, 0))["pred_pose/mul_24:0"].shape == (2, 3)
 
 
 def test_timing_cache_is_written_and_reused(models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path) -> None:
@@ -310,37 +293,10 @@ def test_unavailable_reasons_name_what_is_missing() -> None:
         assert "too old" in TensorRTBackend.available().reason
 
 
-def _ultraface_package(models_dir: Path, root: Path) -> Path:
-    from facelib.models import sha256_file
-
-    root.mkdir()
-    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
-    card = {
-        "name": "ultraface-rfb320",
-        "task": "face_detection",
-        "variant": "RFB-320",
-        "licence": "MIT",
-        "files": {
-            "detector": {
-                "path": "detector.onnx",
-                "sha256": sha256_file(root / "detector.onnx"),
-                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
-                "outputs": [
-                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
-                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
-                ],
-                "shapes": {"input": {"min": [1, 3, 240, 320], "opt": [1, 3, 240, 320], "max": [1, 3, 240, 320]}},
-            }
-        },
-    }
-    (root / "facelib.json").write_text(json.dumps(card))
-    return root
-
-
 def test_model_package_compiles_once_and_caches(
     models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path
 ) -> None:
-    package = ModelPackage.load(_ultraface_package(models_dir, tmp_path / "pkg")).check()
+    package = ModelPackage.load(head_pose_card_package(models_dir, tmp_path / "pkg")).check()
     backend = make_backend()
     calls: list[CompileRequest] = []
     original = backend.compile
@@ -447,7 +403,7 @@ def test_concurrent_runs_on_one_session(models_dir: Path, make_backend10: Callab
         def work(seed: int) -> None:
             try:
                 for k in range(3):
-                    feeds = _feeds(session, 1 + (seed + k) % 6, 0, 255, seed * 10 + k)
+                    feeds = random_feeds(session, 1 + (seed + k) % 6, 0, 255, seed * 10 + k)
                     got = session.run(feeds)["pred_pose/mul_24:0"]
                     want = reference.run(feeds)["pred_pose/mul_24:0"]
                     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
