@@ -26,7 +26,7 @@ from facelib.errors import InputError, ModelCardError, ModelFileError
 from facelib.io.image import to_rgb_uint8
 from facelib.models.package import ModelPackage
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
-from facelib.processing.crop import INTERPOLATIONS, face_crop
+from facelib.processing.regressor_crop import INTERPOLATIONS, face_crop
 from facelib.results import ResultMixin
 from facelib.tasks.base import ModelSource, Task, fixed_batch
 from facelib.tasks.blendshape_results import FaceBlendshapes

@@ -34,7 +34,7 @@ from facelib.backends.base import Backend
 from facelib.errors import InputError, MediaReadError, NoFaceError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import fomm
-from facelib.processing.face_crop import CropBox, crop, paste_back, square_box
+from facelib.processing.fomm_crop import CropBox, crop, paste_back, square_box
 from facelib.tasks.base import ModelSource, Task, fixed_batch
 from facelib.tasks.detection import FaceDetectorLike
 
