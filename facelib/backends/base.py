@@ -230,6 +230,15 @@ def check_options(known: Iterable[str], given: Iterable[str], backend: str, kind
         raise InputError(f"unknown {backend} {kind} options {unknown}; known: {names}")
 
 
+#: Workload presets a task may ask of its backend (:meth:`Backend.for_workload`): how the task
+#: calls its sessions, never an option of one runtime.  Each backend turns a preset into its own
+#: options, or ignores it.
+WORKLOADS: dict[str, str] = {
+    "small_models": "small networks run per face or per crop, with Python work between the runs",
+    "interleaved": "several sessions that take turns on one stream of frames, with Python work between runs",
+}
+
+
 class Backend(abc.ABC):
     """Turns model artefacts into sessions on one kind of device.
 
@@ -267,6 +276,17 @@ class Backend(abc.ABC):
     def compile(self, request: CompileRequest) -> Path:
         """Compile ``request.onnx_path`` to the native artefact at ``request.output_path``."""
         raise BackendError(f"backend {self.name!r} loads ONNX directly and has no compile step")
+
+    def for_workload(self, workload: str) -> Backend:
+        """This backend tuned for ``workload`` (a key of :data:`WORKLOADS`).
+
+        Tasks ask for it only when the user chose the backend by name without options.  The
+        default returns ``self`` unchanged; a backend with options that suit a workload better
+        (thread counts, spin-waiting) returns a new instance with them.
+        """
+        if workload not in WORKLOADS:
+            raise BackendError(f"unknown workload {workload!r}; known workloads: {sorted(WORKLOADS)}")
+        return self
 
     def cache_key(self) -> str:
         """A string that changes whenever compiled artefacts would differ (versions, options).

@@ -37,6 +37,15 @@ _OPT_LEVELS = {
     "all": "ORT_ENABLE_ALL",
 }
 
+#: What each workload preset (:data:`facelib.backends.base.WORKLOADS`) means for ONNX Runtime.
+#: ``small_models``: one intra-op thread (per-face networks are faster without thread hand-offs,
+#: see benchmarks/results/headpose.md).  ``interleaved``: no spin-waiting between runs (spinning
+#: threads only steal the CPU from the Python work between the sessions' turns).
+WORKLOAD_OPTIONS: dict[str, dict[str, Any]] = {
+    "small_models": {"intra_op_num_threads": 1},
+    "interleaved": {"session_config": {"session.intra_op.allow_spinning": "0"}},
+}
+
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -103,6 +112,16 @@ class OnnxRuntimeBackend(Backend):
             session_config=dict(session_config or {}),
         )
         self._check_providers()
+
+    def for_workload(self, workload: str) -> OnnxRuntimeBackend:
+        super().for_workload(workload)
+        preset = WORKLOAD_OPTIONS.get(workload)
+        if not preset:
+            return self
+        options = dict(self.options)
+        for key, value in preset.items():
+            options[key] = {**options.get(key, {}), **value} if isinstance(value, dict) else value
+        return type(self)(**options)
 
     @classmethod
     def available(cls) -> Availability:

@@ -62,6 +62,20 @@ from facelib.testing.pytest_plugin import SharedPackages
 Activator = Callable[..., AbstractContextManager[Any]]
 
 
+def count_compiles(backend: Backend) -> list[CompileRequest]:
+    """Record every :meth:`~facelib.backends.Backend.compile` call of ``backend`` (this instance)
+    in the returned list, which grows as compiles happen."""
+    calls: list[CompileRequest] = []
+    original = backend.compile
+
+    def counting(request: CompileRequest) -> Path:
+        calls.append(request)
+        return Path(original(request))
+
+    backend.compile = counting  # type: ignore[method-assign]
+    return calls
+
+
 def _no_doubles(workdir: Path, **activation: Any) -> AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
@@ -259,15 +273,7 @@ class SessionConformance(_Conformance):
 
         package = ModelPackage.load(head_pose_card_package(models_dir, tmp_path / "pkg"))
         backend = self.make_backend()
-        calls: list[CompileRequest] = []
-        if backend.needs_compile:
-            original = backend.compile
-
-            def counting(request: CompileRequest) -> Path:
-                calls.append(request)
-                return Path(original(request))
-
-            backend.compile = counting  # type: ignore[method-assign]
+        calls = count_compiles(backend) if backend.needs_compile else []
         crops = fsanet_crops(models_dir)[:5]
         want = onnxruntime_outputs(package.path("capsule"), {FSANET_INPUT: crops})[FSANET_OUTPUT]
         with package.session("capsule", backend) as session:
@@ -306,13 +312,13 @@ class TaskConformance(_Conformance):
         task: Any  # each task's own type (Task.__enter__ is typed as the base class)
         media = packages.media_dir
         images = [media / "images" / "obama.jpg", media / "images" / "two_people.jpg"]
-        with HeadPose(packages.fsanet(), detector=packages.ultraface(), **on) as task:
+        with HeadPose(packages.get("fsanet"), detector=packages.get("ultraface"), **on) as task:
             images_result = task.predict(images)  # one batch of 3 faces through the ensemble graph
             frames = [f for _, f in zip(range(3), task.predict_video(media / "video" / "talking_face_01.mp4"))]
             if check:
                 self.assert_backend_sessions(task, {"ensemble"})
                 self.assert_backend_sessions(task.detector, {"detector"})
-        with HeadPose(packages.fsanet(), **on, variants=["capsule", "noS_capsule"]) as task:
+        with HeadPose(packages.get("fsanet"), **on, variants=["capsule", "noS_capsule"]) as task:
             crops = task.crops(np.asarray(frames[0].image), np.stack([f.box for f in frames[0].faces]))
             crops = np.concatenate([crops] * 3)  # per-variant files, a batch that is no static stage
             variants_result = task.predict_crops(crops)
@@ -337,11 +343,12 @@ class TaskConformance(_Conformance):
 
         media = packages.media_dir
         images = [media / "images" / "obama.jpg", media / "images" / "two_people.jpg"]
-        with BlendshapeCapture(packages.mediapipe(), mode="image", **on, num_faces=2) as cap:
+        with BlendshapeCapture(packages.get("mediapipe"), mode="image", **on, num_faces=2) as cap:
             still = [cap.process(image) for image in images]
             if check:
-                self.assert_backend_sessions(cap._engine.landmarker, {"detector", "landmarks", "blendshapes"})
-        with BlendshapeCapture(packages.mediapipe(), mode="video", **on) as cap:
+                engine: Any = cap._engine  # the MediaPipe engine: a FaceLandmarker inside
+                self.assert_backend_sessions(engine.landmarker, {"detector", "landmarks", "blendshapes"})
+        with BlendshapeCapture(packages.get("mediapipe"), mode="video", **on) as cap:
             video = list(cap.process_video(media / "video" / "talking_face_01.mp4", max_frames=4))
         return still, video
 
@@ -360,11 +367,12 @@ class TaskConformance(_Conformance):
 
         media = packages.media_dir
         images = [media / "images" / "obama.jpg", media / "images" / "two_people.jpg"]
-        with BlendshapeCapture(packages.regressor(), mode="image", **on, num_faces=2) as cap:
+        with BlendshapeCapture(packages.get("regressor"), mode="image", **on, num_faces=2) as cap:
             frames = [cap.process(image) for image in images]
             if check:
-                self.assert_backend_sessions(cap._engine, {"regressor"})
-                self.assert_backend_sessions(cap._engine.detector, {"detector"})
+                engine: Any = cap._engine  # the regressor engine: a detector, then the regressor
+                self.assert_backend_sessions(engine, {"regressor"})
+                self.assert_backend_sessions(engine.detector, {"detector"})
         return frames
 
     def test_blendshape_capture_regressor(self, shared_packages: SharedPackages) -> None:
@@ -387,7 +395,7 @@ class TaskConformance(_Conformance):
         task: Any
         with np.load(packages.reference_dir / "faceformer_vocaset_tiny_seed1_ref.npz") as z:
             audio, template = z["audio_16k"][: 16000 * 2], z["template"]
-        with Audio2Face(packages.faceformer(), **on) as task:
+        with Audio2Face(packages.get("faceformer"), **on) as task:
             whole = task.predict(audio, 1, template)  # one encoder call, then one decoder step per frame
             causal = task.predict(audio, 1, template, causal=True)  # streaming windows: other shapes
             if check:
@@ -414,7 +422,7 @@ class TaskConformance(_Conformance):
         pytest.importorskip("torch")
         from facelib.tasks.audio2face import Audio2Face, Windowing
 
-        package = shared_packages.faceformer()
+        package = shared_packages.get("faceformer")
         if self.make_backend().needs_compile:
             with pytest.raises(InputError, match="max_context"):
                 Audio2Face(package, **self.task_options(), max_context=None)  # an unbounded cache
@@ -432,11 +440,11 @@ class TaskConformance(_Conformance):
         with VideoReader(media / "video" / "fomm_driving_00.mp4") as reader:
             driving = [frame.image for _, frame in zip(range(5), reader)]
         source = media / "images" / "fomm_source_02_256.png"
-        with MotionTransfer(packages.fomm(), **on, batch_size=3) as task:  # batches of 3 and 2
+        with MotionTransfer(packages.get("fomm"), **on, batch_size=3) as task:  # batches of 3 and 2
             relative = np.stack(list(task.animate(source, driving)))
             if check:
                 self.assert_backend_sessions(task, {"kp_detector", "source_encoder", "generator"})
-        with MotionTransfer(packages.fomm(), **on, mode="absolute", adapt_scale=True, best_frame=2) as task:
+        with MotionTransfer(packages.get("fomm"), **on, movement="absolute", adapt_scale=True, best_frame=2) as task:
             absolute = np.stack(list(task.animate(source, driving)))
         return relative, absolute
 
@@ -460,7 +468,9 @@ class ToolConformance(_Conformance):
         from facelib.tools.task_tools import bench_task, check_task, prepare
 
         image = shared_packages.media_dir / "images" / "two_people.jpg"
-        run = prepare("headpose", shared_packages.fsanet(), [image], detector=str(shared_packages.ultraface()))
+        run = prepare(
+            "headpose", shared_packages.get("fsanet"), [image], detector=str(shared_packages.get("ultraface"))
+        )
         backend = self.make_backend()
         task: Any
         with run.adapter.open(run.model, backend, None, run.inputs, **run.options) as task:
@@ -481,7 +491,7 @@ class ToolConformance(_Conformance):
 
         image = shared_packages.media_dir / "images" / "obama.jpg"
         diffs = check_task(
-            prepare("blendshapes", shared_packages.mediapipe(), [image]), self.make_backend(), "onnxruntime"
+            prepare("blendshapes", shared_packages.get("mediapipe"), [image]), self.make_backend(), "onnxruntime"
         )
         fields = {d.output: d for d in diffs}
         assert fields["faces.blendshapes"].shape == (52,) and fields["faces.blendshapes"].max_abs < 1e-3
@@ -493,7 +503,7 @@ class ToolConformance(_Conformance):
 
         media = shared_packages.media_dir
         inputs = [media / "images" / "fomm_source_02.png", media / "video" / "fomm_driving_00.mp4"]
-        run = prepare("motion", shared_packages.fomm(), inputs)
+        run = prepare("motion", shared_packages.get("fomm"), inputs)
         (diff,) = check_task(run, self.make_backend(), "onnxruntime", max_frames=3)
         assert diff.output == "frames" and diff.shape == (3 * 256 * 256 * 3,) and diff.max_abs < 1e-4
 

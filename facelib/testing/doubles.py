@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Literal
 
 from facelib.backends.base import Backend
+from facelib.backends.registry import BackendInfo
 
 
 def forget_modules(names: Iterable[str]) -> None:
@@ -131,3 +132,24 @@ def write_executable(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(0o755)
     return path
+
+
+@contextlib.contextmanager
+def entry_point_installed(folder: Path, distribution: str, name: str, module: str) -> Iterator[list[BackendInfo]]:
+    """As if ``distribution`` 0.1.0 were pip-installed declaring the ``facelib.backends`` entry point
+    ``name = module``: a ``.dist-info`` in ``folder``, put on ``sys.path``; yields the registry's
+    :class:`~facelib.backends.BackendInfo` entries named ``name`` (several when another copy is
+    installed too).  ``sys.path`` and the registry are restored afterwards."""
+    from facelib.backends import list_backends, reload_plugins
+
+    dist = Path(folder) / f"{distribution.replace('-', '_')}-0.1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(f"[facelib.backends]\n{name} = {module}\n")
+    sys.path.insert(0, str(folder))
+    reload_plugins()
+    try:
+        yield [b for b in list_backends() if b.name == name]
+    finally:
+        sys.path.remove(str(folder))
+        reload_plugins()

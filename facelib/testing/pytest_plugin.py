@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -68,46 +68,25 @@ class SharedPackages:
         self._built: dict[str, Path] = {}
         self._references: dict[str, Any] = {}
 
-    def _build(self, name: str, build: Callable[[Path], Path]) -> Path:
+    #: Package name -> (builder in :mod:`facelib.testing.packages`, the folder it reads).
+    BUILDERS: ClassVar[dict[str, tuple[str, str]]] = {
+        "fsanet": ("build_fsanet", "models"),  # FSA-Net, three variants
+        "ultraface": ("build_ultraface", "models"),  # UltraFace RFB-320
+        "mediapipe": ("build_mediapipe", "models"),  # MediaPipe Face Landmarker
+        "regressor": ("build_regressor", "models"),  # FaceBoxes + a seeded regressor (torch)
+        "faceformer": ("build_faceformer", "reference"),  # tiny seeded FaceFormer (torch)
+        "fomm": ("build_fomm", "reference"),  # tiny seeded First Order Motion Model (torch)
+    }
+
+    def get(self, name: str) -> Path:
+        """The root of package ``name`` (a key of :attr:`BUILDERS`), built on first use."""
+        from facelib.testing import packages
+
         if name not in self._built:
-            self._built[name] = build(self.workdir / name)
+            builder, source = self.BUILDERS[name]
+            folder = self.models_dir if source == "models" else self.reference_dir
+            self._built[name] = getattr(packages, builder)(folder, self.workdir / name)
         return self._built[name]
-
-    def fsanet(self) -> Path:
-        """The three-variant FSA-Net head-pose package."""
-        from facelib.testing import packages
-
-        return self._build("fsanet", lambda out: packages.build_fsanet(self.models_dir, out))
-
-    def ultraface(self) -> Path:
-        """The UltraFace RFB-320 detector package."""
-        from facelib.testing import packages
-
-        return self._build("ultraface", lambda out: packages.build_ultraface(self.models_dir, out))
-
-    def mediapipe(self) -> Path:
-        """The MediaPipe Face Landmarker package."""
-        from facelib.testing import packages
-
-        return self._build("mediapipe", lambda out: packages.build_mediapipe(self.models_dir, out))
-
-    def faceformer(self) -> Path:
-        """FaceFormer from the tiny seeded reference checkpoint (needs torch)."""
-        from facelib.testing import packages
-
-        return self._build("faceformer", lambda out: packages.build_faceformer(self.reference_dir, out))
-
-    def fomm(self) -> Path:
-        """First Order Motion Model from the tiny seeded reference checkpoint (needs torch)."""
-        from facelib.testing import packages
-
-        return self._build("fomm", lambda out: packages.build_fomm(self.reference_dir, out))
-
-    def regressor(self) -> Path:
-        """FaceBoxes + a small seeded blendshape regressor (needs torch)."""
-        from facelib.testing import packages
-
-        return self._build("regressor", lambda out: packages.build_regressor(self.models_dir, out))
 
     def reference(self, name: str, compute: Callable[[], Any]) -> Any:
         """``compute()``'s result, computed on the first call for ``name`` and kept."""
@@ -125,4 +104,4 @@ def shared_packages(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 @pytest.fixture(scope="session")
 def mediapipe_package(shared_packages: SharedPackages) -> Path:
     """A MediaPipe Face Landmarker package built from the shared .task and its prebuilt ONNX."""
-    return shared_packages.mediapipe()
+    return shared_packages.get("mediapipe")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import facelib
-from facelib.backends import CompileRequest, list_backends, reload_plugins
+from facelib.backends import CompileRequest
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
+from facelib.testing.doubles import entry_point_installed
 from facelib.testing.model_cases import FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 TOL = 1e-5
@@ -161,16 +162,6 @@ def test_fsanet_built_from_tensorflow_graph(cambricon: type, models_dir: Path, t
 def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
     if importlib.util.find_spec("facelib_cambricon") is None:
         pytest.skip("facelib_cambricon is not importable")
-    dist = tmp_path / "facelib_cambricon-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: facelib-cambricon\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[facelib.backends]\ncambricon = facelib_cambricon.plugin\n")
-    sys.path.insert(0, str(tmp_path))
-    reload_plugins()
-    try:
-        infos = [b for b in list_backends() if b.name == "cambricon"]
+    with entry_point_installed(tmp_path, "facelib-cambricon", "cambricon", "facelib_cambricon.plugin") as infos:
         assert any("facelib-cambricon" in b.origin for b in infos)
         assert all(b.formats == (".mm", ".magicmind") for b in infos)
-    finally:
-        sys.path.remove(str(tmp_path))
-        reload_plugins()

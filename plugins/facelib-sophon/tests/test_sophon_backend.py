@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import facelib
-from facelib.backends import CompileRequest, list_backends, reload_plugins
+from facelib.backends import CompileRequest
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
+from facelib.testing.doubles import entry_point_installed
 from facelib.testing.model_cases import FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 TOL = 1e-5
@@ -160,21 +161,11 @@ def test_combined_package_bmodel_selects_graph(sophon: type, models_dir: Path, t
 def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
     if importlib.util.find_spec("facelib_sophon") is None:
         pytest.skip("facelib_sophon is not importable")
-    dist = tmp_path / "facelib_sophon-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: facelib-sophon\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[facelib.backends]\nsophon = facelib_sophon.plugin\n")
-    sys.path.insert(0, str(tmp_path))
-    reload_plugins()
-    try:
-        infos = [b for b in list_backends() if b.name == "sophon"]
+    with entry_point_installed(tmp_path, "facelib-sophon", "sophon", "facelib_sophon.plugin") as infos:
         if len(infos) == 1:
             assert "facelib-sophon" in infos[0].origin and infos[0].formats == (".bmodel",)
         else:  # also installed for real: both copies are seen
             assert any("facelib-sophon" in b.origin for b in infos)
-    finally:
-        sys.path.remove(str(tmp_path))
-        reload_plugins()
 
 
 def test_relative_paths_are_resolved(

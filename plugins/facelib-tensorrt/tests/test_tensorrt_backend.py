@@ -16,6 +16,7 @@ from facelib.backends import CompileRequest, ShapeRange, get_backend
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage
+from facelib.testing.conformance import count_compiles
 from facelib.testing.model_cases import assert_matches_onnxruntime, random_feeds
 from facelib.testing.packages import head_pose_card_package
 
@@ -298,14 +299,7 @@ def test_model_package_compiles_once_and_caches(
 ) -> None:
     package = ModelPackage.load(head_pose_card_package(models_dir, tmp_path / "pkg")).check()
     backend = make_backend()
-    calls: list[CompileRequest] = []
-    original = backend.compile
-
-    def counting(request: CompileRequest) -> Path:
-        calls.append(request)
-        return Path(original(request))
-
-    backend.compile = counting  # type: ignore[method-assign]
+    calls = count_compiles(backend)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 240, 320)).astype(np.float32)
     want = OnnxRuntimeBackend().load(package.path("detector")).run({"input": x})
     with package.session("detector", backend) as session:
