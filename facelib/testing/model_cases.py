@@ -117,6 +117,33 @@ def assert_matches_onnxruntime(
             np.testing.assert_allclose(got[name], want[name], rtol=tol, atol=tol, err_msg=f"{onnx_path.name}:{name}")
 
 
+def decoder_like_onnx(path: Path) -> Path:
+    """Write a small decoder-step-like ONNX graph to ``path``: attention of ``x`` (1, T, 8) over
+    ``memory`` (1, S, 8), T and S dynamic, output ``y`` (1, T, 8); seeded weights, opset 17."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["q"]),
+            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
+            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
+            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
+        ],
+        "decoder_like",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
+            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
+        [w],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+    return path
+
+
 def onnxruntime_outputs(onnx_path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The same model on facelib's ONNX Runtime backend (the parity reference)."""
     from facelib.backends import get_backend

@@ -16,7 +16,7 @@ from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage
 from facelib.testing.conformance import count_compiles
-from facelib.testing.model_cases import assert_matches_onnxruntime, random_feeds
+from facelib.testing.model_cases import assert_matches_onnxruntime, decoder_like_onnx, random_feeds
 from facelib.testing.packages import head_pose_card_package
 
 FSANET_RANGE = ShapeRange((1, 64, 64, 3), (4, 64, 64, 3), (16, 64, 64, 3))
@@ -325,28 +325,7 @@ def test_om_without_sidecar_runs_with_om_names(
 
 
 def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any], tmp_path: Path) -> None:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "w"], ["q"]),
-            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
-            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
-            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
-            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
-        ],
-        "decoder_like",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
-            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
-        [w],
-    )
-    onnx_path = tmp_path / "decoder.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), onnx_path)
+    onnx_path = decoder_like_onnx(tmp_path / "decoder.onnx")
     shapes = {
         "x": ShapeRange((1, 1, 8), (1, 64, 8), (1, 600, 8)),
         "memory": ShapeRange((1, 1, 8), (1, 200, 8), (1, 900, 8)),

@@ -17,7 +17,7 @@ from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage
 from facelib.testing.conformance import count_compiles
-from facelib.testing.model_cases import assert_matches_onnxruntime, random_feeds
+from facelib.testing.model_cases import assert_matches_onnxruntime, decoder_like_onnx, random_feeds
 from facelib.testing.packages import head_pose_card_package
 
 # model file -> (shape ranges for dynamic inputs, batches to run in one session, value range)
@@ -339,34 +339,8 @@ def test_corrupt_timing_cache_is_replaced(models_dir: Path, make_backend: Callab
     assert engine.is_file() and cache.read_bytes().startswith(b"TRTDBLTC")
 
 
-def _decoder_like(path: Path) -> Path:
-    """A small decoder-step-like graph: x (1, T, 8) and memory (1, S, 8) with T, S dynamic."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "w"], ["q"]),
-            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
-            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
-            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
-            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
-        ],
-        "decoder_like",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
-            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
-        [w],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
-    return path
-
-
 def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any], tmp_path: Path) -> None:
-    onnx_path = _decoder_like(tmp_path / "decoder.onnx")
+    onnx_path = decoder_like_onnx(tmp_path / "decoder.onnx")
     shapes = {
         "x": ShapeRange((1, 1, 8), (1, 64, 8), (1, 600, 8)),
         "memory": ShapeRange((1, 1, 8), (1, 200, 8), (1, 900, 8)),
