@@ -83,7 +83,7 @@ def test_every_plugin_folder_is_listed() -> None:
 
 def test_result_comparison_catches_differences() -> None:
     """The comparison the suite uses fails on a small numeric change and on any structural change."""
-    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.results import BlendshapeFrame, FaceBlendshapes
 
     face = FaceBlendshapes(np.array([1.0, 2.0, 3.0, 4.0], np.float32), 0.9, np.full(52, 0.5, np.float32))
     frame = BlendshapeFrame(0, 0.0, (face,))
