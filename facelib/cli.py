@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.commands import audio2face, blendshapes, headpose, inspect, measure, models, motion
 from facelib.errors import FacelibError
 

@@ -109,14 +109,13 @@ def whole_nominal(task: object, audio: np.ndarray, dataset: str) -> np.ndarray:
     """The whole-clip result with the stream's alignment (nominal 50/30 positions): one encoder run
     over the clip, standardised over the clip, unbounded decoder."""
     from facelib.processing import faceformer as ff
-    from facelib.tasks.audio2face import _Decoder
 
     values = ff.normalize_audio(audio, eps=task.norm_eps)  # type: ignore[attr-defined]
     cnn = ff.cnn_frames(len(audio))
     pos = np.minimum(ff.nominal_positions(0, ff.hooked_length(cnn, dataset), dataset), cnn - 1)
     session = task._session("audio_encoder")  # type: ignore[attr-defined]
     feats = session.run({"input_values": values[None], "positions": pos.astype(np.float32)})["features"][0]
-    decoder = _Decoder(task, task.style(0), None)  # type: ignore[arg-type, attr-defined]
+    decoder = task._decoder(task.style(0), None)  # type: ignore[attr-defined]
     return np.stack(decoder.feed(np.asarray(feats, np.float32))).reshape(len(feats) // task.audio_per_frame, -1, 3)  # type: ignore[attr-defined]
 
 

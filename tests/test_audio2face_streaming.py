@@ -10,7 +10,7 @@ import pytest
 from faceformer_helpers import convert, reference
 
 from facelib.errors import InputError
-from facelib.tasks.audio2face import STREAM_WINDOWING, Audio2Face, Windowing, _Encoder
+from facelib.tasks.audio2face import STREAM_WINDOWING, Audio2Face, Windowing
 
 pytest.importorskip("torch")
 
@@ -48,7 +48,7 @@ def test_windowing_is_validated() -> None:
 def test_running_statistics_cover_everything_seen(voca: Path, speech: np.ndarray) -> None:
     windowing = attrs.evolve(STREAM_WINDOWING, stream_normalization="running")
     with Audio2Face(voca) as task:
-        encoder = _Encoder(task, windowing, None, None)
+        encoder = task._encoder(windowing, None, None)
         loud = speech * 4.0
         encoder.feed(loud[: 16000 * 4])
         assert encoder.buf_start > 0  # earlier samples were dropped from the buffer...

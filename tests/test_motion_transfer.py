@@ -58,7 +58,7 @@ def _batch_reference(mt: MotionTransfer, source: np.ndarray, frames: np.ndarray,
 
     def run(order: list[int]) -> list[np.ndarray]:
         ini = (v[order[0]], j[order[0]])
-        norm = fomm.normalize_kp(state.kp, (v[order], j[order]), ini, mt.mode, adapt_scale=mt.adapt_scale)
+        norm = fomm.normalize_kp(state.kp, (v[order], j[order]), ini, mt.movement, adapt_scale=mt.adapt_scale)
         return list(mt.generate(state, norm))
 
     return np.stack(run(backward)[::-1] + run(forward)[1:])
@@ -160,7 +160,13 @@ def test_bad_input(small_pkg: Path, tmp_path: Path, source_image: np.ndarray) ->
         list(mt.animate(source_image, np.zeros((3, 8, 8, 3), np.uint8)))
     with MotionTransfer(small_pkg, best_frame=2) as mt, pytest.raises(InputError, match="twice"):
         list(mt.animate(source_image, iter([np.zeros((8, 8, 3), np.uint8)] * 3)))
-    for kwargs in ({"mode": "sideways"}, {"best_frame": -1}, {"batch_size": 0}, {"crop": True}, {"paste_back": True}):
+    for kwargs in (
+        {"movement": "sideways"},
+        {"best_frame": -1},
+        {"batch_size": 0},
+        {"crop": True},
+        {"paste_back": True},
+    ):
         with pytest.raises(InputError):
             MotionTransfer(small_pkg, **kwargs)  # type: ignore[arg-type]
 
@@ -323,3 +329,15 @@ def test_missing_webcam_is_a_media_error(small_pkg: Path, source_image: np.ndarr
     with MotionTransfer(small_pkg) as mt, pytest.raises(MediaReadError, match="webcam"):
         mt.animate_to_file(source_image, 9, tmp_path / "live.mp4")
     assert not (tmp_path / "live.mp4").exists()
+
+
+def test_default_landmarker_runs_on_the_backend_and_closes(small_pkg: Path, mediapipe_package: Path) -> None:
+    # issue 14: the landmarker best_frame="auto" opens lost the backend and was never closed
+    mt = MotionTransfer(small_pkg, backend="onnxruntime", best_frame="auto", landmarker=mediapipe_package)
+    fn = mt._landmarks()
+    assert mt._landmarks() is fn  # opened once
+    (landmarker,) = mt._owned
+    assert landmarker.backend.name == "onnxruntime" and landmarker._sessions
+    assert "MotionTransfer('" in repr(mt) and "movement='relative'" in repr(mt)
+    mt.close()
+    assert not landmarker._sessions and not mt._owned

@@ -122,7 +122,7 @@ def assert_plugin_sessions(task: Any, target: Target, roles: set[str]) -> None:
 
 def test_result_comparison_catches_differences() -> None:
     """The comparison used above fails on a small numeric change and on any structural change."""
-    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.results import BlendshapeFrame, FaceBlendshapes
 
     face = FaceBlendshapes(np.array([1.0, 2.0, 3.0, 4.0], np.float32), 0.9, np.full(52, 0.5, np.float32))
     frame = BlendshapeFrame(0, 0.0, (face,))
@@ -394,7 +394,7 @@ def _motion_run(package: Path, media_dir: Path, target: Target | None) -> tuple[
         relative = np.stack(list(task.animate(source, driving)))
         if target is not None:
             assert_plugin_sessions(task, target, {"kp_detector", "source_encoder", "generator"})
-    with MotionTransfer(package, **on(target), mode="absolute", adapt_scale=True, best_frame=2) as task:
+    with MotionTransfer(package, **on(target), movement="absolute", adapt_scale=True, best_frame=2) as task:
         absolute = np.stack(list(task.animate(source, driving)))
     return relative, absolute
 

@@ -29,61 +29,23 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from facelib.backends.base import Backend
+from facelib.backends.batching import run_batched
 from facelib.errors import InferenceError, InputError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import blazeface, face_geometry, face_mesh
 from facelib.processing.face_mesh import Roi
-from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task, fixed_batch
+from facelib.results import LandmarkerFace, LandmarkerResult
+from facelib.tasks.base import BackendSource, ModelSource, Task
+from facelib.tasks.blazeface import BlazeFaceConfig
 
 MODES = ("image", "video", "live")
 _ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
-
-
-@attrs.frozen
-class LandmarkerFace(ResultMixin):
-    """One face found by :class:`FaceLandmarker`.
-
-    Attributes
-    ----------
-    box:
-        (4,) float32 ``x1, y1, x2, y2`` pixels: the box of the landmarks.
-    score:
-        Face presence in [0, 1] (the landmark model's confidence that the crop holds a face).
-    landmarks:
-        (478, 3) float32: x, y in pixels; z in the same pixel scale, relative to the face centre,
-        negative towards the camera.
-    roi:
-        The rotated crop the landmarks came from (pixels, radians).
-    blendshapes:
-        (52,) float32 scores in [0, 1], MediaPipe order (:data:`facelib.processing.arkit.MEDIAPIPE_NAMES`),
-        or None unless asked for.
-    transform:
-        (4, 4) float32 facial transformation matrix (canonical face in cm -> camera space), or None.
-    """
-
-    box: np.ndarray = attrs.field(eq=_ARRAY_EQ)
-    score: float
-    landmarks: np.ndarray = attrs.field(eq=_ARRAY_EQ)
-    roi: Roi
-    blendshapes: np.ndarray | None = attrs.field(default=None, eq=_ARRAY_EQ)
-    transform: np.ndarray | None = attrs.field(default=None, eq=_ARRAY_EQ)
-
-
-@attrs.frozen
-class LandmarkerResult(ResultMixin):
-    """Faces of one image (``timestamp_ms`` 0 in image mode), in MediaPipe's output order."""
-
-    timestamp_ms: float
-    faces: tuple[LandmarkerFace, ...]
-    image_size: tuple[int, int] = (0, 0)  # (width, height)
 
 
 ResultCallback = Callable[[LandmarkerResult, np.ndarray, float], None]
@@ -119,27 +81,14 @@ class FaceLandmarker(Task):
     """
 
     task_name = "blendshapes"
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        name: str = "mediapipe-face-landmarker",
-        *,
-        offline: bool | None = None,
-        progress: bool = True,
-        **kwargs: Any,
-    ) -> FaceLandmarker:
-        """A landmarker from facelib's model hub (downloaded/converted and cached on first use)."""
-        from facelib.models.hub import ensure_package
-
-        return cls(ensure_package(name, offline=offline, progress=progress), **kwargs)
+    workload = "interleaved"
 
     def __init__(
         self,
         model: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
         *,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         mode: str = "image",
         num_faces: int | None = None,
         min_face_detection_confidence: float | None = None,
@@ -150,8 +99,7 @@ class FaceLandmarker(Task):
         smoothing: bool = False,
         result_callback: ResultCallback | None = None,
     ) -> None:
-        super().__init__(model, backend, backend_options)
-        tune_onnxruntime(self, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         card = self.card
         if card.variant != "mediapipe":
             raise ModelCardError(
@@ -187,7 +135,6 @@ class FaceLandmarker(Task):
         self._callback = result_callback
         try:
             self._tensors: dict[str, dict[str, str]] = meta["tensors"]
-            anchors = meta["anchors"]
             det = meta["detector"]
             lm = meta["landmarks"]
             self._blend_idx = np.asarray(meta["blendshape_landmarks"], dtype=np.int64)
@@ -195,12 +142,7 @@ class FaceLandmarker(Task):
             smooth = meta.get("smoothing", {})
         except KeyError as exc:
             raise ModelCardError(f"model card of {self.package.root} lacks metadata {exc}") from None
-        self._det_size = int(anchors["input_size"])
-        self._anchors = blazeface.ssd_anchors(
-            self._det_size, anchors["strides"], anchors["anchors_per_cell_per_layer"], anchors["offset"]
-        )
-        self._det_scale = float(det["scale"])
-        self._nms_iou = float(det["nms_iou"])
+        self._detector = BlazeFaceConfig.from_card(card, self.package.root)
         self._det_roi_scale = float(det["roi_scale"])
         self._crop = int(lm["crop_size"])
         self._lm_roi_scale = float(lm["roi_scale"])
@@ -216,9 +158,6 @@ class FaceLandmarker(Task):
         # open the sessions now so the first frame is not slow and errors show early
         for role in ("detector", "landmarks") + (("blendshapes",) if output_blendshapes else ()):
             self._session(role)
-        built = fixed_batch(self._session("landmarks"))  # a static-shape artefact's batch (padded)
-        if built is not None and built < self._max_batch:
-            self._max_batch = built
         if output_transform:
             self._geometry()
         self._lock = threading.Lock()
@@ -296,21 +235,7 @@ class FaceLandmarker(Task):
 
     def detect_faces(self, image: np.ndarray) -> blazeface.Detections:
         """Run the BlazeFace detector on an RGB uint8 image; detections in pixels, best first."""
-        height, width = image.shape[:2]
-        box = blazeface.Letterbox(width, height, self._det_size)
-        names = self._tensors["detector"]
-        out = self._session("detector").run(
-            {names["input"]: blazeface.preprocess(image, box)}, [names["regressors"], names["scores"]]
-        )
-        return blazeface.decode(
-            out[names["regressors"]],
-            out[names["scores"]],
-            self._anchors,
-            box,
-            min_score=self.min_detection,
-            iou_threshold=self._nms_iou,
-            size=self._det_scale,
-        )
+        return self._detector.detect(self._session("detector"), image, self.min_detection)
 
     def _detected_rois(self, image: np.ndarray) -> list[Roi]:
         found = self.detect_faces(image)
@@ -387,26 +312,25 @@ class FaceLandmarker(Task):
         if not rois:
             return np.zeros((0, 1434), np.float32), np.zeros((0,), np.float64)
         names = self._tensors["landmarks"]
-        session = self._session("landmarks")
-        raws, presences = [], []
-        for start in range(0, len(rois), self._max_batch):
-            chunk = rois[start : start + self._max_batch]
-            batch = self._crop_buffer()[: len(chunk)]
-            for j, roi in enumerate(chunk):
-                face_mesh.crop(image, roi, out=batch[j], size=self._crop)
-            out = session.run({names["input"]: batch}, [names["landmarks"], names["presence"]])
-            raws.append(out[names["landmarks"]].reshape(len(chunk), -1))
-            presences.append(out[names["presence"]].reshape(len(chunk)))
-        logits = np.clip(np.concatenate(presences).astype(np.float64), -100, 100)
-        return np.concatenate(raws), 1.0 / (1.0 + np.exp(-logits))
+        batch = self._crop_buffer(len(rois))
+        for j, roi in enumerate(rois):
+            face_mesh.crop(image, roi, out=batch[j], size=self._crop)
+        out = run_batched(
+            self._session("landmarks"),
+            {names["input"]: batch},
+            max_batch=self._max_batch,
+            output_names=[names["landmarks"], names["presence"]],
+        )
+        logits = np.clip(out[names["presence"]].reshape(len(rois)).astype(np.float64), -100, 100)
+        return out[names["landmarks"]].reshape(len(rois), -1), 1.0 / (1.0 + np.exp(-logits))
 
-    def _crop_buffer(self) -> np.ndarray:
-        """(max_batch, crop, crop, 3) float32 landmark-model input of the calling thread."""
+    def _crop_buffer(self, n: int) -> np.ndarray:
+        """(n, crop, crop, 3) float32 landmark-model input of the calling thread (reused)."""
         buffer: np.ndarray | None = getattr(self._buffers, "array", None)
-        if buffer is None:
-            buffer = np.empty((self._max_batch, self._crop, self._crop, 3), dtype=np.float32)
+        if buffer is None or len(buffer) < n:
+            buffer = np.empty((max(n, self._max_batch), self._crop, self._crop, 3), dtype=np.float32)
             self._buffers.array = buffer
-        return buffer
+        return buffer[:n]
 
     def _face(
         self, norm: np.ndarray, roi: Roi, presence: float, width: int, height: int, slot: int, timestamp_ms: float
@@ -482,21 +406,6 @@ class FaceLandmarker(Task):
                 with self._wake:
                     self._busy = False
                     self._wake.notify_all()
-
-
-#: ONNX Runtime settings used when the caller gives none: worker threads sleep instead of
-#: spin-waiting between runs.  These models are small and Python work sits between runs, so
-#: spinning threads only steal the CPU from that work (and from other processes).
-ONNXRUNTIME_DEFAULTS: dict[str, Any] = {"session_config": {"session.intra_op.allow_spinning": "0"}}
-
-
-def tune_onnxruntime(task: Task, backend: str | Backend, backend_options: dict[str, Any] | None) -> None:
-    """Give ``task`` an ONNX Runtime backend with :data:`ONNXRUNTIME_DEFAULTS` when the caller
-    chose ONNX Runtime (or "auto" resolved to it) by name without options of their own."""
-    from facelib.backends.registry import get_backend
-
-    if backend_options is None and isinstance(backend, str) and task.backend.name == "onnxruntime":
-        task.backend = get_backend("onnxruntime", **ONNXRUNTIME_DEFAULTS)
 
 
 def _unit(name: str, value: float | None, default: Any) -> float:
