@@ -1,36 +1,43 @@
-"""Output files that appear only when complete: write to a hidden sibling, then rename.
+"""Atomic file writes: write beside the target, then rename over it.
 
-Every file facelib writes (images, videos, arrays, CSV takes, JSON) goes through
-:class:`AtomicOutput`: the data is written to ``.NAME.<pid>-<random>.partial.SUFFIX`` in the
-target's folder and moved onto the target with :func:`os.replace` (atomic on one file system)
-only when the writer finishes.  A failure, Ctrl-C or SIGTERM (the ``facelib`` command turns it
-into an exception, see :mod:`facelib.cli`) removes the partial file, so the target either keeps
-its old content or holds the complete new one — never half of it.  The partial name keeps the
-suffix because encoders (OpenCV, ffmpeg, numpy) choose the format by it.
+A reader (or a crash, Ctrl-C, SIGTERM) never sees a half-written file: the data goes to a
+hidden temporary file in the target's folder (same file system, so the rename is atomic) that
+keeps the target's suffix (encoders — OpenCV, ffmpeg, numpy, USD — choose the format by it),
+and :func:`os.replace` moves it into place only when the write has finished.  On a failure,
+Ctrl-C or SIGTERM (the ``facelib`` command turns SIGTERM into an exception, see
+:mod:`facelib.cli`) the temporary file is deleted, so the target keeps its old content or holds
+the complete new one.  Every file facelib writes goes through here: :func:`atomic_path` for a
+write in one block, :class:`AtomicOutput` for writers that stream (videos, CSV takes, arrays).
+A target that is an existing directory is refused with :class:`~facelib.errors.InputError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from facelib.errors import InputError
 
+#: Marker in the names of temporary files (``.NAME.<random>.part.SUFFIX``).
+PARTIAL_MARK = ".part"
 
-def partial_path(target: str | os.PathLike[str]) -> Path:
-    """A fresh hidden sibling of ``target`` with the same suffix (``.out.1234-9f3a.partial.mp4``)."""
-    target = Path(target)
-    tag = f"{os.getpid()}-{secrets.token_hex(3)}"
-    return target.with_name(f".{target.stem}.{tag}.partial{target.suffix}")
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_output_file(target: str | os.PathLike[str], what: str = "output") -> Path:
     """Refuse a target that cannot be a file (an existing directory); create its parent folder."""
     target = Path(target)
     if target.is_dir():
-        raise InputError(f"{what} {target} is a directory; give a file name (e.g. {target / ('out' + _hint(what))})")
+        hint = {"CSV": ".csv", "video": ".mp4", "image": ".png"}.get(what, "")
+        raise InputError(f"{what} {target} is a directory; give a file name (e.g. {target / ('out' + hint)})")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -38,16 +45,27 @@ def check_output_file(target: str | os.PathLike[str], what: str = "output") -> P
     return target
 
 
-def _hint(what: str) -> str:
-    return {"CSV": ".csv", "video": ".mp4", "image": ".png"}.get(what, "")
+def partial_path(target: str | os.PathLike[str]) -> Path:
+    """A new, empty hidden sibling of ``target`` with the same suffix, with the usual permissions."""
+    target = Path(target)
+    try:
+        fd, name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f"{PARTIAL_MARK}{target.suffix}", dir=target.parent
+        )
+    except OSError as exc:
+        raise InputError(f"cannot write in {target.parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    return tmp
 
 
 class AtomicOutput:
-    """One output file written aside and renamed into place.
+    """One output file written aside and renamed into place (for writers that stream).
 
     Write to :attr:`partial`; :meth:`commit` moves it onto :attr:`target`, :meth:`discard`
     deletes it.  As a context manager it commits on success and discards on any exception
-    (including ``KeyboardInterrupt``).
+    (``KeyboardInterrupt`` included).
 
     Parameters
     ----------
@@ -92,8 +110,27 @@ class AtomicOutput:
             self.discard()
 
 
-def write_bytes_atomic(target: str | os.PathLike[str], data: bytes, what: str = "output") -> Path:
-    """Write ``data`` to ``target`` atomically; returns the target."""
-    with AtomicOutput(target, what) as out:
-        out.partial.write_bytes(data)
-    return out.target
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], what: str = "output") -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on error it is deleted."""
+    with AtomicOutput(path, what) as out:
+        yield out.partial
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, what: str = "output") -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_path(path, what) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def copy_file_atomic(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Copy ``src`` to ``dest`` atomically (nothing when they are the same file); returns ``dest``."""
+    import shutil
+
+    source, target = Path(src), Path(dest)
+    if target.exists() and target.resolve() == source.resolve():
+        return target
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return target

@@ -16,13 +16,14 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, ParamSpec
 
 from facelib.errors import InputError
 from facelib.models.card import CARD_FILENAME
 from facelib.models.package import ModelPackage
 
-Builder = Callable[..., ModelPackage]
+P = ParamSpec("P")
+Builder = Callable[Concatenate[Mapping[str, Path], Path, P], ModelPackage]
 
 
 def _check_target(target: Path) -> None:
@@ -35,11 +36,11 @@ def _check_target(target: Path) -> None:
         )
 
 
-def writes_whole_package(build: Builder) -> Builder:
+def writes_whole_package(build: Builder[P]) -> Builder[P]:
     """Decorate ``build_package`` so ``output_dir`` ends up holding exactly the new package."""
 
     @functools.wraps(build)
-    def wrapper(sources: Mapping[str, Path], output_dir: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
+    def wrapper(sources: Mapping[str, Path], output_dir: Path, /, *args: P.args, **kwargs: P.kwargs) -> ModelPackage:
         target = Path(output_dir)
         _check_target(target)
         target.parent.mkdir(parents=True, exist_ok=True)
