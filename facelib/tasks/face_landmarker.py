@@ -76,6 +76,10 @@ class FaceLandmarker(Task):
         One-Euro landmark smoothing in video/live mode (MediaPipe's filter, which Google's package
         applies when ``num_faces == 1``).  Off by default: results then equal frame-by-frame
         processing.  Blendshapes and matrices use the smoothed landmarks; tracking uses the raw ones.
+    second_look:
+        Image mode: retry a detection whose landmarks fail the presence gate on the ROI of those
+        landmarks (see :meth:`_second_look`).  Off by default, so results equal Google's package;
+        :class:`~facelib.BlendshapeCapture` turns it on.
     result_callback:
         Live mode only: called as ``callback(result, image, timestamp_ms)`` from the worker thread.
     """
@@ -97,6 +101,7 @@ class FaceLandmarker(Task):
         output_blendshapes: bool = False,
         output_transform: bool = False,
         smoothing: bool = False,
+        second_look: bool = False,
         result_callback: ResultCallback | None = None,
     ) -> None:
         super().__init__(model, backend=backend, backend_options=backend_options)
@@ -132,6 +137,7 @@ class FaceLandmarker(Task):
         self.output_blendshapes = output_blendshapes
         self.output_transform = output_transform
         self.smoothing = smoothing and mode != "image"
+        self.second_look = bool(second_look)
         self._callback = result_callback
         try:
             self._tensors: dict[str, dict[str, str]] = meta["tensors"]
@@ -266,7 +272,7 @@ class FaceLandmarker(Task):
         else:
             rois = self._detected_rois(image)
         raw, presence = self._landmarks(image, rois)
-        if not track:
+        if not track and self.second_look:
             rois, raw, presence = self._second_look(image, rois, raw, presence)
         meshes = []
         for i, roi in enumerate(rois):
@@ -286,6 +292,7 @@ class FaceLandmarker(Task):
         loose for the landmark model (presence 0.14 on a grayscale AFLW2000 profile) while the
         landmarks it returns still locate the face (0.9999 on their ROI).  Faces Google's package
         finds are unchanged; this only adds faces it would have missed (docs/blendshapes.md).
+        Used when ``second_look=True`` (BlendshapeCapture); FaceLandmarker's default is Google's.
         """
         retry = [i for i in range(len(rois)) if not presence[i] > self.min_presence]
         if not retry:
