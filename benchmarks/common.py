@@ -150,17 +150,28 @@ def ratio(slow: Stats, fast: Stats) -> str:
     return f"{slow.median / fast.median:.2f}x ({per_round[0]:.2f}-{per_round[-1]:.2f})"
 
 
-def alternate(contenders: Mapping[str, Callable[[], object]], rounds: int, per: float = 1.0) -> dict[str, Stats]:
+def alternate(
+    contenders: Mapping[str, Callable[[], object]],
+    rounds: int,
+    per: float = 1.0,
+    prepare: Mapping[str, Callable[[], object]] | None = None,
+) -> dict[str, Stats]:
     """Time each contender once per round, in turn (A B A B ...), after one untimed warm-up each.
 
-    ``per`` divides every time (frames per call, faces per call...).  Returns each contender's
-    :class:`Stats`.  Nothing but the callable is inside the timed region.
+    ``per`` divides every time (frames per call, faces per call...).  ``prepare[name]``, when
+    given, runs untimed before each of that contender's calls (e.g. a fresh landmarker for a
+    new clip).  Returns each contender's :class:`Stats`.  Nothing but the call is timed.
     """
-    for call in contenders.values():
+    prepare = prepare or {}
+    for name, call in contenders.items():
+        if name in prepare:
+            prepare[name]()
         call()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, call in contenders.items():
+            if name in prepare:
+                prepare[name]()
             start = time.perf_counter()
             call()
             times[name].append((time.perf_counter() - start) / per)
