@@ -68,6 +68,8 @@ class Task:
         }
         tune = by_name and not backend_options and self.workload is not None
         self.backend = chosen.for_workload(self.workload) if tune and self.workload else chosen
+        #: Sessions for batches of ``BATCHED_FROM`` items or more (per-item tasks only, see :meth:`_session`).
+        self._batch_backend = chosen.for_workload("batched") if tune and self.workload == "small_models" else None
         self._sessions: dict[str, Session] = {}
         self._owned: list[Any] = []
         #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
@@ -115,11 +117,21 @@ class Task:
         self._owned.append(sub_model)
         return sub_model
 
-    def _session(self, role: str) -> Session:
-        session = self._sessions.get(role)
+    def _session(self, role: str, batch: int = 1) -> Session:
+        """The session of ``role`` (opened on first use); ``batch``: items the caller will run.
+
+        A task tuned for ``small_models`` gets a second session, tuned for ``batched``, for
+        batches of at least :data:`~facelib.backends.base.BATCHED_FROM` items.
+        """
+        from facelib.backends.base import BATCHED_FROM
+
+        backend, key = self.backend, role
+        if self._batch_backend is not None and batch >= BATCHED_FROM:
+            backend, key = self._batch_backend, f"{role}@batched"
+        session = self._sessions.get(key)
         if session is None:
-            session = self.session_hook(role, self.package.session(role, self.backend))
-            self._sessions[role] = session
+            session = self.session_hook(role, self.package.session(role, backend))
+            self._sessions[key] = session
         return session
 
     def _repr_options(self) -> dict[str, Any]:

@@ -81,7 +81,7 @@ class FaceLandmarker(Task):
     """
 
     task_name = "blendshapes"
-    workload = "interleaved"
+    workload = "pipelined"
 
     def __init__(
         self,
