@@ -103,3 +103,27 @@ def test_precision_words_and_errors(fsanet: Path, tmp_path: Path) -> None:
         quantize_package(fsanet, "int8", tmp_path / "no-calibration")
     assert not (tmp_path / "no-calibration").exists()
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_from_pretrained_int8_makes_a_cached_calibrated_variant(fsanet: Path, shared: Path, tmp_path: Path) -> None:
+    import shutil
+
+    package = tmp_path / "fsanet"
+    shutil.copytree(fsanet, package)
+    crops = np.load(shared / "reference" / "fsanet_aflw_shared_ref.npz")["crops_bgr_u8"].astype(np.float32)
+    calls: list[int] = []
+
+    def calibrate(task: HeadPose) -> None:
+        calls.append(1)
+        for crop in crops[:3]:
+            task.predict_crops(crop[None])
+
+    with HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate) as pose:
+        assert pose.card.metadata["precision"] == "int8"
+        assert pose.package.root == package / ".facelib-cache" / "precision-int8"
+        got = pose.predict_crops(crops)[0]
+    with HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate) as again:
+        np.testing.assert_array_equal(again.predict_crops(crops)[0], got)
+    assert calls == [1]  # calibrated once, then cached
+    with pytest.raises(InputError, match="bf16 needs an accelerator"):
+        HeadPose.from_pretrained(str(package), precision="bf16")

@@ -252,3 +252,39 @@ def quantize_package(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return target
+
+
+def precision_variant(
+    task_cls: Any,
+    package: Any,
+    precision: str,
+    calibrate: Callable[[Any], object] | None = None,
+    **task_options: Any,
+) -> Any:
+    """The ``precision`` variant of ``package`` for ``task_cls``, made once and cached.
+
+    ``calibrate(task)`` runs the float32 task on the caller's real inputs (images, audio, a
+    clip) so that convolutional files get their activation ranges from them; files that need
+    none (dynamic quantization) ignore it.  The variant lives in the package's
+    ``.facelib-cache/precision-<precision>`` (or the user cache when the package is read-only);
+    delete it to recalibrate.
+    """
+    from facelib.models.package import ModelPackage
+
+    check_precision(precision)
+    pkg = package if isinstance(package, ModelPackage) else ModelPackage.load(package)
+    if precision == "fp32":
+        return pkg
+    if os.access(pkg.root, os.W_OK):
+        target = pkg.root / ".facelib-cache" / f"precision-{precision}"
+    else:
+        from facelib.models.cache import cache_dir
+
+        target = cache_dir() / "precision" / pkg.card.name / precision
+    if (target / "facelib.json").is_file():
+        return ModelPackage.load(target)
+    calibration = None
+    if calibrate is not None:
+        with task_cls(pkg, backend="onnxruntime", **task_options) as task:
+            calibration = record_feeds(task, lambda: calibrate(task))
+    return ModelPackage.load(quantize_package(pkg, precision, target, calibration=calibration))

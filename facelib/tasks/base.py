@@ -90,6 +90,8 @@ class Task:
         offline: bool | None = None,
         progress: bool = True,
         hub_options: Mapping[str, Any] | None = None,
+        precision: str = "fp32",
+        calibrate: Callable[[Any], object] | None = None,
         **options: Any,
     ) -> Self:
         """The task on a package of facelib's model hub (fetched, converted and cached on first use).
@@ -97,11 +99,19 @@ class Task:
         ``name`` defaults to :meth:`default_model`; ``hub_options`` go to
         :func:`facelib.models.hub.ensure_package` (``mirror``, ``prebuilt``, ``accept_licence``...);
         ``options`` (``backend``, ``backend_options`` and the task's own) to the constructor.
+        ``precision="int8"`` runs a quantized variant of the package, made once and cached
+        (:func:`facelib.models.precision.precision_variant`); ``calibrate(task)`` runs the
+        float32 task on your own real inputs to calibrate convolutional models.
         """
         from facelib.models.hub import resolve_package
 
         hub = {"offline": offline, "progress": progress, **dict(hub_options or {})}
-        return cls(resolve_package(name or cls.default_model(), task=cls.task_name, **hub), **options)
+        package = resolve_package(name or cls.default_model(), task=cls.task_name, **hub)
+        if precision != "fp32":
+            from facelib.models.precision import precision_variant
+
+            package = precision_variant(cls, package, precision, calibrate)
+        return cls(package, **options)
 
     @property
     def card(self) -> ModelCard:
