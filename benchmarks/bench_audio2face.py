@@ -387,7 +387,7 @@ def facelib_only(task: Any, pkg: Path, template: np.ndarray, args: argparse.Name
         ("decoder cache bounded to 600 frames", float(np.abs(bounded - exact).max())),
         ("encoder windows of 20 s + 2.5 s context each side", float(np.abs(windowed - exact).max())),
         (
-            "causal / streaming computation (1 s windows, 1.5 s past, 0.5 s look-ahead)",
+            "causal / streaming (stream defaults: 0.5 s windows, 2 s past, 0.5 s look-ahead)",
             float(np.abs(causal - exact).max()),
         ),
     ]

@@ -3,10 +3,9 @@ backend workload presets and the chunk/pad helper."""
 
 from __future__ import annotations
 
-import os
-
 import inspect
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
