@@ -210,7 +210,7 @@ def quantize_package(
     from facelib.models.package import ModelPackage, sha256_file
 
     check_precision(precision)
-    pkg = package if isinstance(package, ModelPackage) else ModelPackage.load(package)
+    pkg = package if isinstance(package, ModelPackage) else ModelPackage.load(Path(package))
     target = Path(output).expanduser()
     if precision == "fp32":
         raise InputError("precision 'fp32' is the package itself; nothing to quantize")
