@@ -123,7 +123,7 @@ class Ours:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
-    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args()
     run = setup(args)
     require("mediapipe", MEDIAPIPE)

@@ -25,6 +25,7 @@ benchmarks/results/precision-<N>core.md.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,9 @@ def main() -> int:
     add_common_args(parser)
     args = parser.parse_args()
     run = setup(args)
+    if run.cores < (os.cpu_count() or 1) and not args.quick:
+        print("bench_precision.py: measured on all cores only (run_all also runs it with --cores 1)")
+        return 0
     shared = shared_dir()
     lines = [f"Each task's float32 package and its int8 variant on {run.cores} thread(s), alternating.", ""]
     with tempfile.TemporaryDirectory() as tmp:

@@ -155,18 +155,21 @@ def alternate(
     rounds: int,
     per: float = 1.0,
     prepare: Mapping[str, Callable[[], object]] | None = None,
+    warmup: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, Stats]:
     """Time each contender once per round, in turn (A B A B ...), after one untimed warm-up each.
 
     ``per`` divides every time (frames per call, faces per call...).  ``prepare[name]``, when
     given, runs untimed before each of that contender's calls (e.g. a fresh landmarker for a
-    new clip).  Returns each contender's :class:`Stats`.  Nothing but the call is timed.
+    new clip).  ``warmup[name]``, when given, is that contender's untimed warm-up instead of a
+    first call (a shorter input that allocates the same).  Returns each contender's
+    :class:`Stats`.  Nothing but the call is timed.
     """
-    prepare = prepare or {}
+    prepare, warmup = prepare or {}, warmup or {}
     for name, call in contenders.items():
         if name in prepare:
             prepare[name]()
-        call()
+        warmup.get(name, call)()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, call in contenders.items():

@@ -7,9 +7,13 @@ Usage (from the project root, with ../shared beside it or FACELIB_SHARED set)::
     python benchmarks/run_all.py --list     # what would run
     python benchmarks/run_all.py --quick --allow-loaded --output /tmp/b.md   # smoke run (CI)
 
-Each ``bench_<task>.py`` runs facelib and the upstream code on the same machine in the same run
-and writes ``benchmarks/results/<task>.md``; this script runs them one after another (they must
-not compete for the CPU) and assembles the results with the date and the machine.
+Each ``bench_<task>.py`` runs facelib and the upstream code on the same machine in the same run,
+alternating, and writes ``benchmarks/results/<task>-<N>core.md``; this script runs them one after
+another (they must not compete for the CPU), each pinned to 1 core and to all cores
+(``--cores``), and assembles the results.  It refuses to measure when the 1-minute load average
+is above 0.5 per core (``--allow-loaded`` measures anyway and marks every section LOADED).
+On a quiet 2-core machine the whole run takes about 15 minutes; ``--quick`` is a smoke run of
+a few minutes whose sections say QUICK.
 """
 
 from __future__ import annotations
