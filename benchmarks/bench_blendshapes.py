@@ -69,6 +69,11 @@ class Google:
         detect = self.landmarker.detect_for_video
         self.results = [detect(image, ts) for image, (_, ts) in zip(self.images, self.frames)]
 
+    def close(self) -> None:
+        if self.landmarker is not None:
+            self.landmarker.close()
+            self.landmarker = None
+
     def arrays(self) -> list[Any]:
         out = []
         for result in self.results:
@@ -107,6 +112,9 @@ class Ours:
         else:
             detect = self.landmarker.detect_for_video
             self.results = [detect(image, ts) for image, ts in self.frames]
+
+    def close(self) -> None:
+        self.landmarker.close()
 
     def arrays(self) -> list[Any]:
         out = []
@@ -158,6 +166,8 @@ def main() -> None:
             prepare={k: c.prepare for k, c in contenders.items()},
         )
         outputs = {k: c.arrays() for k, c in contenders.items()}
+        for c in contenders.values():
+            c.close()
     base = stats[google_name]
     rows = [
         f"| {name} | {st.fmt(digits=2)} | {1 / st.median:.1f} | {ratio(base, st) if name != google_name else '1.00x'} |"
