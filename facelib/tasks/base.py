@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from typing_extensions import Self
 
 from facelib.backends.base import Backend, Session
-from facelib.backends.registry import get_backend
+from facelib.backends.registry import active_backend, get_backend, keep_auto
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage
 
@@ -63,15 +63,17 @@ class Task:
         #: What sub-models get: the resolved backend's name (they tune it for their own workload)
         #: with the caller's options, or the caller's instance as it is.
         self._backend_request: dict[str, Any] = {
-            "backend": chosen.name if by_name else chosen,
+            "backend": ("auto" if backend == "auto" else chosen.name) if by_name else chosen,
             "backend_options": dict(backend_options) if by_name and backend_options else None,
         }
         # a backend named without options gets the preset of this task's workload; the user's
         # options or instance are used as given
         tuned = by_name and not backend_options and self.workload is not None
-        self.backend = chosen.for_workload(self.workload) if tuned and self.workload else chosen
+        self.backend = keep_auto(chosen, chosen.for_workload(self.workload)) if tuned and self.workload else chosen
         #: Sessions for batches of ``BATCHED_FROM`` items or more (per-item tasks only, see :meth:`_session`).
-        self._batch_backend = chosen.for_workload("batched") if tuned and self.workload == "small_models" else None
+        self._batch_backend = (
+            keep_auto(chosen, chosen.for_workload("batched")) if tuned and self.workload == "small_models" else None
+        )
         self._sessions: dict[str, Session] = {}
         self._owned: list[Any] = []
         #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
@@ -143,6 +145,11 @@ class Task:
         session = self._sessions.get(key)
         if session is None:
             session = self.session_hook(role, self.package.session(role, backend))
+            # another backend if "auto"'s choice failed to load
+            if key == role:
+                self.backend = active_backend(self.backend)
+            else:
+                self._batch_backend = active_backend(backend)
             self._sessions[key] = session
         return session
 
