@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from facelib import __version__
-from facelib.commands import audio2face, blendshapes, headpose, inspect, measure, models, motion
+from facelib.commands import audio2face, batch, blendshapes, headpose, inspect, measure, models, motion
 from facelib.errors import FacelibError
 
 EXIT_USER_ERROR = 2
 
 #: Command modules, in the order ``facelib --help`` lists their subcommands.
-_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face)
+_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face, batch)
 
 
 def _add_group(
