@@ -29,6 +29,7 @@ from facelib.errors import InputError
 from facelib.processing.arkit import ARKIT_NAMES
 
 pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -466,7 +467,7 @@ def test_job_stopped_midway_resumes(how: str, pose_models: tuple[Path, Path], me
     assert 3 <= len(before) < 14
     if how == "SIGINT":
         assert code == 130
-        assert pa.parquet.read_table(out / "results.parquet").num_rows == len(before)
+        assert pq.read_table(out / "results.parquet").num_rows == len(before)
     # no output under a final name without its content: every published JSON parses
     for path in out.glob("*.json"):
         json.loads(path.read_text())
@@ -510,7 +511,7 @@ def test_worker_killed_midway(pose_models: tuple[Path, Path], media_dir: Path, t
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr.decode()
     assert b"10 items" in stdout
-    rows = pa.parquet.read_table(out / "results.parquet").to_pylist()
+    rows = pq.read_table(out / "results.parquet").to_pylist()
     assert sorted(r["name"] for r in rows) == [f"p{i:02d}" for i in range(10)]
     assert all(r["status"] == "ok" for r in rows)
     # the replacement worker took over; the killed one finished at least the first item
@@ -564,6 +565,46 @@ def test_cli_batch_exit_status_and_summary(pose_models: tuple[Path, Path], photo
         ]
     )
     assert code == 1  # an error row
-    table = pa.parquet.read_table(out / "results.parquet").to_pylist()
+    table = pq.read_table(out / "results.parquet").to_pylist()
     assert [r["status"] for r in table] == ["ok", "error"]
     assert main(["batch", "headpose", str(photos / "nope.jpg"), "-o", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_cli_ray_engine_starts_and_stops_its_own_cluster(
+    pose_models: tuple[Path, Path], photos: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray")
+    model, detector = pose_models
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "facelib",
+            "batch",
+            "headpose",
+            str(photos / "image00081.jpg"),
+            str(photos / "talk.mp4"),
+            "-o",
+            str(out),
+            "--engine",
+            "ray",
+            "--workers",
+            "2",
+            "--model",
+            str(model),
+            "--detector",
+            str(detector),
+            "--no-progress",
+        ],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 items: 2 done now (2 ok, 0 errors)" in done.stdout
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    assert [r["name"] for r in rows] == ["image00081", "talk"] and rows[1]["frames"] == 6

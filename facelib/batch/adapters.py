@@ -237,7 +237,9 @@ class BlendshapesAdapter(Adapter):
         return _is_image(path) or _is_video(path)
 
     def open(self, options: Mapping[str, Any]) -> Any:
-        return _Captures(options)
+        captures = _Captures(options)
+        captures.get("video")  # opened now: a bad model stops the job at once, not item by item
+        return captures
 
     @staticmethod
     def close(task: Any) -> None:
