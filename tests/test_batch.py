@@ -608,3 +608,29 @@ def test_cli_ray_engine_starts_and_stops_its_own_cluster(
     assert "2 items: 2 done now (2 ok, 0 errors)" in done.stdout
     rows = pq.read_table(out / "results.parquet").to_pylist()
     assert [r["name"] for r in rows] == ["image00081", "talk"] and rows[1]["frames"] == 6
+
+
+def test_core_imports_neither_ray_nor_pyarrow() -> None:
+    code = (
+        "import sys, facelib, facelib.cli, facelib.batch, facelib.batch.local, facelib.batch.ray_engine\n"
+        "facelib.cli.build_parser()\n"
+        "print(sorted(m for m in ('ray', 'pyarrow', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_missing_extras_name_the_extra(monkeypatch: pytest.MonkeyPatch, photos: Path, tmp_path: Path) -> None:
+    from facelib.batch.ray_engine import run_ray
+    from facelib.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    config = JobConfig("headpose", {}, str(tmp_path), "r")
+    with pytest.raises(MissingDependencyError, match=r"facelib\[ray\]"):
+        next(run_ray(config, [Item("a", str(photos / "image00050.jpg"))], 1))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(MissingDependencyError, match=r"facelib\[batch\]"):
+        batch.run("headpose", [photos], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
