@@ -313,6 +313,17 @@ def test_motion_local_matches_plain_loop(fomm_model: Path, motion_manifest: Path
             got = np.load(result.outdir / f"{name}.npy")
             assert row["frames"] == len(want) == 5
             np.testing.assert_allclose(got, want, atol=1e-5)
+    # the same pairs as images with one driving=VIDEO option (a folder of portraits, one driver)
+    first = rows["fomm_source_02_256"]
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(Path(first["input"]).read_bytes())
+    again = batch.run(
+        "motion", [folder], tmp_path / "out2", workers=1, model=str(fomm_model), format="npy", driving=first["driving"]
+    )
+    (row,) = again.table().to_pylist()
+    assert row["driving"] == first["driving"] and row["source"] == str(folder / "a.png")
+    np.testing.assert_array_equal(np.load(again.outdir / "a.npy"), np.load(result.outdir / "fomm_source_02_256.npy"))
 
 
 # -- the Ray engine on a local cluster ------------------------------------------------------------
