@@ -128,7 +128,7 @@ def run_local(config: JobConfig, items: Sequence[Item], workers: int) -> Iterato
                             "calls facelib.batch.run must do so under `if __name__ == '__main__':` (workers are "
                             "spawned and import the script)"
                         )
-                pending.extendleft(reversed(slot.held))
+                pending.extendleft(reversed([item for item in slot.held if item.name not in finished]))
                 slot.stop(0)
                 slots[number] = _Slot(ctx, config, number, outbox)
         clean = True

@@ -1,9 +1,9 @@
 """The ``ray`` engine: Ray Data ``map_batches`` with a stateful class on an actor pool.
 
 Each actor holds one task instance (an :class:`~facelib.batch.runner.ItemRunner`) and runs
-one item per call; every item is its own block, so a retried task (after an actor or a node
-was lost) redoes at most the one item it held, and items an earlier try already committed are
-recognised and not redone.  Actors ask Ray for what the backend needs
+one item per call; every item is its own block (up to :data:`MAX_BLOCKS`), so a retried task
+(after an actor or a node was lost) redoes at most the one item it held, and items an earlier
+try already committed are recognised and not redone.  Actors ask Ray for what the backend needs
 (:func:`actor_resources`): CPUs for ONNX Runtime on CPU, ``num_gpus`` for CUDA / TensorRT, a
 custom resource (``NPU``, ``TPU``, ``MLU``) for device plugins.  Needs ``facelib[ray]``.
 """
@@ -27,6 +27,9 @@ DEVICE_RESOURCES: dict[str, dict[str, Any]] = {
     "sophon": {"resources": {"TPU": 1}},
     "cambricon": {"resources": {"MLU": 1}},
 }
+#: Items are one block each up to this many; larger jobs share blocks (a retried block skips the
+#: items it already committed).
+MAX_BLOCKS = 10_000
 _GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider")
 
 
@@ -103,7 +106,7 @@ def run_ray(
     size = max(1, min(int(size), len(items)))
     try:
         rows = [{"item": item.to_json()} for item in items]
-        data = ray.data.from_items(rows, override_num_blocks=len(rows))
+        data = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
         mapped = data.map_batches(
             _RayWorker,
             fn_constructor_kwargs={"config": config},
