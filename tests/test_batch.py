@@ -158,7 +158,7 @@ def test_bad_job_arguments(photos: Path, tmp_path: Path, pose_models: tuple[Path
         batch.run("nosuch", [photos], tmp_path / "a")
     with pytest.raises(InputError, match="no option"):
         batch.run("headpose", [photos], tmp_path / "a", subject="x")
-    with pytest.raises(InputError, match="need model"):
+    with pytest.raises(InputError, match="no input file for this task"):
         batch.run("audio2face", [photos], tmp_path / "a")
     with pytest.raises(InputError, match="engine"):
         batch.run("headpose", [photos], tmp_path / "a", engine="spark")

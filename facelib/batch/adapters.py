@@ -26,6 +26,7 @@ import numpy as np
 
 from facelib.batch.items import Item
 from facelib.errors import InputError
+from facelib.models.registry import DEFAULT_MODELS
 from facelib.processing.arkit import ARKIT_NAMES
 
 
@@ -48,12 +49,6 @@ def _is_video(path: Path) -> bool:
     from facelib.io.video import is_video_path
 
     return is_video_path(path)
-
-
-def _package(value: Any) -> Any:
-    from facelib.commands._common import _package_arg
-
-    return _package_arg(str(value))
 
 
 #: Columns of face detections, shared by head pose and blendshapes.
@@ -106,22 +101,17 @@ class Adapter:
     name: ClassVar[str] = ""
     #: Option defaults; options not listed here are rejected.
     defaults: ClassVar[Mapping[str, Any]] = {}
-    #: Options that must be given.
-    required: ClassVar[tuple[str, ...]] = ()
     #: Manifest columns (and options) holding paths.
     path_params: ClassVar[tuple[str, ...]] = ()
     #: Summary columns of this task's rows: name -> type string.
     fields: ClassVar[Mapping[str, str]] = {}
 
     def options(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """``given`` merged over the defaults; unknown or missing options are InputErrors."""
+        """``given`` merged over the defaults; unknown options are InputErrors."""
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
             raise InputError(f"{self.name} batch jobs take no option {unknown}; they take {sorted(self.defaults)}")
         merged = {**self.defaults, **{k: v for k, v in given.items() if v is not None}}
-        missing = [k for k in self.required if merged.get(k) is None]
-        if missing:
-            raise InputError(f"{self.name} batch jobs need {', '.join(missing)}")
         for key in self.path_params:
             if merged.get(key) is not None:
                 merged[key] = str(Path(str(merged[key])).expanduser().resolve())
@@ -149,8 +139,8 @@ class HeadPoseAdapter(Adapter):
 
     name = "headpose"
     defaults: ClassVar[Mapping[str, Any]] = {
-        "model": "fsanet",
-        "detector": "ultraface-rfb-320",
+        "model": DEFAULT_MODELS["head_pose"],
+        "detector": DEFAULT_MODELS["face_detection"],
         "backend": "auto",
         "backend_options": None,
         "variants": None,
@@ -166,8 +156,8 @@ class HeadPoseAdapter(Adapter):
 
         variants = options["variants"]
         return HeadPose(
-            _package(options["model"]),
-            detector=_package(options["detector"]),
+            options["model"],
+            detector=options["detector"],
             backend=options["backend"],
             backend_options=options["backend_options"],
             variants=variants.split(",") if isinstance(variants, str) else variants,
@@ -223,7 +213,7 @@ class BlendshapesAdapter(Adapter):
 
     name = "blendshapes"
     defaults: ClassVar[Mapping[str, Any]] = {
-        "model": None,
+        "model": DEFAULT_MODELS["blendshapes"],
         "backend": "auto",
         "backend_options": None,
         "num_faces": 1,
@@ -274,18 +264,16 @@ class _Captures:
 
     def get(self, mode: str) -> Any:
         if mode not in self._open:
-            from facelib.tasks.blendshapes import DEFAULT_MODEL, BlendshapeCapture
+            from facelib.tasks.blendshapes import BlendshapeCapture
 
-            kwargs: dict[str, Any] = {
-                "mode": mode,
-                "backend": self.options["backend"],
-                "backend_options": self.options["backend_options"],
-                "num_faces": int(self.options["num_faces"]),
-            }
-            if self.options["smoothing"]:
-                kwargs["smoothing"] = True
-            model = self.options["model"] or DEFAULT_MODEL
-            self._open[mode] = BlendshapeCapture(_package(model), **kwargs)
+            self._open[mode] = BlendshapeCapture(
+                self.options["model"],
+                mode=mode,
+                backend=self.options["backend"],
+                backend_options=self.options["backend_options"],
+                num_faces=int(self.options["num_faces"]),
+                smoothing=bool(self.options["smoothing"]),
+            )
         return self._open[mode]
 
     def close(self) -> None:
@@ -300,7 +288,7 @@ class Audio2FaceAdapter(Adapter):
 
     name = "audio2face"
     defaults: ClassVar[Mapping[str, Any]] = {
-        "model": None,
+        "model": DEFAULT_MODELS["audio2face"],
         "backend": "auto",
         "backend_options": None,
         "subject": None,
@@ -309,7 +297,6 @@ class Audio2FaceAdapter(Adapter):
         "format": "npy",
         "size": 800,
     }
-    required = ("model",)
     path_params = ("template",)
     fields: ClassVar[Mapping[str, str]] = {
         "frames": "int32",
@@ -332,7 +319,7 @@ class Audio2FaceAdapter(Adapter):
         from facelib.tasks.audio2face import Audio2Face
 
         return Audio2Face(
-            _package(options["model"]),
+            options["model"],
             backend=options["backend"],
             backend_options=options["backend_options"],
             max_context=options["max_context"] or None,
@@ -397,19 +384,18 @@ class MotionAdapter(Adapter):
 
     name = "motion"
     defaults: ClassVar[Mapping[str, Any]] = {
-        "model": None,
+        "model": DEFAULT_MODELS["motion_transfer"],
         "backend": "auto",
         "backend_options": None,
         "source": None,
         "driving": None,
-        "mode": "relative",
+        "movement": "relative",
         "adapt_scale": False,
         "best_frame": None,
         "batch_size": 4,
         "format": "mp4",
         "audio": True,
     }
-    required = ("model",)
     path_params = ("source", "driving")
     fields: ClassVar[Mapping[str, str]] = {
         "frames": "int32",
@@ -435,10 +421,10 @@ class MotionAdapter(Adapter):
         from facelib.tasks.motion_transfer import MotionTransfer
 
         return MotionTransfer(
-            _package(options["model"]),
+            options["model"],
             backend=options["backend"],
             backend_options=options["backend_options"],
-            mode=options["mode"],
+            movement=options["movement"],
             adapt_scale=bool(options["adapt_scale"]),
             best_frame=options["best_frame"],
             batch_size=int(options["batch_size"]),

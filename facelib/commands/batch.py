@@ -8,25 +8,30 @@ from pathlib import Path
 from typing import Any
 
 from facelib.commands._common import _backend_options
+from facelib.models.registry import DEFAULT_MODELS as _DEFAULT
 
 #: Task options of ``facelib batch TASK``: (flag, keyword, argparse settings); options default to
 #: None so that the adapter's defaults apply to what the user did not give.
 _TASK_OPTIONS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "headpose": [
-        ("--model", "model", {"help": "head_pose package directory or hub name (default fsanet)"}),
-        ("--detector", "detector", {"help": "face_detection package or hub name (default ultraface-rfb-320)"}),
+        ("--model", "model", {"help": f"head_pose package directory or hub name (default {_DEFAULT['head_pose']})"}),
+        (
+            "--detector",
+            "detector",
+            {"help": f"face_detection package or hub name (default {_DEFAULT['face_detection']})"},
+        ),
         ("--variants", "variants", {"help": "comma-separated FSA-Net variants (default: all, averaged)"}),
         ("--draw", "draw", {"action": "store_true", "default": None, "help": "also write annotated .png/.mp4"}),
     ],
     "blendshapes": [
-        ("--model", "model", {"help": "blendshapes package or hub name (default mediapipe-face-landmarker)"}),
+        ("--model", "model", {"help": f"blendshapes package or hub name (default {_DEFAULT['blendshapes']})"}),
         ("--num-faces", "num_faces", {"type": int, "help": "most faces per image (default 1)"}),
         ("--smoothing", "smoothing", {"action": "store_true", "default": None, "help": "One-Euro smoothing"}),
         ("--max-frames", "max_frames", {"type": int, "help": "stop each video after this many frames"}),
         ("--csv-fps", "csv_fps", {"type": float, "help": "timecode rate of the Live Link CSVs (default 60)"}),
     ],
     "audio2face": [
-        ("--model", "model", {"required": True, "help": "audio2face package directory"}),
+        ("--model", "model", {"help": f"audio2face package or hub name (default {_DEFAULT['audio2face']})"}),
         ("--subject", "subject", {"help": "speaking style for items without a 'subject' column"}),
         ("--template", "template", {"help": "face mesh for items without a 'template' column"}),
         ("--max-context", "max_context", {"type": int, "help": "decoder cache in frames (default 600)"}),
@@ -34,10 +39,10 @@ _TASK_OPTIONS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("--size", "size", {"type": int, "help": "mp4 size in pixels (default 800)"}),
     ],
     "motion": [
-        ("--model", "model", {"required": True, "help": "motion_transfer package directory"}),
+        ("--model", "model", {"help": f"motion_transfer package or hub name (default {_DEFAULT['motion_transfer']})"}),
         ("--source", "source", {"help": "source image: INPUTS are driving videos"}),
         ("--driving", "driving", {"help": "driving video: INPUTS are source images"}),
-        ("--mode", "mode", {"choices": ["relative", "absolute"], "help": "default relative"}),
+        ("--movement", "movement", {"choices": ["relative", "absolute"], "help": "default relative"}),
         ("--adapt-scale", "adapt_scale", {"action": "store_true", "default": None}),
         ("--best-frame", "best_frame", {"type": int, "help": "reference driving frame index"}),
         ("--batch-size", "batch_size", {"type": int, "help": "frames per generator call (default 4)"}),
