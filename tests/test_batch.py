@@ -153,6 +153,18 @@ def test_inputs_expand_files_folders_globs_and_manifests(photos: Path, speech_ma
         expand_inputs([str(photos / "*.png")], lambda p: True)
 
 
+def test_model_paths_are_made_absolute_hub_names_kept(
+    pose_models: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facelib.batch.adapters import get_adapter
+
+    model, _ = pose_models
+    monkeypatch.chdir(model.parent)  # "fsanet" is a folder here: the workers (maybe elsewhere) get its full path
+    options = get_adapter("headpose").options({"model": "fsanet"})
+    assert options["model"] == str(model.resolve())
+    assert options["detector"] == "ultraface-rfb-320"  # no such folder here: a hub name, resolved by the task
+
+
 def test_bad_job_arguments(photos: Path, tmp_path: Path, pose_models: tuple[Path, Path]) -> None:
     with pytest.raises(InputError, match="unknown batch task"):
         batch.run("nosuch", [photos], tmp_path / "a")

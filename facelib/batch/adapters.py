@@ -17,6 +17,7 @@ detected face: for an image every face; for a video every face of every frame, w
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -115,6 +116,10 @@ class Adapter:
         for key in self.path_params:
             if merged.get(key) is not None:
                 merged[key] = str(Path(str(merged[key])).expanduser().resolve())
+        for key in ("model", "detector"):  # a package path or a hub name; workers may run elsewhere
+            value = merged.get(key)
+            if isinstance(value, str | os.PathLike) and Path(value).expanduser().exists():
+                merged[key] = str(Path(value).expanduser().resolve())
         return merged
 
     def accepts(self, path: Path, options: Mapping[str, Any]) -> bool:
