@@ -14,14 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from facelib import __version__
-from facelib.commands import audio2face, batch, blendshapes, headpose, inspect, measure, models, motion
+from facelib._version import __version__
+from facelib.commands import audio2face, batch, blendshapes, export, headpose, inspect, measure, models, motion
 from facelib.errors import FacelibError
 
 EXIT_USER_ERROR = 2
 
 #: Command modules, in the order ``facelib --help`` lists their subcommands.
-_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face, batch)
+_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face, export, batch)
 
 
 def _add_group(

@@ -10,10 +10,18 @@ PIP="$VENV/bin/pip"
 # torch 2.13.0 first: on the project machines this is a local CPU wheel; an open range would
 # pull the CUDA build from the registry.
 "$PIP" install -q "torch==2.13.0"
-"$PIP" install -q -e ".[dev,convert,media,ray]" \
+"$PIP" install -q -e ".[dev,convert,media,export,ray]" \
     -e examples/plugins/facelib-onnx-reference \
     -e tests/plugins/facelib-broken-plugin
 for plugin in plugins/*/; do
     [ -f "$plugin/pyproject.toml" ] && "$PIP" install -q -e "$plugin"
 done
+# Blender as a Python module, for tests/test_exports_blender.py: the bpy wheel needs Python 3.11
+# and numpy<2, so it gets an environment of its own (about 1 GB).
+BPY_VENV=${BPY_VENV:-.venv-bpy}
+if ! "$BPY_VENV/bin/python" -c "import bpy" 2>/dev/null; then
+    python3.11 -m venv "$BPY_VENV"
+    "$BPY_VENV/bin/pip" install -q "bpy==5.0.1"
+fi
+export FACELIB_BPY_PYTHON="$(cd "$BPY_VENV" && pwd)/bin/python"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -289,7 +289,16 @@ def test_blendshapes_local_matches_plain_loop(
     with open(result.outdir / "talk.csv", newline="") as fh:
         lines = list(csv.reader(fh))
     assert len(lines) == 1 + 8 and "JawOpen" in lines[0]
-    assert json.loads((result.outdir / "image00251.json").read_text())["faces"]
+    # and facelib's blendshape JSON (what `facelib export` reads) for clips and photos
+    from facelib.io.blendshape_export import load_json
+
+    assert rows["talk"]["outputs"] == ["talk.csv", "talk.json"]
+    take = load_json(result.outdir / "talk.json")
+    assert [f.index for f in take] == list(range(8))
+    jaw = ARKIT_NAMES.index("jawOpen")
+    np.testing.assert_allclose([f.faces[0].blendshapes[jaw] for f in take], rows["talk"]["jawOpen"], atol=1e-6)
+    (still,) = load_json(result.outdir / "image00251.json")
+    assert len(still.faces) == len(rows["image00251"]["face_score"]) >= 1
 
 
 def test_audio2face_local_matches_plain_loop(

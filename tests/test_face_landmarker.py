@@ -18,7 +18,7 @@ from facelib.errors import InputError, MediaReadError, ModelCardError
 from facelib.io.image import read_image
 from facelib.io.video import VideoReader
 from facelib.processing.arkit import ARKIT_NAMES, MEDIAPIPE_NAMES, from_mediapipe
-from facelib.tasks.blendshape_results import BlendshapeFrame
+from facelib.results import BlendshapeFrame
 from facelib.tasks.blendshapes import BlendshapeCapture
 from facelib.tasks.face_landmarker import FaceLandmarker, LandmarkerResult
 

@@ -349,8 +349,8 @@ def test_cli_convert_regressor(nets, faceboxes_pkg: Path, tmp_path: Path, capsys
 
 
 def test_blendshape_capture_dispatches_to_the_regressor(pkg57: Path, media_dir: Path) -> None:
+    from facelib.results import BlendshapeFrame
     from facelib.tasks.blendshape_regressor import RegressorEngine
-    from facelib.tasks.blendshape_results import BlendshapeFrame
     from facelib.tasks.blendshapes import BlendshapeCapture
 
     image = read_image(media_dir / "images" / "obama.jpg")

@@ -18,7 +18,7 @@ from facelib.errors import FacelibError
 from facelib.io.blendshape_export import load_json, load_npz, save_json, save_npz
 from facelib.io.livelink import read_livelink_csv, write_livelink_csv
 from facelib.io.matfile import read_mat
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -122,7 +122,7 @@ def assert_plugin_sessions(task: Any, target: Target, roles: set[str]) -> None:
 
 def test_result_comparison_catches_differences() -> None:
     """The comparison used above fails on a small numeric change and on any structural change."""
-    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.results import BlendshapeFrame, FaceBlendshapes
 
     face = FaceBlendshapes(np.array([1.0, 2.0, 3.0, 4.0], np.float32), 0.9, np.full(52, 0.5, np.float32))
     frame = BlendshapeFrame(0, 0.0, (face,))

@@ -139,8 +139,9 @@ class Adapter:
 
 
 class HeadPoseAdapter(Adapter):
-    """``facelib headpose``: ``<name>.json`` per image or video (as ``--json`` prints), with
-    ``draw``: the annotated ``<name>.png`` / ``<name>.mp4``."""
+    """``facelib headpose``: ``<name>.json`` per image (``{"input", "faces": [HeadPoseResult.to_dict()]}``)
+    or video (``{"input", "fps", "frames": [HeadPoseFrame.to_dict()]}``), with ``draw``: the
+    annotated ``<name>.png`` / ``<name>.mp4`` (as ``facelib headpose --draw``)."""
 
     name = "headpose"
     defaults: ClassVar[Mapping[str, Any]] = {
@@ -169,7 +170,7 @@ class HeadPoseAdapter(Adapter):
         )
 
     def process(self, task: Any, item: Item, staging: Path, options: Mapping[str, Any]) -> ItemOutput:
-        from facelib.commands.headpose import _annotate, _face_json
+        from facelib.io.draw import draw_head_poses
         from facelib.io.image import read_image, write_image
 
         faces = _Faces()
@@ -178,9 +179,9 @@ class HeadPoseAdapter(Adapter):
             image = read_image(item.input)
             results = task.predict(image)
             faces.add(0, [(f.box, f.score, (f.yaw, f.pitch, f.roll), None) for f in results])
-            report: dict[str, Any] = {"input": item.input, "faces": [_face_json(f) for f in results]}
+            report: dict[str, Any] = {"input": item.input, "faces": [f.to_dict() for f in results]}
             if options["draw"]:
-                write_image(staging / f"{item.name}.png", _annotate(image, results))
+                write_image(staging / f"{item.name}.png", draw_head_poses(image, results))
                 files.append(f"{item.name}.png")
         else:
             from facelib.io.video import VideoReader, VideoWriter
@@ -192,16 +193,9 @@ class HeadPoseAdapter(Adapter):
                 try:
                     for frame in task.predict_video(reader):
                         faces.add(frame.index, [(f.box, f.score, (f.yaw, f.pitch, f.roll), None) for f in frame.faces])
-                        entries.append(
-                            {
-                                "index": frame.index,
-                                "timestamp_ms": frame.timestamp_ms,
-                                "reused_boxes": frame.reused_boxes,
-                                "faces": [_face_json(f) for f in frame.faces],
-                            }
-                        )
+                        entries.append(frame.to_dict())
                         if writer is not None:
-                            writer.write(_annotate(frame.image, frame.faces))
+                            writer.write(draw_head_poses(frame.image, frame.faces))
                 finally:
                     if writer is not None:
                         writer.close()
@@ -213,8 +207,9 @@ class HeadPoseAdapter(Adapter):
 
 
 class BlendshapesAdapter(Adapter):
-    """``facelib blendshapes``: ``<name>.json`` per image (as ``--json`` prints) and a Live Link
-    Face ``<name>.csv`` per video (as ``--csv`` writes)."""
+    """``facelib blendshapes``: ``<name>.json`` per image or video (facelib's blendshape JSON,
+    :func:`facelib.io.blendshape_export.save_json`, which ``facelib export`` reads) and for a
+    video also a Live Link Face ``<name>.csv`` (as ``facelib blendshapes --csv``)."""
 
     name = "blendshapes"
     defaults: ClassVar[Mapping[str, Any]] = {
@@ -241,23 +236,27 @@ class BlendshapesAdapter(Adapter):
         task.close()
 
     def process(self, task: Any, item: Item, staging: Path, options: Mapping[str, Any]) -> ItemOutput:
-        from facelib.commands.blendshapes import _frame_json
+        from facelib.io.blendshape_export import save_json
 
         faces = _Faces(blendshapes=True)
+        target = staging / f"{item.name}.json"
         if not _is_video(Path(item.input)):
             frame = task.get("image").process(item.input)
             faces.add(0, [(f.box, f.score, f.head_pose, f.blendshapes) for f in frame.faces])
-            _write_json(staging / f"{item.name}.json", _frame_json(frame, False))
+            save_json([frame], target)
             return ItemOutput([f"{item.name}.json"], faces.summary())
         from facelib.io.livelink import LiveLinkCSVWriter
 
-        target = staging / f"{item.name}.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with LiveLinkCSVWriter(target, fps=float(options["csv_fps"])) as csv:
-            for result in task.get("video").process_video(item.input, max_frames=options["max_frames"]):
-                faces.add(result.index, [(f.box, f.score, f.head_pose, f.blendshapes) for f in result.faces])
-                csv.write(result)
-        return ItemOutput([f"{item.name}.csv"], faces.summary())
+        with LiveLinkCSVWriter(staging / f"{item.name}.csv", fps=float(options["csv_fps"])) as csv:
+
+            def frames() -> Any:
+                for result in task.get("video").process_video(item.input, max_frames=options["max_frames"]):
+                    faces.add(result.index, [(f.box, f.score, f.head_pose, f.blendshapes) for f in result.faces])
+                    csv.write(result)
+                    yield result
+
+            save_json(frames(), target)
+        return ItemOutput([f"{item.name}.csv", f"{item.name}.json"], faces.summary())
 
 
 class _Captures:

@@ -54,7 +54,8 @@ def _add_audio2face(sub: Any) -> None:
         type=Path,
         default=Path("animation.npy"),
         help="OUT.npy (T,V,3) | DIR (one {i}.npy per frame) | OUT.mp4 (rendered, with audio) | "
-        "OUT.obj/OUT.ply (folder OUT/ of meshes)",
+        "OUT.obj/OUT.ply (folder OUT/ of meshes) | OUT.usd (animated mesh) | OUT.pc2 (point cache + OUT.obj); "
+        "USD and PC2 get the speech copied beside them",
     )
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--size", type=int, default=800, help="video size in pixels (square)")
@@ -95,12 +96,20 @@ def _run_audio2face(args: argparse.Namespace) -> int:
             write_sequence(out.with_suffix(""), counter, faces, fmt=suffix[1:])
             count = counter.count
             out = out.with_suffix("")
+        elif suffix in (".usd", ".usda", ".usdc", ".pc2"):
+            from facelib.io.animation_export import export_mesh_animation
+
+            if faces is None:
+                raise InputError(
+                    f"{suffix} needs triangles: pass --template MESH.ply/.obj or convert with a mesh template"
+                )
+            out, count = export_mesh_animation(out, frames, faces, task.fps, rest=template, audio=args.audio)
         elif suffix == "":
             counter = _Counter(frames)
             write_sequence(out, counter, fmt="npy")
             count = counter.count
         else:
-            raise InputError(f"unsupported output {out}; use .npy, .mp4, .obj, .ply or a directory")
+            raise InputError(f"unsupported output {out}; use .npy, .mp4, .obj, .ply, .usd, .pc2 or a directory")
         print(f"wrote {count} frames at {task.fps:g} fps to {out}")
     finally:
         task.close()

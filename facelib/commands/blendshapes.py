@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ def _add_blendshapes(sub: Any) -> None:
     p.add_argument("--csv", type=Path, metavar="OUT", help="write a Live Link Face CSV (Unreal, Blender, Maya)")
     p.add_argument("--csv-fps", type=float, default=60.0, help="timecode frame rate of --csv (default 60)")
     p.add_argument("--livelink", metavar="HOST:PORT", help="stream every frame to a Live Link Face receiver over UDP")
+    p.add_argument(
+        "--export", type=Path, metavar="OUT", help="write the take as animation: OUT.fbx | OUT.glb | OUT.usd"
+    )
+    p.add_argument("--rig", type=Path, help="animate this character (.glb/.fbx/.usd) in --export (default: stand-in)")
     p.set_defaults(func=_run_blendshapes)
 
 
@@ -115,7 +120,10 @@ def _print_blendshape_frame(frame: Any) -> None:
 
 @contextlib.contextmanager
 def _blendshape_sinks(args: argparse.Namespace) -> Iterator[list[Callable[[Any], object]]]:
-    """Writers for ``--csv`` and ``--livelink``, each a callable taking one BlendshapeFrame."""
+    """Writers for ``--csv``, ``--livelink`` and ``--export``, each a callable taking one BlendshapeFrame.
+
+    ``--export`` collects the frames and writes the animation file when the run ends without error.
+    """
     from facelib.errors import InputError
     from facelib.io.livelink import LiveLinkCSVWriter, LiveLinkSender
 
@@ -129,7 +137,20 @@ def _blendshape_sinks(args: argparse.Namespace) -> Iterator[list[Callable[[Any],
                 raise InputError(f"--livelink takes HOST:PORT, got {args.livelink!r}")
             sender = stack.enter_context(LiveLinkSender(host or "127.0.0.1", int(port)))
             sinks.append(lambda frame: sender.send_frame(frame, use_timestamp=True))
+        collector = None
+        if args.export is not None:
+            from facelib.io.animation_export import TakeCollector, check_export_path
+
+            check_export_path(args.export, args.rig)
+            collector = TakeCollector()
+            sinks.append(collector)
+        elif args.rig is not None:
+            raise InputError("--rig is used with --export")
         yield sinks
+        if collector is not None:
+            from facelib.io.animation_export import export_blendshapes
+
+            print(export_blendshapes(args.export, collector.take(), args.rig).summary(), file=sys.stderr)
 
 
 def _run_blendshapes_video(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Save and load sequences of :class:`~facelib.tasks.blendshape_results.BlendshapeFrame` as JSON or NPZ.
+"""Save and load sequences of :class:`~facelib.results.BlendshapeFrame` as JSON or NPZ.
 
 JSON (streamed, one frame per line inside ``frames``)::
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from facelib.errors import InputError, MediaReadError
 from facelib.processing.arkit import ARKIT_NAMES, to_arkit
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 FORMAT = "facelib.blendshapes"
 VERSION = 1

@@ -16,7 +16,7 @@ CSV (what Epic's Live Link Face app records, what Unreal / Blender / Maya import
   ``FQualifiedFrameTime``).
 * Rotations are Unreal ``FRotator`` degrees divided by 180 (range -1..1), as Unreal's ARKit face
   support fills them; facelib writes ``head_pose`` yaw, pitch, roll (degrees, facelib's sign
-  convention of :class:`~facelib.tasks.blendshape_results.FaceBlendshapes`) divided by 180, and
+  convention of :class:`~facelib.results.FaceBlendshapes`) divided by 180, and
   0 for the eye rotations (no gaze angles are estimated).
 
 UDP packet (packet version 6, as sent by the app and decoded by Unreal's
@@ -53,7 +53,7 @@ import numpy as np
 
 from facelib.errors import InputError, MediaReadError
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 #: The 9 rotation columns that follow the 52 shapes (CSV and UDP).
 ROTATION_NAMES: tuple[str, ...] = (

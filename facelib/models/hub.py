@@ -283,7 +283,7 @@ def _build(
     mirror: str | Path | None,
     use_prebuilt: bool,
 ) -> None:
-    from facelib import __version__
+    from facelib._version import __version__
     from facelib.models.package import sha256_file
 
     work = Path(tempfile.mkdtemp(prefix=f".build-{spec.name}-", dir=packages_dir()))

@@ -43,45 +43,12 @@ from facelib.backends.base import Session
 from facelib.errors import InputError, ModelCardError
 from facelib.io.audio import TARGET_RATE, audio_info, check_samples, iter_audio_blocks, load_audio
 from facelib.processing import faceformer as ff
-from facelib.results import ResultMixin
+from facelib.results import Audio2FaceResult
 from facelib.tasks.base import BackendSource, ModelSource, Task
 
 AudioSource = str | os.PathLike[str] | np.ndarray
 _HOP = 320  # wav2vec2 CNN stride (samples)
 _FIELD = 400  # wav2vec2 CNN receptive field (samples)
-
-
-@attrs.frozen
-class Audio2FaceResult(ResultMixin):
-    """An animation.
-
-    Attributes
-    ----------
-    vertices:
-        (T, V, 3) float32 vertex positions (template units, usually metres); ``None`` for a
-        coefficient model without a basis.
-    fps:
-        Frames per second (vocaset 30, BIWI 25).
-    subject:
-        Name of the training subject whose speaking style was used.
-    coefficients:
-        (T, K) float32 motion coefficients for coefficient models, else ``None``.
-    """
-
-    vertices: np.ndarray | None
-    fps: float
-    subject: str
-    coefficients: np.ndarray | None = None
-
-    @property
-    def num_frames(self) -> int:
-        data = self.vertices if self.vertices is not None else self.coefficients
-        return 0 if data is None else len(data)
-
-    @property
-    def duration(self) -> float:
-        """Seconds of animation."""
-        return self.num_frames / self.fps
 
 
 @attrs.frozen

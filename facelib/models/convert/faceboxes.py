@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.errors import ConversionError, require
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file

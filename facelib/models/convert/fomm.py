@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
 from facelib.models.card import ModelCard, ModelFile

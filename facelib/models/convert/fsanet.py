@@ -344,8 +344,8 @@ def build_package(
     """
     import onnx
 
-    from facelib import __version__
     from facelib._progress import progress as bar
+    from facelib._version import __version__
 
     if options:
         raise InputError(f"unknown FSA-Net converter options: {sorted(options)}")

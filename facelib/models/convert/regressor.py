@@ -8,7 +8,7 @@ Sources:
   exported by ``facelib convert faceboxes`` (packaged on the fly).
 
 The card (schema: docs/regressor-packages.md) records how to feed the regressor and what its
-outputs mean; the package is validated (by :class:`~facelib.tasks.blendshape_regressor.RegressorSpec`)
+outputs mean; the package is validated (by :class:`~facelib.models.regressor_spec.RegressorSpec`)
 before this function returns.  No torch is needed.
 
 Usage::
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.errors import ConversionError, ModelError
 from facelib.models.card import CARD_FILENAME, ModelCard
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
@@ -167,7 +167,7 @@ def build_package(
     )
     card.write(output_dir)
     package = ModelPackage.load(output_dir).check()
-    from facelib.tasks.blendshape_regressor import RegressorSpec
+    from facelib.models.regressor_spec import RegressorSpec
 
     try:
         RegressorSpec.from_package(package)

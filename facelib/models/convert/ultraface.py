@@ -55,7 +55,7 @@ def build_package(
     """
     import onnx
 
-    from facelib import __version__
+    from facelib._version import __version__
 
     if options:
         raise InputError(f"unknown UltraFace converter options: {sorted(options)}")

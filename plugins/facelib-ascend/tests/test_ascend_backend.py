@@ -126,7 +126,7 @@ def test_double_enforces_positional_inputs_sizes_and_dtypes(
     x = np.zeros((3, 64, 64, 3), np.float32)
     with pytest.raises(RuntimeError, match="not in the model's gears"):
         raw.infer([x], mode="dymbatch")
-    with pytest.raises(RuntimeError, match="set the dynamic"):
+    with pytest.raises(RuntimeError, match="realsize 786432"):  # no batch set: the largest gear (16)
         raw.infer([np.zeros((4, 64, 64, 3), np.float32)], mode="static")
     with pytest.raises(RuntimeError, match="nums not matched"):
         raw.infer([x, x], mode="dymbatch")

@@ -212,11 +212,12 @@ def test_precision_follows_the_installed_version(
         engine = _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
         header = _plan_header(engine)
         assert "FP16" in header["flags"] and not header["strongly_typed"]
-    else:
+    else:  # strongly typed: built from a float16 copy of the ONNX (tests/test_tensorrt_precision.py)
+        engine = _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
+        header = _plan_header(engine)
+        assert header["strongly_typed"] and not {"FP16", "INT8"} & set(header["flags"])
         with pytest.raises(BackendError, match="strongly typed"):
-            _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
-        engine = _compile(backend, onnx_path, tmp_path / "f.engine", {})
-        assert _plan_header(engine)["strongly_typed"]
+            _compile(backend, onnx_path, tmp_path / "b.engine", {}, precision="bf16")
     with pytest.raises(InputError, match="precision"):
         _compile(backend, onnx_path, tmp_path / "x.engine", {}, precision="fp8")
 
@@ -475,3 +476,36 @@ def test_cli_info_and_backends_show_the_plugin(
     assert info["inputs"] == [{"name": "input_1:0", "shape": [None, 64, 64, 3], "dtype": "float32"}]
     assert main(["backends"]) == 0
     assert "tensorrt" in capsys.readouterr().out
+
+
+def test_version_compatible_engines_load_on_later_runtimes(models_dir: Path, tmp_path: Path) -> None:
+    """VC plans carry host code (the lean runtime): loading must allow it; versions compare as numbers."""
+    onnx_path = models_dir / "mediapipe/face_blendshapes.onnx"
+    with activated(version="10.9.0") as make_backend:
+        vc = _compile(make_backend(version_compatible=True), onnx_path, tmp_path / "vc.engine", {})
+        plain = _compile(make_backend(), onnx_path, tmp_path / "plain.engine", {})
+        assert _plan_header(vc)["host_code"] and not _plan_header(plain)["host_code"]
+    feeds = {"serving_default_input_points:0": np.zeros((1, 146, 2), np.float32)}
+    for later in ("10.16.1", "11.1.0"):  # 10.9.0 < 10.16.1 numerically; TRT 10 VC plans also run on 11
+        with activated(version=later) as make_backend:
+            with make_backend(version_compatible=True).load(vc) as session:
+                assert session.run(feeds)["StatefulPartitionedCall:0"].shape == (52,)
+            with pytest.raises(ModelFileError, match="rebuild"):  # not version compatible
+                make_backend().load(plain)
+    with activated(version="10.16.1") as make_backend:
+        newer = _compile(make_backend(version_compatible=True), onnx_path, tmp_path / "newer.engine", {})
+    with activated(version="10.9.0") as make_backend, pytest.raises(ModelFileError, match="rebuild"):
+        make_backend(version_compatible=True).load(newer)  # never on an older runtime
+
+
+def test_double_refuses_host_code_unless_allowed(models_dir: Path, tmp_path: Path) -> None:
+    onnx_path = models_dir / "mediapipe/face_blendshapes.onnx"
+    with activated(version="10.16.1") as make_backend:
+        vc = _compile(make_backend(version_compatible=True), onnx_path, tmp_path / "vc.engine", {})
+        import tensorrt as trt
+
+        runtime = trt.Runtime(trt.Logger())
+        assert runtime.engine_host_code_allowed is False
+        assert runtime.deserialize_cuda_engine(vc.read_bytes()) is None
+        runtime.engine_host_code_allowed = True
+        assert runtime.deserialize_cuda_engine(vc.read_bytes()) is not None
