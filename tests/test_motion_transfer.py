@@ -258,7 +258,7 @@ def test_auto_best_frame_uses_facelib_landmarks_from_the_hub(
 
 
 def test_square_crop_outside_the_image_and_paste_back() -> None:
-    from facelib.processing.face_crop import crop, paste_back, square_box
+    from facelib.processing.fomm_crop import crop, paste_back, square_box
 
     image = np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)
     box = square_box(np.array([-5.0, 10, 15, 30]), margin=0.5, shift_up=0.0)

@@ -16,7 +16,7 @@ import numpy as np
 from facelib.errors import ModelCardError
 from facelib.models.package import ModelPackage
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
-from facelib.processing.crop import INTERPOLATIONS
+from facelib.processing.regressor_crop import INTERPOLATIONS
 
 #: Head-pose output units a card may declare, as factors to degrees.
 HEAD_POSE_UNITS = {"degrees": 1.0, "radians": 180.0 / np.pi, "livelink": 180.0}

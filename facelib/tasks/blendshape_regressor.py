@@ -27,7 +27,7 @@ from facelib.io.video import Frame
 from facelib.models.package import ModelPackage
 from facelib.models.regressor_spec import RegressorSpec
 from facelib.processing.arkit import ARKIT_NAMES
-from facelib.processing.crop import face_crop
+from facelib.processing.regressor_crop import face_crop
 from facelib.results import FaceBlendshapes, FaceBox, RegressorFace
 from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.detection import DetectorSource, FaceDetectorLike, open_detector

@@ -239,8 +239,11 @@ class FaceLandmarker(Task):
 
     def _detected_rois(self, image: np.ndarray) -> list[Roi]:
         found = self.detect_faces(image)
+        height, width = image.shape[:2]
         rois = [
-            face_mesh.roi_from_detection(found.boxes[i], found.keypoints[i], self._det_roi_scale)
+            face_mesh.roi_from_relative_detection(
+                found.relative_boxes[i], found.relative_keypoints[i], width, height, self._det_roi_scale
+            )
             for i in range(len(found))
         ]
         return rois[: self.num_faces]

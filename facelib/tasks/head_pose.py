@@ -145,11 +145,11 @@ class HeadPose(Task):
         )
 
     def _repr_options(self) -> dict[str, Any]:
-        detector = self.detector
-        return {
-            "variants": list(self.variants),
-            "detector": getattr(getattr(detector, "card", None), "name", type(detector).__name__ if detector else None),
-        }
+        detector: Any = self.detector
+        name = (
+            None if detector is None else detector.card.name if isinstance(detector, Task) else type(detector).__name__
+        )
+        return {"variants": list(self.variants), "detector": name if detector is not None else None}
 
     # -- inference on crops ------------------------------------------------------------------
 

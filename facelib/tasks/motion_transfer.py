@@ -34,7 +34,7 @@ from facelib.backends.batching import run_batched
 from facelib.errors import InputError, MediaReadError, NoFaceError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import fomm
-from facelib.processing.face_crop import CropBox, crop, paste_back, square_box
+from facelib.processing.fomm_crop import CropBox, crop, paste_back, square_box
 from facelib.results import MotionResult, MotionSummary
 from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.detection import DetectorSource, FaceDetectorLike, open_detector

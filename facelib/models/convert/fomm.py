@@ -34,6 +34,7 @@ from typing import Any, cast
 from facelib._version import __version__
 from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
+from facelib.models import checkpoints
 from facelib.models.card import ModelCard, ModelFile
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 
@@ -147,20 +148,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     Optimizer state and other training keys are dropped; a ``module.`` prefix left by
     ``DataParallel`` is removed.
     """
-    torch: Any = require("torch", "convert", "Converting FOMM checkpoints")
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
-        raise ConversionError(f"checkpoint {path} is empty (0 bytes)")
-    try:
-        data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors of every kind
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(
-            f"cannot read {path} as a weights-only PyTorch checkpoint ({first}); "
-            "it may be truncated, or hold pickled objects other than tensors"
-        ) from exc
+    data = checkpoints.load_torch_checkpoint(path, "Converting FOMM checkpoints")
     if not isinstance(data, Mapping):
         raise ConversionError(f"{path}: expected a dict with 'generator' and 'kp_detector', got {type(data).__name__}")
     missing = [k for k in ("generator", "kp_detector") if k not in data]
@@ -173,7 +161,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         state = data[key]
         if not isinstance(state, Mapping):
             raise ConversionError(f"{path}: '{key}' is not a state dict")
-        out[key] = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
+        out[key] = checkpoints.strip_prefix(state)
     return out
 
 

@@ -89,7 +89,7 @@ def build_package(
     colour_order, mean, std, pixel_scale, layout:
         Input tensor = ``(pixel * pixel_scale - mean) / std`` in ``colour_order``, ``layout``.
     margin, square, interpolation:
-        Crop rule (:mod:`facelib.processing.crop`).
+        Crop rule (:mod:`facelib.processing.regressor_crop`).
     clip, activation:
         Clip the ARKit weights to [0, 1]; apply ``"sigmoid"`` to raw outputs first, or ``"none"``.
     output:

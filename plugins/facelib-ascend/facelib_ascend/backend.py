@@ -10,15 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import (
-    Availability,
-    Backend,
-    CompileRequest,
-    Session,
-    SpecSession,
-    TensorSpec,
-    check_options,
-)
+from facelib.backends import Availability, Backend, CompileRequest, Session, SpecSession, TensorSpec, check_options
 from facelib.backends.batching import pad_batch
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib_ascend.atc import cann_version, compile_om, find_atc, read_sidecar

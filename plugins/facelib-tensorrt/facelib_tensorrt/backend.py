@@ -9,15 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import (
-    Availability,
-    Backend,
-    CompileRequest,
-    Session,
-    SpecSession,
-    TensorSpec,
-    check_options,
-)
+from facelib.backends import Availability, Backend, CompileRequest, Session, SpecSession, TensorSpec, check_options
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib_tensorrt import cuda
 from facelib_tensorrt.sdk import MIN_MAJOR, dtype_name, import_tensorrt, make_logger, trt_major
