@@ -143,7 +143,7 @@ class HeadPoseFrame(ResultMixin):
         }
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class FaceBlendshapes(ResultMixin):
     """Expression of one face in one image.
 
@@ -173,6 +173,36 @@ class FaceBlendshapes(ResultMixin):
     transform: np.ndarray | None = attrs.field(default=None, eq=ARRAY_EQ)
     head_pose: np.ndarray | None = attrs.field(default=None, eq=ARRAY_EQ)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the ``facelib blendshapes --json`` output: ``blendshapes`` maps the 52
+        ARKit names to weights, ``head_pose`` is ``{"yaw", "pitch", "roll"}`` (degrees) or None."""
+        from facelib.processing.arkit import ARKIT_NAMES
+
+        weights = np.asarray(self.blendshapes, np.float64).reshape(-1).tolist()
+        pose = None if self.head_pose is None else np.asarray(self.head_pose, np.float64).reshape(3).tolist()
+        return {
+            "box": _plain(np.asarray(self.box)),
+            "score": float(self.score),
+            "blendshapes": dict(zip(ARKIT_NAMES, weights)),
+            "head_pose": None if pose is None else dict(zip(("yaw", "pitch", "roll"), pose)),
+            "transform": None if self.transform is None else _plain(np.asarray(self.transform)),
+            "landmarks": None if self.landmarks is None else _plain(np.asarray(self.landmarks)),
+        }
+
+    def __repr__(self) -> str:
+        from facelib.processing.arkit import ARKIT_NAMES
+
+        box = ", ".join(f"{float(v):.1f}" for v in np.asarray(self.box).reshape(-1))
+        weights = np.asarray(self.blendshapes, np.float64).reshape(-1)
+        top = ", ".join(f"{ARKIT_NAMES[i]}={weights[i]:.2f}" for i in np.argsort(-weights, kind="stable")[:3])
+        parts = [f"box=[{box}]", f"score={float(self.score):.3f}", f"top=({top})"]
+        if self.head_pose is not None:
+            yaw, pitch, roll = (float(v) for v in np.asarray(self.head_pose).reshape(3))
+            parts.append(f"head_pose=(yaw={yaw:.1f}, pitch={pitch:.1f}, roll={roll:.1f})")
+        if self.landmarks is not None:
+            parts.append(f"landmarks={len(self.landmarks)}")
+        return f"FaceBlendshapes({', '.join(parts)})"
+
 
 @attrs.frozen
 class BlendshapeFrame(ResultMixin):
@@ -181,6 +211,14 @@ class BlendshapeFrame(ResultMixin):
     index: int
     timestamp_ms: float
     faces: tuple[FaceBlendshapes, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``index``, ``timestamp_ms`` and ``faces`` (see :meth:`FaceBlendshapes.to_dict`)."""
+        return {
+            "index": int(self.index),
+            "timestamp_ms": float(self.timestamp_ms),
+            "faces": [face.to_dict() for face in self.faces],
+        }
 
 
 @attrs.frozen

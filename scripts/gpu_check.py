@@ -39,6 +39,10 @@ TASKS = ("headpose", "blendshapes", "motion", "audio2face")
 
 def use_doubles(dry_run: bool, scratch: Path) -> None:
     """Make ``tensorrt`` the double; ``cuda.bindings`` the double too only for a dry run."""
+    import importlib.util
+
+    if importlib.util.find_spec("facelib") is None:  # a checkout without pip install -e .
+        sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(PLUGIN))
     if dry_run:
         sys.path.insert(0, str(DOUBLES))

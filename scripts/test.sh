@@ -24,4 +24,6 @@ if ! "$BPY_VENV/bin/python" -c "import bpy" 2>/dev/null; then
     "$BPY_VENV/bin/pip" install -q "bpy==5.0.1"
 fi
 export FACELIB_BPY_PYTHON="$(cd "$BPY_VENV" && pwd)/bin/python"
+# fuzz tests replay fixed examples (tests/conftest.py); HYPOTHESIS_PROFILE=explore draws new ones
+export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 exec "$VENV/bin/python" -m pytest "$@"

@@ -255,8 +255,8 @@ def test_capture_image_in_arkit_order(mediapipe_package: Path, media_dir: Path, 
         )
         assert face.head_pose is not None and face.head_pose.shape == (3,)
         assert face.transform is not None and face.landmarks is not None
-    # the right-hand face turns towards the image right (subject's left): positive yaw
-    assert frame.faces[1].head_pose[0] > 10
+    # the right-hand face turns towards the image right (subject's left): negative yaw (AFLW2000)
+    assert frame.faces[1].head_pose[0] < -10
     json.dumps(frame.to_dict())
 
 

@@ -106,6 +106,9 @@ def test_cli_takes_hub_names_and_says_how_to_get_them(
     monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FACELIB_OFFLINE", "1")
     monkeypatch.delenv("FACELIB_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for path in ("speech.wav", "face.png", "drive.mp4"):  # inputs are checked first (issue 20)
+        (tmp_path / path).write_bytes(b"x")
     assert main([*command, "--model", name]) == 2
     err = capsys.readouterr().err
     assert f"facelib models fetch {name}" in err and "facelib convert" in err

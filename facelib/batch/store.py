@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,19 +37,14 @@ _FORMAT = 1
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that it appears complete or not at all."""
+    """Write ``text`` to ``path`` so that it appears complete or not at all, flushed to disk."""
+    from facelib.io.atomic import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, "batch job state") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def item_key(name: str) -> str:
@@ -107,6 +101,8 @@ class JobStore:
             folder.mkdir(parents=True, exist_ok=True)
         for leftover in self.staging_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
+        for partial in self.rows_dir.glob(".*"):  # a row being written when the job was killed
+            partial.unlink(missing_ok=True)
         return resuming
 
     # -- rows -------------------------------------------------------------------------------------
@@ -127,6 +123,8 @@ class JobStore:
     def iter_rows(self) -> Iterator[dict[str, Any]]:
         """Every finished item's row (any order)."""
         for path in self.rows_dir.glob("*.json"):
+            if path.name.startswith("."):  # a partial row (``.NAME.<random>.part.json``)
+                continue
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):

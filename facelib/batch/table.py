@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,15 +94,9 @@ def build_table(rows: Iterable[Mapping[str, Any]], fields: Mapping[str, str], or
 
 def write_table(table: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``table`` as Parquet at ``path``, atomically (written aside, then renamed)."""
+    from facelib.io.atomic import atomic_path
+
     _, pq = pyarrow_modules("Writing batch results")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, "results table") as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return Path(path)

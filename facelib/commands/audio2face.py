@@ -66,8 +66,12 @@ def _add_audio2face(sub: Any) -> None:
 def _run_audio2face(args: argparse.Namespace) -> int:
     from facelib.errors import InputError
     from facelib.io.mesh import NpyFrameWriter, read_mesh, write_sequence
+    from facelib.io.paths import require_input_file
     from facelib.tasks.audio2face import Audio2Face
 
+    require_input_file(args.audio, "audio file")
+    if args.template is not None:
+        require_input_file(args.template, "template mesh")
     out: Path = args.output
     suffix = out.suffix.lower()
     task = Audio2Face(args.model, backend=args.backend, max_context=args.max_context or None)
@@ -75,7 +79,7 @@ def _run_audio2face(args: argparse.Namespace) -> int:
         mesh = read_mesh(args.template) if args.template is not None else None
         template = mesh.vertices if mesh is not None else None
         faces = mesh.faces if mesh is not None and len(mesh.faces) else task.faces
-        frames = task.iter_frames(args.audio, args.subject, template)
+        frames = _with_progress(task.iter_frames(args.audio, args.subject, template), args.audio, task.fps)
         if suffix == ".npy":
             with NpyFrameWriter(out) as writer:
                 for frame in frames:
@@ -114,6 +118,15 @@ def _run_audio2face(args: argparse.Namespace) -> int:
     finally:
         task.close()
     return 0
+
+
+def _with_progress(frames: Any, audio: Path, fps: float) -> Any:
+    """``frames`` with a progress bar on stderr (a terminal), its total estimated from the audio length."""
+    from facelib._progress import progress
+    from facelib.io.audio import audio_info
+
+    total = round(audio_info(audio).duration * fps) or None
+    return progress(frames, total=total, desc="audio2face", unit="frame")
 
 
 class _Counter:

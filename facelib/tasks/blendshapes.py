@@ -39,7 +39,6 @@ from facelib.errors import InputError, MediaReadError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame, VideoReader
 from facelib.models.package import ModelPackage
-from facelib.models.registry import DEFAULT_MODELS
 from facelib.processing.arkit import from_mediapipe
 from facelib.processing.face_geometry import head_pose_angles
 from facelib.results import BlendshapeFrame, FaceBlendshapes
@@ -48,8 +47,6 @@ from facelib.tasks.detection import DetectorSource
 from facelib.tasks.face_landmarker import LandmarkerResult
 
 MODES = ("image", "video", "live")
-#: Name of the default pretrained package (see :meth:`BlendshapeCapture.from_pretrained`).
-DEFAULT_MODEL = DEFAULT_MODELS["blendshapes"]
 VideoSource = str | os.PathLike[str] | int
 #: What an engine returns for a stream of frames: each frame with its faces, in order.
 FrameResults = Iterator[tuple[Frame, list[FaceBlendshapes]]]

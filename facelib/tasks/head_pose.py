@@ -40,7 +40,7 @@ BoxesLike = np.ndarray | Sequence[FaceBox] | Sequence[Sequence[float]]
 def _is_single_image(images: object) -> bool:
     if isinstance(images, np.ndarray):
         return images.ndim in (2, 3)
-    return isinstance(images, str | os.PathLike)
+    return isinstance(images, str | os.PathLike) or not isinstance(images, list | tuple)  # None: read_image says
 
 
 class HeadPose(Task):

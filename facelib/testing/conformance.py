@@ -307,7 +307,7 @@ class TaskConformance(_Conformance):
     # -- HeadPose (FSA-Net + UltraFace) --------------------------------------------------------
 
     def _head_pose_run(self, packages: SharedPackages, on: dict[str, Any], check: bool) -> tuple[Any, Any, Any]:
-        from facelib import HeadPose
+        from facelib.tasks.head_pose import HeadPose
 
         task: Any  # each task's own type (Task.__enter__ is typed as the base class)
         media = packages.media_dir
@@ -339,7 +339,7 @@ class TaskConformance(_Conformance):
     # -- BlendshapeCapture (MediaPipe Face Landmarker) ---------------------------------------------
 
     def _blendshapes_run(self, packages: SharedPackages, on: dict[str, Any], check: bool) -> tuple[Any, Any]:
-        from facelib import BlendshapeCapture
+        from facelib.tasks.blendshapes import BlendshapeCapture
 
         media = packages.media_dir
         images = [media / "images" / "obama.jpg", media / "images" / "two_people.jpg"]
@@ -363,7 +363,7 @@ class TaskConformance(_Conformance):
         assert_results_match(video, want_video, f"BlendshapeCapture video on {self.backend}")
 
     def _regressor_run(self, packages: SharedPackages, on: dict[str, Any], check: bool) -> list[Any]:
-        from facelib import BlendshapeCapture
+        from facelib.tasks.blendshapes import BlendshapeCapture
 
         media = packages.media_dir
         images = [media / "images" / "obama.jpg", media / "images" / "two_people.jpg"]

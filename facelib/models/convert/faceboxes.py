@@ -25,6 +25,7 @@ from facelib._version import __version__
 from facelib.errors import ConversionError, require
 from facelib.models import checkpoints
 from facelib.models.card import ModelCard
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing.faceboxes import MEAN_BGR, PriorConfig
 
@@ -108,6 +109,7 @@ def check_export(net: Any, path: Path, sizes: tuple[tuple[int, int], ...] = ((24
     return worst
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path], output_dir: Path, *, progress: bool = False, **options: Any
 ) -> ModelPackage:

@@ -36,6 +36,7 @@ from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
 from facelib.models import checkpoints
 from facelib.models.card import ModelCard, ModelFile
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing import faceformer as ff
 
@@ -397,6 +398,7 @@ def read_template(path: Path, subject: str | None = None) -> tuple[np.ndarray, n
     return mesh.vertices, mesh.faces
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,
