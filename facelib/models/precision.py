@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -44,6 +45,20 @@ PRECISIONS = ("fp32", "int8", "bf16")
 STATIC_OPS = ("Conv", "ConvTranspose")
 
 Feeds = Mapping[str, np.ndarray]
+
+
+def ensure_ort_tools() -> None:
+    """Put ``onnxruntime/transformers`` on sys.path, as its ``__init__`` does on first import.
+
+    Its modules import each other by bare name (``from fusion_utils import ...``, also reached
+    from ``onnxruntime.quantization``); when sys.path was reset after that first import, the
+    next module of it would fail to import.
+    """
+    import onnxruntime.transformers
+
+    folder = os.path.dirname(onnxruntime.transformers.__file__)
+    if folder not in sys.path:
+        sys.path.append(folder)
 
 
 def check_precision(precision: str, backend: str = "onnxruntime") -> str:
@@ -100,6 +115,7 @@ def quantize_qdq(
     ``symmetric``: activations with zero point 0 (TensorRT needs it); otherwise asymmetric
     activations, which keep more of the range of post-ReLU tensors on CPU.
     """
+    ensure_ort_tools()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     if not samples:
@@ -131,6 +147,7 @@ def quantize_qdq(
 
 def quantize_dynamic_int8(source: Path, target: Path) -> Path:
     """Dynamic int8 copy of ``source`` (int8 MatMul/Gemm weights, activations quantized per call)."""
+    ensure_ort_tools()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     try:

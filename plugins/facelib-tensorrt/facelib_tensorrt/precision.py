@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from facelib.errors import BackendError, InputError
+from facelib.models.precision import ensure_ort_tools as _ort_tools
 
 #: Ops whose inputs get Q/DQ pairs (the compute-heavy ones; the rest stay in float).
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -37,6 +38,8 @@ QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 def to_fp16(source: Path, target: Path) -> Path:
     """Write a float16 copy of ``source`` (float32 inputs/outputs kept) to ``target``."""
     import onnx
+
+    _ort_tools()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(os.fspath(source))
