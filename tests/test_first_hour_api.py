@@ -146,7 +146,7 @@ def test_the_backend_in_writing_a_backend_md_works(tmp_path, packages, media_dir
     from facelib import HeadPose
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "writing-a-backend.md").read_text()
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class MySession(Session)" in b]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class MySession(" in b]
     assert len(blocks) == 1
     namespace: dict[str, object] = {}
     exec(compile(blocks[0], "writing-a-backend.md", "exec"), namespace)

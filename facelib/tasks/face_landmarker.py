@@ -76,6 +76,10 @@ class FaceLandmarker(Task):
         One-Euro landmark smoothing in video/live mode (MediaPipe's filter, which Google's package
         applies when ``num_faces == 1``).  Off by default: results then equal frame-by-frame
         processing.  Blendshapes and matrices use the smoothed landmarks; tracking uses the raw ones.
+    second_look:
+        Image mode: give a detection whose landmarks fail the presence gate one more try on the ROI
+        of those landmarks (default True; finds grayscale and strongly turned faces that Google's
+        package misses, leaves the faces it finds unchanged).  False runs exactly Google's pipeline.
     result_callback:
         Live mode only: called as ``callback(result, image, timestamp_ms)`` from the worker thread.
     """
@@ -97,6 +101,7 @@ class FaceLandmarker(Task):
         output_blendshapes: bool = False,
         output_transform: bool = False,
         smoothing: bool = False,
+        second_look: bool = True,
         result_callback: ResultCallback | None = None,
     ) -> None:
         super().__init__(model, backend=backend, backend_options=backend_options)
@@ -132,6 +137,10 @@ class FaceLandmarker(Task):
         self.output_blendshapes = output_blendshapes
         self.output_transform = output_transform
         self.smoothing = smoothing and mode != "image"
+        #: Image mode only: retry a detection that fails the presence gate on its landmarks' ROI
+        #: (finds grayscale and strongly turned faces Google's package misses; False gives exactly
+        #: Google's image-mode pipeline).
+        self.second_look = second_look
         self._callback = result_callback
         try:
             self._tensors: dict[str, dict[str, str]] = meta["tensors"]
@@ -266,7 +275,7 @@ class FaceLandmarker(Task):
         else:
             rois = self._detected_rois(image)
         raw, presence = self._landmarks(image, rois)
-        if not track:
+        if not track and self.second_look:
             rois, raw, presence = self._second_look(image, rois, raw, presence)
         meshes = []
         for i, roi in enumerate(rois):
