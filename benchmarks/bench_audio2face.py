@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    python benchmarks/bench_audio2face.py            # writes benchmarks/results/audio2face.md
+    python benchmarks/bench_audio2face.py [--cores N] [--rounds 5] [--quick]
 
 What it does (all scratch files under ``scratch/bench_audio2face``, git-ignored):
 
@@ -11,11 +11,14 @@ What it does (all scratch files under ``scratch/bench_audio2face``, git-ignored)
    positional conv 128/16 with legacy ``weight_g``/``weight_v``; feature_dim 64; V = 5023;
    8 subjects) with numpy/torch at run time;
 2. converts it with ``facelib.models.convert.faceformer``;
-3. runs upstream (EvelynFan/FaceFormer @dfaea81 fetched into the scratch dir, ``transformers``
-   installed into a scratch target dir, never into the project venv) and facelib on
-   ``../shared/assets/media/audio/faceformer_test.wav`` (11.5 s, 44.1 kHz), checks that both agree;
-4. times facelib per frame from 10 s to 60 s of (looped) speech, the first streamed frame, and
-   the peak RSS of a 10-minute file in a fresh process.
+3. runs upstream (EvelynFan/FaceFormer @dfaea81 from ``$FACELIB_SHARED/upstream/FaceFormer``,
+   with the ``transformers`` pinned in benchmarks/requirements.txt) and facelib on
+   ``../shared/assets/media/audio/faceformer_test.wav`` (11.5 s, 44.1 kHz), alternating round by
+   round, torch and ONNX Runtime on ``--cores`` threads (facelib's defaults beside), each call
+   from the file to the vertices; the encoder's share is timed inside the same calls; checks
+   that both agree;
+4. on all cores only: times facelib per frame from 10 s to 60 s of (looped) speech, the any-length
+   accuracy, the first streamed frame, and the peak RSS of a long file in a fresh process.
 
 Upstream needs two shims to run offline with today's transformers: ``from_pretrained`` is
 replaced by the base-960h config (weights come from our checkpoint), and
@@ -26,25 +29,38 @@ first element is used.  Both leave the computation unchanged.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from common import (
+    MIN_ROUNDS,
+    Stats,
+    add_common_args,
+    alternate,
+    median_time,
+    ort_options,
+    ratio,
+    require,
+    setup,
+    shared_dir,
+    target,
+    upstream_dir,
+    write_result,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FACELIB_SHARED", ROOT.parent / "shared"))
 SCRATCH = ROOT / "scratch" / "bench_audio2face"
-WAV = SHARED / "assets" / "media" / "audio" / "faceformer_test.wav"
-UPSTREAM_REPO = "EvelynFan/FaceFormer"
+WAV = shared_dir() / "assets" / "media" / "audio" / "faceformer_test.wav"
 UPSTREAM_COMMIT = "dfaea81"
+TRANSFORMERS = "5.23.0"
 sys.path.insert(0, str(ROOT))
 
 
@@ -115,41 +131,6 @@ def make_checkpoint(path: Path, seed: int = 0) -> None:
     torch.save(sd, path)
 
 
-def fetch_upstream(target: Path) -> Path:
-    """Upstream faceformer.py / wav2vec.py at the pinned commit (git, from GitHub or a mirror)."""
-    if (target / "faceformer.py").is_file():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    mirror = Path(os.environ.get("FACEFORMER_MIRROR", "/work/.mirror/EvelynFan+FaceFormer/repo"))
-    if not mirror.exists():
-        mirror = target / "git"
-        subprocess.run(["git", "clone", "--quiet", f"https://github.com/{UPSTREAM_REPO}", str(mirror)], check=True)
-    for name in ("faceformer.py", "wav2vec.py"):
-        text = subprocess.run(
-            [
-                "git",
-                "--git-dir",
-                str(mirror if mirror.name != "git" else mirror / ".git"),
-                "show",
-                f"{UPSTREAM_COMMIT}:{name}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        (target / name).write_text(text)
-    return target
-
-
-def ensure_transformers(site: Path) -> None:
-    """transformers into a scratch target dir (appended to sys.path: the venv's numpy/torch win)."""
-    if not (site / "transformers").is_dir():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--target", str(site), "transformers"], check=True
-        )
-    sys.path.append(str(site))
-
-
 def upstream_model(ckpt: Path, code: Path) -> object:
     import torch
 
@@ -188,13 +169,12 @@ def upstream_model(ckpt: Path, code: Path) -> object:
     return model.eval()
 
 
-def upstream_predict(model: object, wav: Path, subject: int = 0) -> tuple[np.ndarray, float]:
+def upstream_predict(model: object, wav: Path, subject: int = 0) -> np.ndarray:
     import librosa
     import torch
 
     from facelib.processing.faceformer import normalize_audio
 
-    start = time.perf_counter()
     speech, _ = librosa.load(str(wav), sr=16000)
     values = normalize_audio(speech)  # = Wav2Vec2Processor(...).input_values (eps 1e-7)
     one_hot = torch.zeros(1, 8)
@@ -202,7 +182,7 @@ def upstream_predict(model: object, wav: Path, subject: int = 0) -> tuple[np.nda
     template = torch.zeros(1, 5023 * 3)
     with torch.no_grad():
         out = model.predict(torch.from_numpy(values)[None], template, one_hot)  # type: ignore[attr-defined]
-    return out[0].numpy().reshape(-1, 5023, 3), time.perf_counter() - start
+    return out[0].numpy().reshape(-1, 5023, 3)
 
 
 def loop_speech(seconds: float) -> np.ndarray:
@@ -236,29 +216,61 @@ def rss_child(package: str, wav: str) -> None:
     )
 
 
+def encoder_timer(task: Any, upstream: Any) -> dict[str, float]:
+    """Accumulate the time spent in each side's audio encoder inside the timed calls."""
+    spent = {"facelib": 0.0, "upstream": 0.0}
+
+    def hook(role: str, session: Any) -> Any:
+        if role == "audio_encoder":
+            inner = session.run
+
+            def run(*a: Any, **k: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return inner(*a, **k)
+                finally:
+                    spent["facelib"] += time.perf_counter() - start
+
+            session.run = run
+        return session
+
+    task.session_hook = hook
+    if upstream is not None:
+        encoder = upstream.audio_encoder
+        forward = encoder.forward
+
+        def timed_forward(*a: Any, **k: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return forward(*a, **k)
+            finally:
+                spent["upstream"] += time.perf_counter() - start
+
+        encoder.forward = timed_forward
+    return spent
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--long-minutes", type=float, default=10.0)
-    parser.add_argument("--skip-upstream", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats (best is reported)")
+    add_common_args(parser)
+    parser.add_argument("--long-minutes", type=float, default=2.0, help="length of the memory check (all cores only)")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(*args.rss_child)
         return 0
+    run = setup(args)
+    require("transformers", TRANSFORMERS)
     import torch
 
-    torch.set_num_threads(2)
+    from facelib.io.audio import load_audio
+
+    n = run.cores
+    full = n == len(os.sched_getaffinity(0)) and n == (os.cpu_count() or n) and not args.quick
+    torch.set_num_threads(n)
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
-    facts: dict[str, object] = {}
-
-    def log(text: str) -> None:
-        print(text, flush=True)
-
     ckpt = SCRATCH / "faceformer_vocaset_full_random.pth"
     if not ckpt.is_file():
-        log("making a full-size random checkpoint ...")
         make_checkpoint(ckpt)
     pkg = SCRATCH / "pkg"
     t = time.perf_counter()
@@ -266,125 +278,148 @@ def main() -> int:
         from facelib.models.convert.faceformer import build_package
 
         build_package({"checkpoint": ckpt}, pkg, dataset="vocaset")
-    facts["convert_s"] = time.perf_counter() - t
-    log(f"converted in {facts['convert_s']:.1f} s")
+    convert_s = time.perf_counter() - t
 
     from facelib.tasks.audio2face import Audio2Face
 
     template = np.zeros((5023, 3), np.float32)
-    task = Audio2Face(pkg)
-    task.predict(loop_speech(2.0), 0, template)  # warm-up (session creation)
-    model = None
-    if not args.skip_upstream:
-        ensure_transformers(SCRATCH / "site")
-        code = fetch_upstream(SCRATCH / "upstream")
-        model = upstream_model(ckpt, code)
-        upstream_predict(model, WAV)  # warm-up
-    # interleaved repeats, best of each: the machine is shared, so load comes and goes
-    ours_times, up_times = [], []
-    ours = up = None
-    from facelib.io.audio import load_audio
-    from facelib.processing.faceformer import cnn_frames, hook_positions, normalize_audio
+    wav = WAV
+    if args.quick:  # 2 s of the clip
+        import soundfile as sf
 
-    values = normalize_audio(load_audio(WAV))
-    positions = hook_positions(cnn_frames(len(values)), "vocaset").astype(np.float32)
-    feeds = {"input_values": values[None], "positions": positions}
-    enc_times = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        ours = task.predict(WAV, 0, template).vertices
-        ours_times.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        task._session("audio_encoder").run(feeds)
-        enc_times.append(time.perf_counter() - t)
-        if model is not None:
-            up, up_time = upstream_predict(model, WAV)
-            up_times.append(up_time)
-    assert ours is not None
-    facts["ours_e2e_s"] = min(ours_times)
-    log(f"facelib end to end {facts['ours_e2e_s']:.2f} s for {len(ours)} frames (runs: {ours_times})")
-    facts["ours_encoder_s"] = min(enc_times)
-    if model is not None and up is not None:
-        import torch as _torch
+        wav = SCRATCH / "quick.wav"
+        sf.write(wav, load_audio(WAV)[: 2 * 16000], 16000, subtype="PCM_16")
+    ours_n = Audio2Face(pkg, backend="onnxruntime", backend_options=ort_options(n))
+    ours_default = Audio2Face(pkg, backend="onnxruntime")
+    model = upstream_model(ckpt, upstream_dir("FaceFormer"))
+    spent = encoder_timer(ours_n, model)
+    outputs: dict[str, np.ndarray] = {}
+    enc: dict[str, list[float]] = {"facelib": [], "upstream": []}
 
-        facts["upstream_e2e_s"] = min(up_times)
-        facts["speedup"] = facts["upstream_e2e_s"] / facts["ours_e2e_s"]  # type: ignore[operator]
-        facts["max_abs_diff_vs_upstream"] = float(np.abs(up - ours).max())
-        facts["motion_scale"] = float(np.abs(up).max())
-        tensor = _torch.from_numpy(values)[None]
-        up_enc = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            with _torch.no_grad():
-                model.audio_encoder(tensor, "vocaset")  # type: ignore[attr-defined]
-            up_enc.append(time.perf_counter() - t)
-        facts["upstream_encoder_s"] = min(up_enc)
-        log(
-            f"upstream {facts['upstream_e2e_s']:.2f} s (runs {up_times}); speed-up {facts['speedup']:.2f}x; "
-            f"max |diff| {facts['max_abs_diff_vs_upstream']:.2e}; encoders: up {facts['upstream_encoder_s']:.2f} s, "
-            f"facelib {facts['ours_encoder_s']:.2f} s"
-        )
+    def with_encoder(side: str, call: Any) -> Any:
+        def timed() -> None:
+            spent[side] = 0.0
+            outputs[side] = call()
+            enc[side].append(spent[side])
 
-    per_frame = []
-    for seconds in (10, 20, 30, 45, 60):
+        return timed
+
+    up_name, n_name, d_name = f"upstream, {n} thread(s)", f"facelib, {n} thread(s)", "facelib defaults"
+    stats = alternate(
+        {
+            up_name: with_encoder("upstream", lambda: upstream_predict(model, wav)),
+            n_name: with_encoder("facelib", lambda: ours_n.predict(wav, 0, template).vertices),
+            d_name: lambda: ours_default.predict(wav, 0, template),
+        },
+        args.rounds,
+    )
+    # the warm-up call also recorded an encoder time: drop it
+    enc_stats = {side: Stats(values[1:]) for side, values in enc.items()}
+    frames = len(outputs["facelib"])
+    diff = float(np.abs(outputs["upstream"] - outputs["facelib"]).max())
+    scale = float(np.abs(outputs["upstream"]).max())
+    speedup = stats[up_name].median / stats[n_name].median
+
+    def rest(total: Stats, part: Stats) -> str:
+        per_round = sorted(a - b for a, b in zip(total.samples, part.samples))
+        return f"{np.median(per_round):.2f} s ({per_round[0]:.2f}-{per_round[-1]:.2f})"
+
+    lines = [
+        f"FaceFormer vocaset layout, full-size random weights (wav2vec2-base sizes), `{wav.name}` "
+        f"({frames} frames at 30 fps). Upstream: EvelynFan/FaceFormer @{UPSTREAM_COMMIT} `Faceformer.predict` "
+        f"(torch {torch.__version__}, transformers {TRANSFORMERS}); each call loads, resamples and normalises the "
+        "audio and predicts, on both sides.",
+        "",
+        "### End to end",
+        "",
+        "| implementation | seconds per file | speed-up (per-round range) |",
+        "|---|---|---|",
+        f"| {up_name} | {stats[up_name].fmt(1, 2)} | 1.00x |",
+        f"| {n_name} | {stats[n_name].fmt(1, 2)} | {ratio(stats[up_name], stats[n_name])} |",
+        f"| {d_name} | {stats[d_name].fmt(1, 2)} | {ratio(stats[up_name], stats[d_name])} |",
+        "",
+        target("Audio2Face fp32 (same cores)", speedup, 5.0),
+        "",
+        "Split, timed inside the same calls (median over rounds of the per-round difference): "
+        f"facelib audio encoder {enc_stats['facelib'].fmt(1, 2)} s, everything else "
+        f"{rest(stats[n_name], enc_stats['facelib'])}; upstream wav2vec2 encoder "
+        f"{enc_stats['upstream'].fmt(1, 2)} s, everything else (O(T^2) autoregressive loop re-decoding "
+        f"the whole prefix each frame) {rest(stats[up_name], enc_stats['upstream'])}.",
+        "",
+        f"Max abs difference facelib vs upstream: {diff:.2e} (largest upstream offset {scale:.2e}). "
+        f"Conversion: {convert_s:.1f} s (0 when cached).",
+    ]
+    if full:
+        lines += facelib_only(ours_default, pkg, template, args)
+    ours_n.close()
+    ours_default.close()
+    write_result("audio2face", "Audio2Face (FaceFormer): facelib vs upstream", "\n".join(lines), run)
+    return 0
+
+
+def facelib_only(task: Any, pkg: Path, template: np.ndarray, args: argparse.Namespace) -> list[str]:
+    """facelib-only figures (defaults, all cores): per-frame cost vs length, any-length accuracy, streaming, RSS."""
+    lines = [
+        "",
+        "### facelib alone, defaults (median [IQR] (min-max) of 3 runs each, after a warm-up)",
+        "",
+        "| audio s | frames | seconds | ms / frame |",
+        "|---|---|---|---|",
+    ]
+    for seconds in (10, 60):
         audio = loop_speech(seconds)
-        runs = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            res = task.predict(audio, 0, template)
-            runs.append(time.perf_counter() - t)
-        el = min(runs)
-        per_frame.append((seconds, res.num_frames, el, el / res.num_frames * 1000))
-        log(f"{seconds:>3} s audio: {res.num_frames} frames, {el:.2f} s, {el / res.num_frames * 1000:.2f} ms/frame")
+        frames = task.predict(audio, 0, template).num_frames
+        st = median_time(lambda audio=audio: task.predict(audio, 0, template), 3)
+        lines.append(f"| {seconds} | {frames} | {st.fmt(1, 2)} | {st.median / frames * 1000:.2f} |")
 
-    # accuracy of the any-length machinery on 60 s of speech (whole run still fits in memory)
     from facelib.tasks.audio2face import Windowing
 
     audio = loop_speech(60.0)
-    with Audio2Face(pkg, windowing=Windowing(whole_seconds=1e9), max_context=None) as exact_task:
-        exact = exact_task.predict(audio, 0, template).vertices
-    with Audio2Face(pkg, windowing=Windowing(whole_seconds=1e9), max_context=600) as bounded_task:
-        bounded = bounded_task.predict(audio, 0, template).vertices
-    with Audio2Face(pkg, windowing=Windowing(whole_seconds=0.0), max_context=None) as windowed_task:
-        windowed = windowed_task.predict(audio, 0, template).vertices
+    with Audio2FaceFor(pkg, Windowing(whole_seconds=1e9), None) as t:
+        exact = t.predict(audio, 0, template).vertices
+    with Audio2FaceFor(pkg, Windowing(whole_seconds=1e9), 600) as t:
+        bounded = t.predict(audio, 0, template).vertices
+    with Audio2FaceFor(pkg, Windowing(whole_seconds=0.0), None) as t:
+        windowed = t.predict(audio, 0, template).vertices
     causal = task.predict(audio, 0, template, causal=True).vertices
-    assert exact is not None and bounded is not None and windowed is not None and causal is not None
-    scale = float(np.abs(exact).max())
-    facts["acc_scale"] = scale
-    facts["acc_bounded"] = float(np.abs(bounded - exact).max())
-    facts["acc_windowed"] = float(np.abs(windowed - exact).max())
-    facts["acc_windowed_mean"] = float(np.abs(windowed - exact).mean())
-    facts["acc_causal"] = float(np.abs(causal - exact).max())
-    log(
-        f"60 s accuracy vs whole+unbounded: cache600 {facts['acc_bounded']:.2e}, "
-        f"windows {facts['acc_windowed']:.2e}, causal {facts['acc_causal']:.2e} (scale {scale:.2e})"
-    )
-
-    # streaming: 20 ms chunks, real-time arrival not simulated (compute latency measured per call)
+    sc = float(np.abs(exact).max())
+    rows = [
+        ("decoder cache bounded to 600 frames", float(np.abs(bounded - exact).max())),
+        ("encoder windows of 20 s + 2.5 s context each side", float(np.abs(windowed - exact).max())),
+        (
+            "causal / streaming (stream defaults: 0.5 s windows, 2 s past, 0.5 s look-ahead)",
+            float(np.abs(causal - exact).max()),
+        ),
+    ]
+    lines += [
+        "",
+        "#### Any-length accuracy (60 s of speech; reference: one whole encoder run, unbounded decoder cache)",
+        "",
+        "| variant | max abs diff | share of the largest vertex offset |",
+        "|---|---|---|",
+        *(f"| {name} | {v:.2e} | {v / sc:.2%} |" for name, v in rows),
+    ]
     audio = loop_speech(6.0)
-    latencies = []
-    first_audio = None
-    for _ in range(args.repeats):
+    latencies, first_audio = [], 0.0
+    for _ in range(MIN_ROUNDS):
         stream = task.stream(0, template)
-        chunk = 320
         fed = 0
-        for i in range(0, len(audio), chunk):
-            got = stream.feed(audio[i : i + chunk])
-            fed += chunk
-            if got:
+        for i in range(0, len(audio), 320):
+            fed += 320
+            if stream.feed(audio[i : i + 320]):
                 first_audio = fed / 16000
                 break
-        latencies.append((stream.first_frame_latency or float("nan")) * 1000)
+        latencies.append(stream.first_frame_latency or float("nan"))
         stream.close()
-    facts["stream_first_frame_compute_ms"] = min(latencies)
-    facts["stream_first_frame_runs_ms"] = [round(x) for x in latencies]
-    facts["stream_first_frame_audio_s"] = first_audio
-    log(f"stream: first frame after {first_audio:.2f} s of audio, compute {latencies} ms")
-
-    long_wav = SCRATCH / "long_speech.wav"
+    lines += [
+        "",
+        f"Streaming: first frame after {first_audio:.2f} s of audio (window core + look-ahead); compute latency "
+        f"of the feed() call that produced it {Stats(latencies).fmt(1000, 0)} ms.",
+    ]
     if args.long_minutes > 0:
         import soundfile as sf
 
+        long_wav = SCRATCH / "long_speech.wav"
         sf.write(long_wav, loop_speech(args.long_minutes * 60), 16000, subtype="PCM_16")
         out = subprocess.run(
             [sys.executable, __file__, "--rss-child", str(pkg), str(long_wav)],
@@ -394,107 +429,20 @@ def main() -> int:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         ).stdout
         long = json.loads(out.strip().splitlines()[-1])
-        facts["long"] = long
-        log(
-            f"{args.long_minutes:g} min: {long['frames']} frames in {long['seconds']:.1f} s, peak RSS {long['peak_rss_mb']:.0f} MB"  # noqa: E501
-        )
         long_wav.unlink()
+        lines += [
+            "",
+            f"{args.long_minutes:g} minutes of speech in a fresh process, frames consumed one by one: "
+            f"{long['frames']} frames in {long['seconds']:.1f} s "
+            f"({long['seconds'] / long['frames'] * 1000:.2f} ms/frame); peak RSS {long['peak_rss_mb']:.0f} MB.",
+        ]
+    return lines
 
-    import onnxruntime
 
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
-        platform.processor(),
-    )
-    lines += [
-        "# Audio2Face benchmark (FaceFormer, vocaset layout, full-size random weights)",
-        "",
-        f"Generated by `python benchmarks/bench_audio2face.py` on {now}; {cpu}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, torch {torch.__version__} (2 threads), onnxruntime {onnxruntime.__version__}.",  # noqa: E501
-        "",
-        "## End to end on faceformer_test.wav (11.5 s, 44.1 kHz -> 345 frames at 30 fps)",
-        "",
-        "| | seconds | speed-up |",
-        "|---|---|---|",
-    ]
-    if "upstream_e2e_s" in facts:
-        lines.append(
-            f"| upstream `Faceformer.predict` (load + normalise + predict) | {facts['upstream_e2e_s']:.2f} | 1.00x |"
-        )
-    lines.append(
-        f"| facelib `Audio2Face.predict(path)` (onnxruntime CPU) | {facts['ours_e2e_s']:.2f} | {facts.get('speedup', float('nan')):.2f}x |"  # noqa: E501
-    )
-    lines += [
-        "",
-        f"facelib split: audio encoder session {facts['ours_encoder_s']:.2f} s, everything else "
-        f"(audio decode + resample, 345 decoder steps) {facts['ours_e2e_s'] - facts['ours_encoder_s']:.2f} s.",
-    ]  # type: ignore[operator]
-    if "upstream_encoder_s" in facts:
-        lines += [
-            "",
-            f"Upstream split: wav2vec2 encoder alone {facts['upstream_encoder_s']:.2f} s, the rest "
-            f"(O(T^2) autoregressive loop re-decoding the whole prefix each frame) "
-            f"{facts['upstream_e2e_s'] - facts['upstream_encoder_s']:.2f} s.",
-        ]  # type: ignore[operator]
-    if "max_abs_diff_vs_upstream" in facts:
-        lines += [
-            "",
-            f"Max abs difference facelib vs upstream on this run: {facts['max_abs_diff_vs_upstream']:.2e} "
-            f"(largest upstream offset {facts['motion_scale']:.2e}).",
-        ]
-    lines += [
-        "",
-        f"Load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine; "
-        "both sides ran under the same load, so ratios are more reliable than absolute times).",
-    ]
-    lines += [
-        "",
-        "## Time per frame vs length (looped speech; upstream stops at 600 frames)",
-        "",
-        f"| audio s | frames | total s (best of {args.repeats}) | ms / frame |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {s} | {n} | {e:.2f} | {m:.2f} |" for s, n, e, m in per_frame]
-    if "acc_scale" in facts:
-        sc = float(facts["acc_scale"])  # type: ignore[arg-type]
-        rows = [
-            ("decoder cache bounded to 600 frames", facts["acc_bounded"]),
-            ("encoder windows of 20 s + 2.5 s context each side", facts["acc_windowed"]),
-            ("causal / streaming (stream defaults: 0.5 s windows, 2 s past, 0.5 s look-ahead)", facts["acc_causal"]),
-        ]
-        lines += [
-            "",
-            "## Any-length accuracy (60 s of speech, 1799 frames)",
-            "",
-            "Reference: one whole encoder run and an unbounded decoder cache on the same 60 s.",
-            "",
-            "| variant | max abs diff | share of the largest vertex offset |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {name} | {float(v):.2e} | {float(v) / sc:.2%} |" for name, v in rows]  # type: ignore[arg-type]
-        lines.append(f"\nMean abs difference of the windowed run: {facts['acc_windowed_mean']:.1e}.")
-    lines += [
-        "",
-        "## Streaming",
-        "",
-        f"First frame after {facts['stream_first_frame_audio_s']:.2f} s of audio (window core + look-ahead), "
-        f"compute latency of the feed() call that produced it: {facts['stream_first_frame_compute_ms']:.0f} ms "
-        f"(best of {args.repeats}; all runs {facts['stream_first_frame_runs_ms']} ms).",
-    ]
-    if "long" in facts:
-        long = facts["long"]
-        lines += [
-            "",
-            f"## {args.long_minutes:g} minutes of speech (fresh process, frames consumed one by one)",
-            "",
-            f"{long['frames']} frames in {long['seconds']:.1f} s ({long['seconds'] / long['frames'] * 1000:.2f} ms/frame); "  # type: ignore[index]  # noqa: E501
-            f"peak RSS {long['peak_rss_mb']:.0f} MB.",
-        ]  # type: ignore[index]
-    out_md = ROOT / "benchmarks" / "results" / "audio2face.md"
-    out_md.write_text("\n".join(lines) + "\n")
-    log(f"wrote {out_md}")
-    return 0
+def Audio2FaceFor(pkg: Path, windowing: Any, max_context: int | None) -> Any:
+    from facelib.tasks.audio2face import Audio2Face
+
+    return Audio2Face(pkg, windowing=windowing, max_context=max_context)
 
 
 if __name__ == "__main__":

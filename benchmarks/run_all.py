@@ -5,10 +5,15 @@ Usage (from the project root, with ../shared beside it or FACELIB_SHARED set)::
     python benchmarks/run_all.py            # all of benchmarks/bench_*.py
     python benchmarks/run_all.py headpose   # only bench_headpose.py
     python benchmarks/run_all.py --list     # what would run
+    python benchmarks/run_all.py --quick --allow-loaded --output /tmp/b.md   # smoke run (CI)
 
-Each ``bench_<task>.py`` runs facelib and the upstream code on the same machine in the same run
-and writes ``benchmarks/results/<task>.md``; this script runs them one after another (they must
-not compete for the CPU) and assembles the results with the date and the machine.
+Each ``bench_<task>.py`` runs facelib and the upstream code on the same machine in the same run,
+alternating, and writes ``benchmarks/results/<task>-<N>core.md``; this script runs them one after
+another (they must not compete for the CPU), each pinned to 1 core and to all cores
+(``--cores``), and assembles the results.  It refuses to measure when the 1-minute load average
+is above 0.5 per core (``--allow-loaded`` measures anyway and marks every section LOADED).
+On a quiet 2-core machine the whole run takes about 15 minutes; ``--quick`` is a smoke run of
+a few minutes whose sections say QUICK.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RESULTS = HERE / "results"
+RESULTS = Path(os.environ.get("FACELIB_BENCH_RESULTS", HERE / "results"))
 OUTPUT = ROOT / "docs" / "benchmarks.md"
+#: Above this 1-minute load average per core the machine is not quiet (as benchmarks/common.py).
+QUIET_LOAD_PER_CORE = 0.5
 
 
 def machine() -> str:
@@ -69,12 +77,20 @@ def scripts(wanted: list[str] | None = None) -> list[Path]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description="Run every benchmarks/bench_*.py (facelib vs upstream, same machine, same run) "
-        "one after another and assemble docs/benchmarks.md from benchmarks/results/*.md."
+        "one after another, on 1 core and on all cores, and assemble docs/benchmarks.md."
     )
     parser.add_argument("tasks", nargs="*", help="only these benchmarks (e.g. headpose motion); default all")
     parser.add_argument("--list", action="store_true", help="print the scripts that would run, run nothing")
     parser.add_argument(
         "--assemble-only", action="store_true", help="run nothing; rebuild docs/benchmarks.md from the results"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run (tiny sizes; results not publishable)")
+    parser.add_argument("--cores", default=None, help="comma-separated core counts (default: 1 and all cores)")
+    parser.add_argument(
+        "--allow-loaded", action="store_true", help="run on a loaded machine anyway; sections are marked LOADED"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=OUTPUT, help="the assembled markdown (default docs/benchmarks.md)"
     )
     args = parser.parse_args(argv)
     selected = scripts(args.tasks)
@@ -82,25 +98,51 @@ def main(argv: list[str]) -> int:
         for script in selected:
             print(script.relative_to(ROOT))
         return 0
+    total = len(os.sched_getaffinity(0))
+    counts = [int(c) for c in args.cores.split(",")] if args.cores else sorted({1, total})
+    load = os.getloadavg()[0]
+    env = dict(os.environ)
+    if load > QUIET_LOAD_PER_CORE * (os.cpu_count() or 1) and not args.assemble_only:
+        if not args.allow_loaded:
+            print(
+                f"run_all.py: 1-minute load average is {load:.2f} on {os.cpu_count()} cores (quiet means <= "
+                f"{QUIET_LOAD_PER_CORE} per core); refusing to measure. Stop other work, or pass --allow-loaded "
+                "to get sections marked LOADED -- not publishable.",
+                file=sys.stderr,
+            )
+            return 3
+        env["FACELIB_BENCH_LOADED"] = "1"
     failures = []
+    started = time.perf_counter()
     for script in [] if args.assemble_only else selected:
-        print(f"== {script.name}", flush=True)
-        code = subprocess.call([sys.executable, str(script)], cwd=ROOT)
-        if code != 0:
-            failures.append(script.name)
-    sections = [p.read_text().strip() for p in sorted(RESULTS.glob("*.md"))]
+        for cores in counts:
+            print(f"== {script.name} --cores {cores}", flush=True)
+            cmd = [sys.executable, str(script), "--cores", str(cores), *(["--quick"] if args.quick else [])]
+            code = subprocess.call(cmd, cwd=ROOT, env=env)
+            if code != 0:
+                failures.append(f"{script.name} --cores {cores}")
+    results = Path(env.get("FACELIB_BENCH_RESULTS", RESULTS))
+    wanted = {s.stem.removeprefix("bench_") for s in selected}
+    sections = [p.read_text().strip() for p in sorted(results.glob("*.md")) if p.stem.rsplit("-", 1)[0] in wanted]
     header = [
         "# Benchmarks",
         "",
         "Produced by `python benchmarks/run_all.py` (do not edit by hand). Every figure compares facelib",
-        "with the upstream implementation on the same machine in the same run; ratios matter more than",
-        "absolute times. Each section states when and where it was measured.",
+        "with the upstream implementation on the same machine in the same run, the contenders alternating",
+        "round by round; each benchmark runs pinned to 1 core and to all cores, every runtime given as many",
+        "threads as cores. Times are medians [interquartile range] (min-max). Each section states when,",
+        "where and under what load it was measured; a LOADED or QUICK section is not a result.",
         "",
-        f"Last assembled: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"Last assembled: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
+        f"load average {load:.2f} at the start; {time.perf_counter() - started:.0f} s of benchmarks.",
         "",
     ]
-    OUTPUT.write_text("\n".join(header) + "\n" + "\n\n".join(sections) + "\n")
-    print(f"wrote {OUTPUT}")
+    output = args.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text("\n".join(header) + "\n" + "\n\n".join(sections) + "\n")
+    os.replace(tmp, output)
+    print(f"wrote {output}")
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)
         return 1

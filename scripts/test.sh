@@ -10,7 +10,7 @@ PIP="$VENV/bin/pip"
 # torch 2.13.0 first: on the project machines this is a local CPU wheel; an open range would
 # pull the CUDA build from the registry.
 "$PIP" install -q "torch==2.13.0"
-"$PIP" install -q -e ".[dev,convert,media,export]" \
+"$PIP" install -q -e ".[dev,convert,media,export,ray]" \
     -e examples/plugins/facelib-onnx-reference \
     -e tests/plugins/facelib-broken-plugin
 for plugin in plugins/*/; do

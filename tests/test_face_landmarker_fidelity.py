@@ -59,7 +59,11 @@ def _describe(lm: float, bs: float, mat: float, trans: float) -> str:
 
 @pytest.fixture(scope="module")
 def image_landmarker(mediapipe_package: Path) -> FaceLandmarker:
-    with FaceLandmarker(mediapipe_package, num_faces=4, output_blendshapes=True, output_transform=True) as lm:
+    # second_look=False: exactly Google's image-mode pipeline (facelib's second look only adds faces
+    # the package misses; tests/test_first_hour_api.py covers it).
+    with FaceLandmarker(
+        mediapipe_package, num_faces=4, output_blendshapes=True, output_transform=True, second_look=False
+    ) as lm:
         yield lm
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -181,12 +182,35 @@ def test_sub_models_inherit_the_backend(headpose_pkgs: tuple[Path, Path]) -> Non
             assert backend.options["intra_op_num_threads"] == 0  # options given: no preset
 
 
+def test_head_pose_threads_follow_the_batch_size(headpose_pkgs: tuple[Path, Path]) -> None:
+    """Per-face calls on one thread, batches of BATCHED_FROM faces or more on every usable core."""
+    from facelib.backends.base import BATCHED_FROM
+
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 255, (BATCHED_FROM, 64, 64, 3)).astype(np.float32)
+    with HeadPose(headpose_pkgs[0], backend="onnxruntime") as pose:
+        one = pose.predict_crops(crops[:1])[0]
+        assert list(pose._sessions) == ["ensemble"]
+        many = pose.predict_crops(crops)[0]
+        assert sorted(pose._sessions) == ["ensemble", "ensemble@batched"]
+        assert pose.backend.options["intra_op_num_threads"] == 1
+        assert pose._batch_backend is not None
+        assert pose._batch_backend.options["intra_op_num_threads"] == len(os.sched_getaffinity(0))
+        np.testing.assert_allclose(many[:1], one, atol=1e-4)
+    with HeadPose(headpose_pkgs[0], backend="onnxruntime", backend_options={"intra_op_num_threads": 2}) as pose:
+        pose.predict_crops(crops)
+        assert list(pose._sessions) == ["ensemble"]  # the caller's options: no second session
+
+
 def test_workload_presets_live_in_the_backend() -> None:
     base = OnnxRuntimeBackend()
     assert base.for_workload("small_models").options["intra_op_num_threads"] == 1
     tuned = base.for_workload("interleaved").options["session_config"]
     assert tuned == {"session.intra_op.allow_spinning": "0"}
     assert base.options["session_config"] == {}  # the original is unchanged
+    piped = base.for_workload("pipelined").options
+    assert piped["intra_op_num_threads"] == 1 and piped["session_config"] == tuned
+    assert base.for_workload("batched").options["intra_op_num_threads"] == len(os.sched_getaffinity(0))
     with pytest.raises(BackendError, match="unknown workload"):
         base.for_workload("fast")
 

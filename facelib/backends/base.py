@@ -235,8 +235,15 @@ def check_options(known: Iterable[str], given: Iterable[str], backend: str, kind
 #: options, or ignores it.
 WORKLOADS: dict[str, str] = {
     "small_models": "small networks run per face or per crop, with Python work between the runs",
+    "batched": "the same small networks on a batch of at least BATCHED_FROM items per run",
     "interleaved": "several sessions that take turns on one stream of frames, with Python work between runs",
+    "pipelined": "several sessions that run at the same time on different threads (one stage each)",
 }
+
+#: A task tuned for ``small_models`` runs batches of at least this many items on sessions tuned
+#: for ``batched`` instead (FSA-Net at batch 16 ran 1.8x faster on 2 threads than on 1; at
+#: batch 1 one thread was fastest -- benchmarks/bench_defaults.py measures both).
+BATCHED_FROM = 8
 
 
 class Backend(abc.ABC):

@@ -385,6 +385,8 @@ class Audio2Face(Task):
     """
 
     task_name = "audio2face"
+    #: encoder and decoder sessions take turns: no spin-waiting (see WORKLOAD_OPTIONS)
+    workload = "interleaved"
 
     def __init__(
         self,

@@ -70,6 +70,10 @@ class Task:
         # options or instance are used as given
         tuned = by_name and not backend_options and self.workload is not None
         self.backend = keep_auto(chosen, chosen.for_workload(self.workload)) if tuned and self.workload else chosen
+        #: Sessions for batches of ``BATCHED_FROM`` items or more (per-item tasks only, see :meth:`_session`).
+        self._batch_backend = (
+            keep_auto(chosen, chosen.for_workload("batched")) if tuned and self.workload == "small_models" else None
+        )
         self._sessions: dict[str, Session] = {}
         self._owned: list[Any] = []
         #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
@@ -90,6 +94,8 @@ class Task:
         offline: bool | None = None,
         progress: bool = True,
         hub_options: Mapping[str, Any] | None = None,
+        precision: str = "fp32",
+        calibrate: Callable[[Any], object] | None = None,
         **options: Any,
     ) -> Self:
         """The task on a package of facelib's model hub (fetched, converted and cached on first use).
@@ -97,11 +103,19 @@ class Task:
         ``name`` defaults to :meth:`default_model`; ``hub_options`` go to
         :func:`facelib.models.hub.ensure_package` (``mirror``, ``prebuilt``, ``accept_licence``...);
         ``options`` (``backend``, ``backend_options`` and the task's own) to the constructor.
+        ``precision="int8"`` runs a quantized variant of the package, made once and cached
+        (:func:`facelib.models.precision.precision_variant`); ``calibrate(task)`` runs the
+        float32 task on your own real inputs to calibrate convolutional models.
         """
         from facelib.models.hub import resolve_package
 
         hub = {"offline": offline, "progress": progress, **dict(hub_options or {})}
-        return cls(resolve_package(name or cls.default_model(), task=cls.task_name, **hub), **options)
+        package = resolve_package(name or cls.default_model(), task=cls.task_name, **hub)
+        if precision != "fp32":
+            from facelib.models.precision import precision_variant
+
+            package = precision_variant(cls, package, precision, calibrate)
+        return cls(package, **options)
 
     @property
     def card(self) -> ModelCard:
@@ -117,12 +131,26 @@ class Task:
         self._owned.append(sub_model)
         return sub_model
 
-    def _session(self, role: str) -> Session:
-        session = self._sessions.get(role)
+    def _session(self, role: str, batch: int = 1) -> Session:
+        """The session of ``role`` (opened on first use); ``batch``: items the caller will run.
+
+        A task tuned for ``small_models`` gets a second session, tuned for ``batched``, for
+        batches of at least :data:`~facelib.backends.base.BATCHED_FROM` items.
+        """
+        from facelib.backends.base import BATCHED_FROM
+
+        backend, key = self.backend, role
+        if self._batch_backend is not None and batch >= BATCHED_FROM:
+            backend, key = self._batch_backend, f"{role}@batched"
+        session = self._sessions.get(key)
         if session is None:
-            session = self.session_hook(role, self.package.session(role, self.backend))
-            self.backend = active_backend(self.backend)  # another one if "auto"'s choice failed to load
-            self._sessions[role] = session
+            session = self.session_hook(role, self.package.session(role, backend))
+            # another backend if "auto"'s choice failed to load
+            if key == role:
+                self.backend = active_backend(self.backend)
+            else:
+                self._batch_backend = active_backend(backend)
+            self._sessions[key] = session
         return session
 
     def _repr_options(self) -> dict[str, Any]:

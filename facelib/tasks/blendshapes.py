@@ -82,7 +82,6 @@ class _MediaPipeEngine:
             mode="image" if mode == "image" else "video",
             output_blendshapes=True,
             output_transform=True,
-            second_look=True,  # grayscale and turned faces Google's package misses (decisions 46)
             **options,
         )
 

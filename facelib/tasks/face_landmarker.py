@@ -77,15 +77,15 @@ class FaceLandmarker(Task):
         applies when ``num_faces == 1``).  Off by default: results then equal frame-by-frame
         processing.  Blendshapes and matrices use the smoothed landmarks; tracking uses the raw ones.
     second_look:
-        Image mode: retry a detection whose landmarks fail the presence gate on the ROI of those
-        landmarks (see :meth:`_second_look`).  Off by default, so results equal Google's package;
-        :class:`~facelib.BlendshapeCapture` turns it on.
+        Image mode: give a detection whose landmarks fail the presence gate one more try on the ROI
+        of those landmarks (default True; finds grayscale and strongly turned faces that Google's
+        package misses, leaves the faces it finds unchanged).  False runs exactly Google's pipeline.
     result_callback:
         Live mode only: called as ``callback(result, image, timestamp_ms)`` from the worker thread.
     """
 
     task_name = "blendshapes"
-    workload = "interleaved"
+    workload = "pipelined"
 
     def __init__(
         self,
@@ -101,7 +101,7 @@ class FaceLandmarker(Task):
         output_blendshapes: bool = False,
         output_transform: bool = False,
         smoothing: bool = False,
-        second_look: bool = False,
+        second_look: bool = True,
         result_callback: ResultCallback | None = None,
     ) -> None:
         super().__init__(model, backend=backend, backend_options=backend_options)
@@ -137,7 +137,10 @@ class FaceLandmarker(Task):
         self.output_blendshapes = output_blendshapes
         self.output_transform = output_transform
         self.smoothing = smoothing and mode != "image"
-        self.second_look = bool(second_look)
+        #: Image mode only: retry a detection that fails the presence gate on its landmarks' ROI
+        #: (finds grayscale and strongly turned faces Google's package misses; False gives exactly
+        #: Google's image-mode pipeline).
+        self.second_look = second_look
         self._callback = result_callback
         try:
             self._tensors: dict[str, dict[str, str]] = meta["tensors"]
@@ -292,7 +295,6 @@ class FaceLandmarker(Task):
         loose for the landmark model (presence 0.14 on a grayscale AFLW2000 profile) while the
         landmarks it returns still locate the face (0.9999 on their ROI).  Faces Google's package
         finds are unchanged; this only adds faces it would have missed (docs/blendshapes.md).
-        Used when ``second_look=True`` (BlendshapeCapture); FaceLandmarker's default is Google's.
         """
         retry = [i for i in range(len(rois)) if not presence[i] > self.min_presence]
         if not retry:

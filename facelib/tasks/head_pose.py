@@ -58,8 +58,9 @@ class HeadPose(Task):
     backend, backend_options:
         Where to run the pose network (and a detector given as a package).  A backend named
         without options is tuned for the ``small_models`` workload (ONNX Runtime: one intra-op
-        thread; these networks are small and per-face calls are faster without thread hand-offs,
-        see benchmarks/results/headpose.md).
+        thread; these networks are small and per-face calls are faster without thread hand-offs),
+        and batches of ``BATCHED_FROM`` (8) faces or more run on a second session tuned for
+        ``batched`` (one thread per usable core); benchmarks/bench_defaults.py measures both.
     variants:
         Variant names to run and average (default: every variant of the card, e.g. ``capsule``,
         ``var_capsule``, ``noS_capsule`` as the upstream demos do).
@@ -183,7 +184,7 @@ class HeadPose(Task):
         if n == 0:
             return mean, per_variant
         if self._ensemble is not None:
-            session = self._session(self._ensemble["role"])
+            session = self._session(self._ensemble["role"], batch=len(crops))
             out = run_batched(session, {session.inputs[0].name: crops}, max_batch=self.max_batch)
             mean[:] = out[self._ensemble["output"]][:, self._index]
             for v in self.variants:
@@ -191,7 +192,7 @@ class HeadPose(Task):
             return mean, per_variant
         total = np.zeros((n, 3), np.float32)
         for v in self.variants:
-            session = self._session(v)
+            session = self._session(v, batch=len(crops))
             out = run_batched(session, {session.inputs[0].name: crops}, max_batch=self.max_batch)
             per_variant[v][:] = out[self._variant_outputs[v]][:, self._index]
             total += per_variant[v]

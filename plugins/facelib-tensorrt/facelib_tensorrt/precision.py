@@ -23,12 +23,13 @@ the result is to float32 is measured with ``facelib check <package> --backend te
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from facelib.errors import BackendError, InputError
+from facelib.models.precision import ensure_ort_tools as _ort_tools
 
 #: Ops whose inputs get Q/DQ pairs (the compute-heavy ones; the rest stay in float).
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -37,6 +38,8 @@ QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 def to_fp16(source: Path, target: Path) -> Path:
     """Write a float16 copy of ``source`` (float32 inputs/outputs kept) to ``target``."""
     import onnx
+
+    _ort_tools()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(os.fspath(source))
@@ -48,31 +51,13 @@ def to_fp16(source: Path, target: Path) -> Path:
     return target
 
 
-class _Reader:
-    """``CalibrationDataReader`` over real input samples (one dict per call, then None)."""
-
-    def __init__(self, samples: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -> None:
-        self._samples = samples
-        self._names = list(names)
-        self._iter: Iterator[Mapping[str, np.ndarray]] = iter(samples)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        sample = next(self._iter, None)
-        if sample is None:
-            return None
-        missing = [n for n in self._names if n not in sample]
-        if missing:
-            raise InputError(f"int8 calibration sample lacks inputs {missing}")
-        return {n: np.ascontiguousarray(sample[n], dtype=np.float32) for n in self._names}
-
-    def rewind(self) -> None:
-        self._iter = iter(self._samples)
-
-
 def to_qdq_int8(source: Path, target: Path, samples: Sequence[Mapping[str, np.ndarray]]) -> Path:
-    """Write a Q/DQ int8 copy of ``source`` calibrated on ``samples`` (real inputs) to ``target``."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    """Write a Q/DQ int8 copy of ``source`` calibrated on ``samples`` (real inputs) to ``target``.
+
+    facelib's own :func:`facelib.models.precision.quantize_qdq` (the CPU int8 path) with
+    TensorRT's needs: symmetric activations and Q/DQ on every compute op of :data:`QUANTIZED_OPS`.
+    """
+    from facelib.models.precision import quantize_qdq
 
     if not samples:
         raise BackendError(
@@ -80,30 +65,10 @@ def to_qdq_int8(source: Path, target: Path, samples: Sequence[Mapping[str, np.nd
             "(CompileRequest.calibration, or the backend option calibration_data=<file.npz>) to place "
             "the Q/DQ scales"
         )
-    model = onnx.load(os.fspath(source), load_external_data=False)
-    initializers = {i.name for i in model.graph.initializer}
-    names = [v.name for v in model.graph.input if v.name not in initializers]
-
-    class Reader(_Reader, CalibrationDataReader):
-        pass
-
     try:
-        quantize_static(
-            os.fspath(source),
-            os.fspath(target),
-            Reader(samples, names),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=list(QUANTIZED_OPS),
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-        )
-    except InputError:
-        raise
-    except Exception as exc:
-        raise BackendError(f"could not quantize {source.name} to int8 Q/DQ for TensorRT: {exc}") from exc
-    return target
+        return quantize_qdq(source, target, samples, symmetric=True, op_types=QUANTIZED_OPS)
+    except BackendError as exc:
+        raise BackendError(f"{exc} (for TensorRT)") from exc
 
 
 def load_calibration(path: str | os.PathLike[str]) -> list[dict[str, np.ndarray]]:
