@@ -127,13 +127,12 @@ class _Conformance:
         if not hasattr(cls, "backend"):
             pytest.fail(f"{cls.__name__}: name the backend: class {cls.__name__}(..., backend=NAME)")
         workdir = tmp_path_factory.mktemp(f"conformance-{cls.backend}")
-        saved_home, saved_path = os.environ.get("FACELIB_HOME"), list(sys.path)
+        saved_home = os.environ.get("FACELIB_HOME")
         os.environ["FACELIB_HOME"] = str(workdir / "facelib-home")
         try:
             with cls._doubles(workdir, **cls.activation):
                 yield
         finally:
-            sys.path[:] = saved_path
             if saved_home is None:
                 os.environ.pop("FACELIB_HOME", None)
             else:

@@ -94,13 +94,14 @@ def sdk_doubles(
     ``"last"`` keeps helper modules importable without shadowing a real SDK).  ``hide``: module
     names that must fail to import (set to None in ``sys.modules``).  ``home``: point
     ``FACELIB_HOME`` at a temporary folder unless it is already set, so compiled artefacts and
-    caches stay out of the user's cache.  On exit ``sys.path`` and the environment are restored
-    as they were and the backend registry is reloaded.
+    caches stay out of the user's cache.  On exit ``folder`` leaves ``sys.path`` (entries other
+    imports added meanwhile stay: onnxruntime.transformers, say, needs its own), the environment
+    is restored as it was and the backend registry is reloaded.
     """
     from facelib.backends import reload_plugins
 
     names = list(modules)
-    saved_path, saved_env = list(sys.path), dict(os.environ)
+    saved_env = dict(os.environ)
     scratch = (
         tempfile.TemporaryDirectory(prefix="facelib-home-") if home and not os.environ.get("FACELIB_HOME") else None
     )
@@ -117,7 +118,8 @@ def sdk_doubles(
         os.environ.update(env or {})
         yield
     finally:
-        sys.path[:] = saved_path
+        if place != "none" and str(folder) in sys.path:
+            sys.path.remove(str(folder))
         os.environ.clear()
         os.environ.update(saved_env)
         forget_modules([*names, *hide])
