@@ -58,3 +58,14 @@ def test_bad_backend_option(models_dir: Path, capsys: pytest.CaptureFixture[str]
     path = models_dir / "fsanet" / "fsanet_capsule_3_16_2_21_5.onnx"
     assert main(["bench", str(path), "--backend-option", "novalue"]) == 2
     assert "key=value" in capsys.readouterr().err
+
+
+def test_check_cli_takes_a_hub_name(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``facelib check NAME`` resolves a hub name as every other command does (was: "model file not found")."""
+    monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FACELIB_MIRROR", str(shared / "assets"))
+    assert main(["check", "ultraface-rfb-320", "--backend", "onnxruntime", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and {d["output"] for d in data["differences"]} == {"scores", "boxes"}

@@ -27,8 +27,19 @@ def _add_bench(sub: Any) -> None:
 
 
 _TARGET_HELP = (
-    "model package directory, model file, or a task: headpose, blendshapes, audio2face, motion (with --input)"
+    "model package directory, model file, hub model name (facelib models list), or a task: headpose, "
+    "blendshapes, audio2face, motion (with --input)"
 )
+
+
+def _model_target(target: str) -> Path:
+    """``target`` as a path when it exists, else a hub model name resolved (fetched) to its package."""
+    path = Path(target)
+    if path.exists():
+        return path
+    from facelib.models.hub import resolve_model
+
+    return resolve_model(target)
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -70,7 +81,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         )
         return _print_timings(args, get_backend(args.backend, **options).name, [timing])
     backend = get_backend(args.backend, **_backend_options(args.backend_option))
-    timings = bench_model(Path(args.target), backend, batch=args.batch, loop=args.loop, warmup=args.warmup)
+    timings = bench_model(_model_target(args.target), backend, batch=args.batch, loop=args.loop, warmup=args.warmup)
     return _print_timings(args, backend.name, timings)
 
 
@@ -116,7 +127,7 @@ def _run_check(args: argparse.Namespace) -> int:
         tolerance = 1e-4 if args.tolerance is None else args.tolerance
         backend = get_backend(args.backend, **_backend_options(args.backend_option))
         reference = get_backend(args.reference)
-        diffs = check_model(Path(args.target), backend, reference, batch=args.batch)
+        diffs = check_model(_model_target(args.target), backend, reference, batch=args.batch)
         backend_name, reference_name = backend.name, reference.name
     failed = [d for d in diffs if not d.max_abs <= tolerance]
     if args.json:
