@@ -38,6 +38,7 @@ import attrs
 
 from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelError
 from facelib.models.archive import ArchiveError, safe_extract, safe_extract_tar, safe_extract_zip
+from facelib.models.bundled import bundled_dir
 from facelib.models.cache import cache_dir
 from facelib.models.card import CARD_FILENAME
 from facelib.models.fetch import (
@@ -91,6 +92,12 @@ def _installed(spec: PackageSpec, target: Path) -> bool:
     except (OSError, ValueError):
         return False
     return (target / CARD_FILENAME).is_file() and record.get("recipe") == _jsonable(spec.recipe())
+
+
+def _bundled(spec: PackageSpec) -> Path | None:
+    """The ready package shipped in ``facelib-models`` (:mod:`facelib.models.bundled`), if current."""
+    path = bundled_dir(spec.name)
+    return path if path is not None and _installed(spec, path) else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -210,6 +217,9 @@ def ensure_package(
     """
     spec = get_package(name)
     target = _target(name)
+    bundled = _bundled(spec) if not force and files is None and prebuilt is None else None
+    if bundled is not None:
+        return bundled
     if not force and _installed(spec, target):
         return target
     offline = resolve_offline(offline)
@@ -368,7 +378,7 @@ def list_models() -> list[ModelInfo]:
                 manual=spec.manual,
                 size=None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None),
                 prebuilt=bool(spec.prebuilt),
-                path=target if _installed(spec, target) else None,
+                path=_bundled(spec) or (target if _installed(spec, target) else None),
             )
         )
     return infos
@@ -378,6 +388,9 @@ def package_path(name: str, *, must_exist: bool = True) -> Path:
     """Directory of the cached package ``name``; with ``must_exist`` a clear error if not built."""
     spec = get_package(name)
     target = _target(name)
+    bundled = _bundled(spec)
+    if bundled is not None:
+        return bundled
     if must_exist and not _installed(spec, target):
         raise ModelError(f"model {name!r} is not in the cache ({target}); get it with 'facelib models fetch {name}'")
     return target
