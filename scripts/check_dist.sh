@@ -5,10 +5,10 @@
 #     sdists and wheels contain their packages (scripts/check_dist_files.py)
 #  2. per runtime extra (cpu, cuda, cann, openvino): `pip install --dry-run --report` in a fresh
 #     environment leaves exactly one onnxruntime distribution
-#  3. from the wheels, a fresh venv per device extra: `pip install --find-links WHEELHOUSE
-#     "facelib[cpu,EXTRA]"`; `facelib backends` lists the plugin with its reason for being
-#     unavailable; the first venv also runs the README's main job with no network, no mirror, no
-#     ../shared models, no TensorFlow, and installs the example plugin
+#  3. from the wheels, in a fresh venv: `pip install --find-links WHEELHOUSE "facelib[cpu]"`, the
+#     README's main job with no network, no mirror, no ../shared models and no TensorFlow; then
+#     "facelib[cpu,EXTRA]" for each device extra: `facelib backends` lists the plugin with its
+#     reason for being unavailable; then the example plugin, which is available
 #  4. the same from the sdists (one venv, every extra, built locally with --no-binary)
 # Usage: bash scripts/check_dist.sh        PYTHON=python with `build` and `twine` (default: python3)
 #   FACELIB_SHARED: the shared folder holding the test photo (default ../shared)
@@ -18,7 +18,7 @@ ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 SHARED=${FACELIB_SHARED:-$ROOT/../shared}
 IMAGE=$SHARED/assets/media/images/two_people.jpg
-VERSION=$("$PYTHON" -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
 PROJECTS=(. models plugins/facelib-tensorrt plugins/facelib-ascend plugins/facelib-sophon plugins/facelib-cambricon
     examples/plugins/facelib-onnx-reference)
 # device extra -> the backend names its plugin registers
@@ -79,22 +79,28 @@ main_job() {  # main_job VENV: the README's main job, offline, in an empty cache
     [ ! -e "$home/packages/fsanet" ] || { echo "the bundled fsanet was not used" >&2; exit 1; }
 }
 
-say "from the wheels: one fresh venv per device extra"
-first=1
+say "from the wheels: a fresh venv, facelib[cpu], then each device extra"
+venv=$WORK/venv-wheels
+fresh_venv "$venv"
+# without a runtime extra there is no ONNX Runtime: the error must say which extra to add
+"$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib==$VERSION"
+if (cd "$WORK" && "$venv/bin/facelib" headpose "$IMAGE" >"$WORK/no-runtime.txt" 2>&1); then
+    echo "headpose ran without any onnxruntime build" >&2
+    exit 1
+fi
+cat "$WORK/no-runtime.txt"
+grep -q "pip install 'facelib\[cpu\]'" "$WORK/no-runtime.txt"
+"$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib[cpu]==$VERSION"
+check_backends "$venv"
+main_job "$venv"
 for extra in tensorrt ascend sophon cambricon; do
-    venv=$WORK/venv-$extra
-    fresh_venv "$venv"
     "$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib[cpu,$extra]==$VERSION"
     check_backends "$venv" "$extra"
-    if [ $first = 1 ]; then
-        main_job "$venv"
-        "$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib-onnx-reference==$VERSION"
-        (cd "$WORK" && "$venv/bin/facelib" backends --json) >"$WORK/backends.json"
-        "$PYTHON" scripts/check_dist_files.py --backends "$WORK/backends.json" --available onnx-reference
-        first=0
-    fi
-    rm -rf "$venv"
 done
+"$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib-onnx-reference==$VERSION"
+(cd "$WORK" && "$venv/bin/facelib" backends --json) >"$WORK/backends.json"
+"$PYTHON" scripts/check_dist_files.py --backends "$WORK/backends.json" --available onnx-reference
+rm -rf "$venv"
 
 say "from the sdists: one fresh venv, every extra, each of our distributions built from its sdist"
 venv=$WORK/venv-sdist

@@ -1,12 +1,12 @@
 """Checks for scripts/check_dist.sh (standard library only; exits 1 with a message on failure).
 
-    check_dist_files.py WHEELS_DIR SDISTS_DIR       the built files: names, metadata, contents
-    check_dist_files.py --report REPORT.json EXTRA  a `pip install --report` leaves exactly the
-                                                    onnxruntime distribution of runtime EXTRA
-    check_dist_files.py --backends BACKENDS.json [--available] NAME...
-                                                    `facelib backends --json` lists NAME... (unavailable
-                                                    with a reason, or --available) and a working
-                                                    onnxruntime that names its execution providers
+check_dist_files.py WHEELS_DIR SDISTS_DIR       the built files: names, metadata, contents
+check_dist_files.py --report REPORT.json EXTRA  a `pip install --report` leaves exactly the
+                                                onnxruntime distribution of runtime EXTRA
+check_dist_files.py --backends BACKENDS.json [--available] NAME...
+                                                `facelib backends --json` lists NAME... (unavailable
+                                                with a reason, or --available) and a working
+                                                onnxruntime that names its execution providers
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ DISTRIBUTIONS = {
 }
 BUNDLED = ("fsanet", "ultraface-rfb-320", "mediapipe-face-landmarker")
 #: runtime extra -> the one onnxruntime distribution it must bring (mirrors facelib.backends.ort_build).
-RUNTIMES = {"cpu": "onnxruntime", "cuda": "onnxruntime-gpu", "cann": "onnxruntime-cann", "openvino": "onnxruntime-openvino"}
+RUNTIMES = {
+    "cpu": "onnxruntime",
+    "cuda": "onnxruntime-gpu",
+    "cann": "onnxruntime-cann",
+    "openvino": "onnxruntime-openvino",
+}
 ORT_NAME = re.compile(r"^onnxruntime(-[a-z0-9]+)?$")
 ORT_NOT_A_BUILD = {"onnxruntime-extensions", "onnxruntime-genai", "onnxruntime-tools"}
 

@@ -10,7 +10,6 @@ import importlib.util
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ import pytest
 import facelib
 from facelib.backends import ort_build
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
+
+tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
@@ -29,7 +30,8 @@ def _project(path: Path) -> dict:
 
 
 def _requirements(project: dict) -> list[str]:
-    return [*project.get("dependencies", []), *(r for rs in project.get("optional-dependencies", {}).values() for r in rs)]
+    extras = project.get("optional-dependencies", {}).values()
+    return [*project.get("dependencies", []), *(r for rs in extras for r in rs)]
 
 
 def _load_checker():
