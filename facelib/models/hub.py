@@ -205,7 +205,9 @@ def ensure_package(
     Returns
     -------
     Path
-        The package directory (``<cache>/packages/<name>``), loadable with ``ModelPackage.load``.
+        The package directory, loadable with ``ModelPackage.load``: the ready package shipped in
+        ``facelib-models`` when there is a current one (:mod:`facelib.models.bundled`; not with
+        ``force``, ``prebuilt`` or ``files``, which ask for a build), else ``<cache>/packages/<name>``.
 
     Raises
     ------
