@@ -4,7 +4,9 @@
 #     `twine check --strict`; metadata carries only requirements by name (no `@ file://`);
 #     sdists and wheels contain their packages (scripts/check_dist_files.py)
 #  2. per runtime extra (cpu, cuda, cann, openvino): `pip install --dry-run --report` in a fresh
-#     environment leaves exactly one onnxruntime distribution
+#     environment leaves exactly one onnxruntime distribution; on x86-64 Linux facelib[openvino]
+#     is then installed there and `facelib backends` must name OpenVINOExecutionProvider; on x86-64 Linux facelib[openvino]
+#     is then installed there and `facelib backends` must name OpenVINOExecutionProvider
 #  3. from the wheels, in a fresh venv: `pip install --find-links WHEELHOUSE "facelib[cpu]"`, the
 #     README's main job with no network, no mirror, no ../shared models and no TensorFlow; then
 #     "facelib[cpu,EXTRA]" for each device extra: `facelib backends` lists the plugin with its
@@ -54,6 +56,15 @@ for pair in cpu: cuda:tensorrt cann:ascend openvino:; do
         "facelib[$extras]==$VERSION"
     "$PYTHON" scripts/check_dist_files.py --report "$WORK/report-$runtime.json" "$runtime"
 done
+
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+    say "Intel: facelib[openvino] installed for real (the OpenVINO execution provider runs on x86 CPUs)"
+    "$WORK/dry/bin/pip" install -q --find-links "$WORK/wheels" "facelib[openvino]==$VERSION"
+    (cd "$WORK" && "$WORK/dry/bin/facelib" backends) | grep onnxruntime
+    (cd "$WORK" && "$WORK/dry/bin/facelib" backends --json) >"$WORK/backends.json"
+    "$PYTHON" scripts/check_dist_files.py --backends "$WORK/backends.json" --provider OpenVINOExecutionProvider
+fi
+rm -rf "$WORK/dry"
 
 check_backends() {  # check_backends VENV EXTRA...: the plugins' backends are listed, with a reason
     local venv=$1

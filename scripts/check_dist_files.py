@@ -3,10 +3,11 @@
 check_dist_files.py WHEELS_DIR SDISTS_DIR       the built files: names, metadata, contents
 check_dist_files.py --report REPORT.json EXTRA  a `pip install --report` leaves exactly the
                                                 onnxruntime distribution of runtime EXTRA
-check_dist_files.py --backends BACKENDS.json [--available] NAME...
+check_dist_files.py --backends BACKENDS.json [--available] [--provider EP] NAME...
                                                 `facelib backends --json` lists NAME... (unavailable
                                                 with a reason, or --available) and a working
                                                 onnxruntime that names its execution providers
+                                                (among them EP)
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def check_report(report: Path, extra: str) -> None:
     print(f"facelib[{extra}]: {len(names)} distributions, one onnxruntime build: {builds[0]}")
 
 
-def check_backends(path: Path, names: list[str], available: bool) -> None:
+def check_backends(path: Path, names: list[str], available: bool, provider: str | None = None) -> None:
     data = json.loads(path.read_text())
     backends = {b["name"]: b for b in data["backends"]}
     if data.get("failed_plugins"):
@@ -103,6 +104,9 @@ def check_backends(path: Path, names: list[str], available: bool) -> None:
     ort = backends.get("onnxruntime")
     if ort is None or not ort["available"] or "execution providers: " not in ort["reason"]:
         fail(f"onnxruntime is not available or does not name its execution providers: {ort}")
+    if provider is not None and provider not in ort["reason"].split("execution providers: ", 1)[1].split(", "):
+        fail(f"onnxruntime does not offer {provider}: {ort['reason']}")
+    print(f"onnxruntime: {ort['reason']}")
     for name in names:
         info = backends.get(name)
         if info is None:
@@ -118,8 +122,14 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--report"]:
         check_report(Path(argv[1]), argv[2])
     elif argv[:1] == ["--backends"]:
-        available = "--available" in argv
-        check_backends(Path(argv[1]), [a for a in argv[2:] if a != "--available"], available)
+        rest = argv[2:]
+        provider = None
+        if "--provider" in rest:
+            at = rest.index("--provider")
+            provider = rest[at + 1]
+            del rest[at : at + 2]
+        available = "--available" in rest
+        check_backends(Path(argv[1]), [a for a in rest if a != "--available"], available, provider)
     else:
         check_files(Path(argv[0]), Path(argv[1]))
 
