@@ -18,7 +18,7 @@ What it does, all at run time inside the git-ignored ``scratch/bench_motion``:
    by empty stand-in modules;
 4. animates the same source and driving frames (float RGB 256x256, in memory) with upstream
    ``demo.make_animation(relative=True, adapt_movement_scale=True, cpu=True)`` and with
-   ``facelib.MotionTransfer(mode="relative", adapt_scale=True)`` at each batch size, interleaved,
+   ``facelib.MotionTransfer(movement="relative", adapt_scale=True)`` at each batch size, interleaved,
    and reports frames per second and the max abs difference of the outputs.
 
 Writes ``benchmarks/results/motion.md``.
@@ -202,7 +202,7 @@ def main() -> int:
         return np.stack(out)
 
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    tasks = {b: MotionTransfer(pkg, mode="relative", adapt_scale=True, batch_size=b) for b in batch_sizes}
+    tasks = {b: MotionTransfer(pkg, movement="relative", adapt_scale=True, batch_size=b) for b in batch_sizes}
 
     def run_ours(b: int) -> np.ndarray:
         return np.stack(list(tasks[b].animate(source, driving)))

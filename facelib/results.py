@@ -26,3 +26,7 @@ class ResultMixin:
     def to_dict(self) -> dict[str, Any]:
         """Fields as plain Python values (lists instead of arrays), ready for ``json.dumps``."""
         return _plain(attrs.asdict(self, recurse=True))  # type: ignore[arg-type]
+
+
+#: Equality of array fields (``attrs.field(eq=ARRAY_EQ)``): same shape and values.
+ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -144,6 +144,37 @@ def test_bad_feeds_are_input_errors(models_dir: Path) -> None:
         session.run({"wrong": np.zeros((1, 3, 240, 320), np.float32)})
     with pytest.raises(InputError, match=r"\(1, 3, 100, 100\)"):
         session.run({"input": np.zeros((1, 3, 100, 100), np.float32)})
+
+
+def test_unknown_options_and_outputs_are_input_errors(models_dir: Path) -> None:
+    """Unknown backend options and output names are typed errors naming what is known
+    (ONNX Runtime raised a bare TypeError / its own error before ``check_options``)."""
+    with pytest.raises(InputError, match=r"unknown ONNX Runtime backend options \['intra_threads'\].*providers"):
+        get_backend("onnxruntime", intra_threads=1)
+    session = OnnxRuntimeBackend().load(models_dir / "ultraface" / "version-RFB-320.onnx")
+    with pytest.raises(InputError, match=r"no outputs named \['box'\]; it has \['scores', 'boxes'\]"):
+        session.run({"input": np.zeros((1, 3, 240, 320), np.float32)}, output_names=["box"])
+    assert list(session.run({"input": np.zeros((1, 3, 240, 320), np.float32)}, output_names=["boxes"])) == ["boxes"]
+
+
+def test_check_options_and_spec_session() -> None:
+    from facelib.backends import SpecSession, TensorSpec, check_options
+
+    check_options(["a", "b"], {"b": 1}, "X")  # known: nothing raised
+    with pytest.raises(InputError, match=r"unknown X compile options \['c'\]; known: \['a', 'b'\]"):
+        check_options(["a", "b"], {"a": 1, "c": 2}, "X", "compile")
+
+    class Fixed(SpecSession):
+        def run(self, feeds: Any, output_names: Any = None) -> dict[str, np.ndarray]:
+            self.check_feeds(feeds)
+            return {n: np.zeros(1) for n in self.output_names(output_names)}
+
+    session = Fixed(Path("m.bin"), [TensorSpec("x", (None, 2))], [TensorSpec("y", (None,)), TensorSpec("z", (1,))])
+    assert [s.name for s in session.inputs] == ["x"] and [s.name for s in session.outputs] == ["y", "z"]
+    assert list(session.run({"x": np.zeros((3, 2))})) == ["y", "z"]
+    assert list(session.run({"x": np.zeros((3, 2))}, ["z"])) == ["z"]
+    with pytest.raises(InputError, match="m.bin: no outputs named"):
+        session.run({"x": np.zeros((3, 2))}, ["w"])
 
 
 def test_runtime_failure_is_inference_error(models_dir: Path) -> None:

@@ -84,7 +84,7 @@ def test_keypoints_match_upstream(tiny_pkg: Path, ref: dict[str, np.ndarray]) ->
 def test_predictions_match_upstream(
     tiny_pkg: Path, ref: dict[str, np.ndarray], mode: str, adapt: bool, key: str
 ) -> None:
-    with MotionTransfer(tiny_pkg, mode=mode, adapt_scale=adapt, batch_size=3) as mt:
+    with MotionTransfer(tiny_pkg, movement=mode, adapt_scale=adapt, batch_size=3) as mt:
         state = mt.prepare_source(ref["source"])
         v, j = mt.keypoints(ref["driving"])
         nv, nj = fomm.normalize_kp(state.kp, (v, j), (v[0], j[0]), mode, adapt_scale=adapt)
@@ -113,7 +113,7 @@ def test_align_corners_true_matches_torch_and_differs(
         feats, small = fomm_torch.SourceEncoder(gen)(src)
         expected = fomm_torch.FrameGenerator(gen, True)(feats, small, vs, js, vd, jd).permute(0, 2, 3, 1).numpy()
     assert json.loads((tiny_pkg_ac / "facelib.json").read_text())["metadata"]["align_corners"] is True
-    with MotionTransfer(tiny_pkg_ac, mode="absolute") as mt:
+    with MotionTransfer(tiny_pkg_ac, movement="absolute") as mt:
         got = np.stack(list(mt.animate(ref["source"], ref["driving"][:4])))
     assert np.abs(got - expected).max() < 1e-4
     assert np.abs(got - ref["absolute_prediction"][:4]).max() > 1e-3  # the option really changes the model
@@ -173,6 +173,6 @@ def test_checkpoint_without_bn_counters_and_blur_kernels(
     old = tmp_path / "old.pth.tar"
     torch.save(data, old)
     convert.build_package({"checkpoint": old}, tmp_path / "pkg", config=reference_dir / "fomm_tiny_seed1.yaml")
-    with MotionTransfer(tmp_path / "pkg", mode="absolute") as mt:
+    with MotionTransfer(tmp_path / "pkg", movement="absolute") as mt:
         frames = np.stack(list(mt.animate(ref["source"], ref["driving"][:2])))
     assert np.abs(frames - ref["absolute_prediction"][:2]).max() < 1e-3

@@ -58,7 +58,7 @@ def _batch_reference(mt: MotionTransfer, source: np.ndarray, frames: np.ndarray,
 
     def run(order: list[int]) -> list[np.ndarray]:
         ini = (v[order[0]], j[order[0]])
-        norm = fomm.normalize_kp(state.kp, (v[order], j[order]), ini, mt.mode, adapt_scale=mt.adapt_scale)
+        norm = fomm.normalize_kp(state.kp, (v[order], j[order]), ini, mt.movement, adapt_scale=mt.adapt_scale)
         return list(mt.generate(state, norm))
 
     return np.stack(run(backward)[::-1] + run(forward)[1:])
@@ -160,7 +160,13 @@ def test_bad_input(small_pkg: Path, tmp_path: Path, source_image: np.ndarray) ->
         list(mt.animate(source_image, np.zeros((3, 8, 8, 3), np.uint8)))
     with MotionTransfer(small_pkg, best_frame=2) as mt, pytest.raises(InputError, match="twice"):
         list(mt.animate(source_image, iter([np.zeros((8, 8, 3), np.uint8)] * 3)))
-    for kwargs in ({"mode": "sideways"}, {"best_frame": -1}, {"batch_size": 0}, {"crop": True}, {"paste_back": True}):
+    for kwargs in (
+        {"movement": "sideways"},
+        {"best_frame": -1},
+        {"batch_size": 0},
+        {"crop": True},
+        {"paste_back": True},
+    ):
         with pytest.raises(InputError):
             MotionTransfer(small_pkg, **kwargs)  # type: ignore[arg-type]
 

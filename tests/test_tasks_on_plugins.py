@@ -394,7 +394,7 @@ def _motion_run(package: Path, media_dir: Path, target: Target | None) -> tuple[
         relative = np.stack(list(task.animate(source, driving)))
         if target is not None:
             assert_plugin_sessions(task, target, {"kp_detector", "source_encoder", "generator"})
-    with MotionTransfer(package, **on(target), mode="absolute", adapt_scale=True, best_frame=2) as task:
+    with MotionTransfer(package, **on(target), movement="absolute", adapt_scale=True, best_frame=2) as task:
         absolute = np.stack(list(task.animate(source, driving)))
     return relative, absolute
 

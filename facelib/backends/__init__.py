@@ -6,7 +6,9 @@ from facelib.backends.base import (
     CompileRequest,
     Session,
     ShapeRange,
+    SpecSession,
     TensorSpec,
+    check_options,
 )
 from facelib.backends.hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
 from facelib.backends.registry import (
@@ -29,8 +31,10 @@ __all__ = [
     "PluginFailure",
     "Session",
     "ShapeRange",
+    "SpecSession",
     "TensorSpec",
     "backend_class",
+    "check_options",
     "failed_plugins",
     "get_backend",
     "hookimpl",

@@ -181,6 +181,67 @@ class Session(abc.ABC):
                     f"the model expects {spec.shape}"
                 )
 
+    def output_names(self, output_names: Sequence[str] | None) -> list[str]:
+        """The outputs to return: ``output_names`` (checked) or all of :attr:`outputs` in order.
+
+        Raises :class:`InputError` naming the model's outputs when one is unknown.
+        """
+        known = [o.name for o in self.outputs]
+        if output_names is None:
+            return known
+        names = list(output_names)
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise InputError(f"{self.model_path.name}: no outputs named {unknown}; it has {known}")
+        return names
+
+
+class SpecSession(Session):
+    """A :class:`Session` whose input and output specs are known when it is loaded.
+
+    Implementations pass the specs to ``__init__`` (or assign ``_inputs`` / ``_outputs``) and
+    implement only :meth:`run` (and :meth:`close`); :attr:`inputs` and :attr:`outputs` are
+    served from what was stored.
+    """
+
+    _inputs: tuple[TensorSpec, ...]
+    _outputs: tuple[TensorSpec, ...]
+
+    def __init__(self, model_path: Path, inputs: Iterable[TensorSpec], outputs: Iterable[TensorSpec]) -> None:
+        self.model_path = Path(model_path)
+        self._inputs = tuple(inputs)
+        self._outputs = tuple(outputs)
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+
+def check_options(known: Iterable[str], given: Iterable[str], backend: str, kind: str = "backend") -> None:
+    """Raise :class:`InputError` when ``given`` holds an option name not in ``known``.
+
+    ``backend`` names the backend for the message (``"TensorRT"``), ``kind`` the options
+    (``"backend"`` for constructor options, ``"compile"`` for :attr:`CompileRequest.options`).
+    The message lists the unknown names and every known one, in ``known``'s order.
+    """
+    names = list(dict.fromkeys(known))
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise InputError(f"unknown {backend} {kind} options {unknown}; known: {names}")
+
+
+#: Workload presets a task may ask of its backend (:meth:`Backend.for_workload`): how the task
+#: calls its sessions, never an option of one runtime.  Each backend turns a preset into its own
+#: options, or ignores it.
+WORKLOADS: dict[str, str] = {
+    "small_models": "small networks run per face or per crop, with Python work between the runs",
+    "interleaved": "several sessions that take turns on one stream of frames, with Python work between runs",
+}
+
 
 class Backend(abc.ABC):
     """Turns model artefacts into sessions on one kind of device.
@@ -219,6 +280,17 @@ class Backend(abc.ABC):
     def compile(self, request: CompileRequest) -> Path:
         """Compile ``request.onnx_path`` to the native artefact at ``request.output_path``."""
         raise BackendError(f"backend {self.name!r} loads ONNX directly and has no compile step")
+
+    def for_workload(self, workload: str) -> Backend:
+        """This backend tuned for ``workload`` (a key of :data:`WORKLOADS`).
+
+        Tasks ask for it only when the user chose the backend by name without options.  The
+        default returns ``self`` unchanged; a backend with options that suit a workload better
+        (thread counts, spin-waiting) returns a new instance with them.
+        """
+        if workload not in WORKLOADS:
+            raise BackendError(f"unknown workload {workload!r}; known workloads: {sorted(WORKLOADS)}")
+        return self
 
     def cache_key(self) -> str:
         """A string that changes whenever compiled artefacts would differ (versions, options).

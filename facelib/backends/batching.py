@@ -5,6 +5,9 @@ bounds (dynamic).  :func:`fit` picks the cheapest stage for a set of feeds; when
 dimension (axis 0) is smaller than a static stage's, the feeds are padded up to it and the
 outputs are sliced back (:func:`pad_batch`, :func:`unpad_batch`).  Any other mismatch is an
 :class:`~facelib.errors.InputError` naming the compiled stages: nothing is ever truncated.
+
+Tasks use :func:`run_batched` to send any number of items through a session: chunks of at most
+the task's limit and the session's fixed batch (:func:`fixed_batch`), padded the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import numpy as np
 
+from facelib.backends.base import Session
 from facelib.errors import InferenceError, InputError
 
 Shape = tuple[int, ...]
@@ -111,7 +115,15 @@ def fit(stages: Sequence[Stage], shapes: Mapping[str, Shape], model: str) -> Fit
 
 
 def pad_batch(array: np.ndarray, batch: int) -> np.ndarray:
-    """Pad axis 0 of ``array`` to ``batch`` rows by repeating its last row (never truncates)."""
+    """Pad axis 0 of ``array`` to ``batch`` rows by repeating its last row (never truncates).
+
+    This is facelib's one padding rule, used by every backend that runs fixed batch sizes
+    (Ascend batch gears, SOPHON static stages, MagicMind fixed shapes) and by the tasks.  The
+    padded rows are thrown away, but they still run through the network: repeating the last
+    real row keeps them in-distribution (an all-zero image or sequence can drive activations,
+    int8 scales or NaN-prone normalisations to values no real input reaches), and the real rows'
+    outputs do not depend on them since batch rows are independent at inference.
+    """
     n = array.shape[0]
     if n > batch:
         raise InputError(f"cannot pad a batch of {n} down to {batch}")
@@ -135,3 +147,52 @@ def unpad_batch(outputs: Mapping[str, np.ndarray], fitted: Fit, model: str) -> d
             )
         out[name] = value[: fitted.actual_batch]
     return out
+
+
+def fixed_batch(session: Session, name: str | None = None) -> int | None:
+    """The batch size an input of ``session`` was built for, or None when its batch is dynamic.
+
+    ``name`` selects the input (default: the first).
+    """
+    spec = next((s for s in session.inputs if s.name == name), None) if name else session.inputs[0]
+    dim = spec.shape[0] if spec is not None and spec.shape else None
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def run_batched(
+    session: Session,
+    feeds: Mapping[str, np.ndarray],
+    batched: Sequence[str] | None = None,
+    *,
+    max_batch: int | None = None,
+    shared: Sequence[str] = (),
+    output_names: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``session`` on feeds whose ``batched`` inputs (default: all but ``shared``) share axis 0.
+
+    Items go in chunks of at most ``max_batch`` and at most the session's fixed batch.  A session
+    built for a fixed batch gets every chunk padded to it (:func:`pad_batch`: copies of the last
+    item) and each ``shared`` input (one item used by the whole batch) repeated to its own built
+    batch; outputs are sliced back and concatenated.  With nothing to chunk or pad the session
+    runs once on ``feeds`` as given.  At least one item is required.
+    """
+    names = list(batched) if batched is not None else [k for k in feeds if k not in shared]
+    n = len(feeds[names[0]])
+    if n == 0:
+        raise InputError("run_batched needs at least one item")
+    fixed = fixed_batch(session, names[0])
+    step = min(max_batch or n, fixed or n)
+    sizes = {k: fixed_batch(session, k) or len(feeds[k]) for k in shared}
+    if step >= n and fixed in (None, n) and all(len(feeds[k]) == sizes[k] for k in shared):
+        return session.run(feeds, output_names)
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, n, step):
+        chunk = dict(feeds)
+        real = min(step, n - start)
+        for key in names:
+            part = feeds[key][start : start + step]
+            chunk[key] = pad_batch(part, fixed) if fixed is not None else part
+        for key in shared:
+            chunk[key] = np.repeat(feeds[key][:1], sizes[key], 0)
+        parts.append({k: v[:real] for k, v in session.run(chunk, output_names).items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

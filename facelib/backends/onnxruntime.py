@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import Availability, Backend, Session, TensorSpec
+from facelib.backends.base import Availability, Backend, Session, SpecSession, TensorSpec, check_options
 from facelib.errors import InferenceError, InputError, ModelFileError
 
 _ORT_TYPES = {
@@ -37,6 +37,15 @@ _OPT_LEVELS = {
     "all": "ORT_ENABLE_ALL",
 }
 
+#: What each workload preset (:data:`facelib.backends.base.WORKLOADS`) means for ONNX Runtime.
+#: ``small_models``: one intra-op thread (per-face networks are faster without thread hand-offs,
+#: see benchmarks/results/headpose.md).  ``interleaved``: no spin-waiting between runs (spinning
+#: threads only steal the CPU from the Python work between the sessions' turns).
+WORKLOAD_OPTIONS: dict[str, dict[str, Any]] = {
+    "small_models": {"intra_op_num_threads": 1},
+    "interleaved": {"session_config": {"session.intra_op.allow_spinning": "0"}},
+}
+
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -45,6 +54,16 @@ def clear_session_cache() -> None:
     """Drop every cached onnxruntime session (they are freed when no Session uses them)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+_OPTION_NAMES = (
+    "providers",
+    "provider_options",
+    "intra_op_num_threads",
+    "inter_op_num_threads",
+    "graph_optimization_level",
+    "session_config",
+)
 
 
 class OnnxRuntimeBackend(Backend):
@@ -77,7 +96,9 @@ class OnnxRuntimeBackend(Backend):
         inter_op_num_threads: int = 0,
         graph_optimization_level: str = "all",
         session_config: Mapping[str, str] | None = None,
+        **others: Any,
     ) -> None:
+        check_options(_OPTION_NAMES, others, "ONNX Runtime")
         if graph_optimization_level not in _OPT_LEVELS:
             raise InputError(
                 f"graph_optimization_level must be one of {sorted(_OPT_LEVELS)}, got {graph_optimization_level!r}"
@@ -91,6 +112,16 @@ class OnnxRuntimeBackend(Backend):
             session_config=dict(session_config or {}),
         )
         self._check_providers()
+
+    def for_workload(self, workload: str) -> OnnxRuntimeBackend:
+        super().for_workload(workload)
+        preset = WORKLOAD_OPTIONS.get(workload)
+        if not preset:
+            return self
+        options = dict(self.options)
+        for key, value in preset.items():
+            options[key] = {**options.get(key, {}), **value} if isinstance(value, dict) else value
+        return type(self)(**options)
 
     @classmethod
     def available(cls) -> Availability:
@@ -168,23 +199,13 @@ class OnnxRuntimeBackend(Backend):
             ) from exc
 
 
-class OnnxRuntimeSession(Session):
+class OnnxRuntimeSession(SpecSession):
     """A thread-safe wrapper of ``onnxruntime.InferenceSession`` (``run`` may be called concurrently)."""
 
     def __init__(self, session: Any, model_path: Path) -> None:
+        super().__init__(model_path, map(_spec, session.get_inputs()), map(_spec, session.get_outputs()))
         self._session = session
-        self.model_path = model_path
-        self._inputs = tuple(_spec(a) for a in session.get_inputs())
-        self._outputs = tuple(_spec(a) for a in session.get_outputs())
         self._dtypes = {s.name: np.dtype(s.dtype) for s in self._inputs}
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
 
     @property
     def providers(self) -> list[str]:
@@ -194,7 +215,7 @@ class OnnxRuntimeSession(Session):
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
         prepared = {name: np.ascontiguousarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
-        names = list(output_names) if output_names is not None else [o.name for o in self._outputs]
+        names = self.output_names(output_names)
         try:
             values = self._session.run(names, prepared)
         except Exception as exc:

@@ -1,4 +1,8 @@
-"""Helpers shared by the ``facelib`` subcommands: printing, backend options, package arguments."""
+"""Helpers shared by the ``facelib`` subcommands: printing and backend options.
+
+Model arguments (a package directory or a hub name) go to the tasks as given: every task resolves
+them with :func:`facelib.models.hub.resolve_package`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 
@@ -47,13 +50,3 @@ def _add_backend_args(p: argparse.ArgumentParser, default: str = "auto") -> None
         metavar="KEY=VALUE",
         help="backend option, repeatable (e.g. intra_op_num_threads=2)",
     )
-
-
-def _package_arg(value: str) -> Any:
-    """A model package path when it exists, else a hub name resolved (fetched) lazily."""
-    path = Path(value).expanduser()
-    if path.exists():
-        return path
-    from facelib.models.hub import ensure_package
-
-    return ensure_package(value)

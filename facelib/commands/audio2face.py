@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from facelib.models.registry import DEFAULT_MODELS
+
 # --- facelib convert faceformer / facelib audio2face ------------------------------------------
 
 
@@ -42,7 +44,7 @@ def _run_convert_faceformer(args: argparse.Namespace) -> int:
 
 def _add_audio2face(sub: Any) -> None:
     p = sub.add_parser("audio2face", help="animate a 3D face from speech (FaceFormer)")
-    p.add_argument("--model", required=True, help="audio2face package directory")
+    p.add_argument("--model", default=DEFAULT_MODELS["audio2face"], help="audio2face package directory or hub name")
     p.add_argument("--audio", required=True, type=Path, help="speech file (any common format and rate)")
     p.add_argument("--subject", help="speaking style: training subject name or index")
     p.add_argument("--template", type=Path, help="face to animate (.ply/.obj/.npy); default: the package's")

@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from facelib.commands._common import (
-    _print_json,
-)
+from facelib.commands._common import _print_json
+from facelib.models.registry import DEFAULT_MODELS
 
 # --- facelib blendshapes / facelib convert mediapipe ----------------------------------------
 
@@ -21,7 +20,9 @@ def _add_blendshapes(sub: Any) -> None:
     p.add_argument("input", nargs="?", help="image or video file (omit with --webcam)")
     p.add_argument("--webcam", type=int, metavar="N", help="read webcam device N instead of a file")
     p.add_argument(
-        "--model", default=None, help="model package directory or pretrained name (default mediapipe-face-landmarker)"
+        "--model",
+        default=DEFAULT_MODELS["blendshapes"],
+        help=f"model package directory or hub name (default {DEFAULT_MODELS['blendshapes']})",
     )
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--num-faces", type=int, default=1, help="most faces per image (default 1)")
@@ -58,19 +59,11 @@ def _frame_json(frame: Any, landmarks: bool) -> dict[str, Any]:
 
 
 def _open_capture(args: argparse.Namespace, mode: str) -> Any:
-    from facelib.tasks.blendshapes import DEFAULT_MODEL, BlendshapeCapture
+    from facelib.tasks.blendshapes import BlendshapeCapture
 
-    options: dict[str, Any] = {"mode": mode, "backend": args.backend, "num_faces": args.num_faces}
-    if args.smoothing:
-        options["smoothing"] = True
-    model = args.model or DEFAULT_MODEL
-    if Path(model).expanduser().exists():
-        return BlendshapeCapture(Path(model).expanduser(), **options)
-    if "/" in model or model.startswith("."):
-        from facelib.errors import ModelCardError
-
-        raise ModelCardError(f"model package not found: {model}")
-    return BlendshapeCapture.from_pretrained(model, **options)
+    return BlendshapeCapture(
+        args.model, mode=mode, backend=args.backend, num_faces=args.num_faces, smoothing=args.smoothing
+    )
 
 
 def _run_blendshapes(args: argparse.Namespace) -> int:

@@ -7,10 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from facelib.commands._common import (
-    _package_arg,
-    _print_json,
-)
+from facelib.commands._common import _print_json
+from facelib.models.registry import DEFAULT_MODELS
 
 # --- facelib headpose / eval headpose / convert fsanet, ultraface ----------------------------
 
@@ -18,18 +16,22 @@ from facelib.commands._common import (
 def _headpose_task(args: argparse.Namespace, detector: bool = True) -> Any:
     from facelib.tasks.head_pose import HeadPose
 
-    det = _package_arg(args.detector) if detector and args.detector else None
     return HeadPose(
-        _package_arg(args.model),
-        detector=det,
+        args.model,
+        detector=args.detector if detector and args.detector else None,
         backend=args.backend,
         variants=args.variants.split(",") if args.variants else None,
     )
 
 
 def _add_headpose_options(p: Any) -> None:
-    p.add_argument("--model", default="fsanet", help="head_pose package directory or hub name (default fsanet)")
-    p.add_argument("--detector", default="ultraface-rfb-320", help="face_detection package directory or hub name")
+    model, detector = DEFAULT_MODELS["head_pose"], DEFAULT_MODELS["face_detection"]
+    p.add_argument("--model", default=model, help=f"head_pose package directory or hub name (default {model})")
+    p.add_argument(
+        "--detector",
+        default=detector,
+        help=f"face_detection package directory or hub name: UltraFace or FaceBoxes (default {detector})",
+    )
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--variants", default=None, help="comma-separated FSA-Net variants (default: all, averaged)")
 

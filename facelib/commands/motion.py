@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from facelib.models.registry import DEFAULT_MODELS
+
 # --- facelib convert fomm / facelib motion ---------------------------------------------------
 
 
@@ -41,17 +43,35 @@ def _run_convert_fomm(args: argparse.Namespace) -> int:
 
 def _add_motion(sub: Any) -> None:
     p = sub.add_parser("motion", help="animate a source face with a driving video (First Order Motion Model)")
-    p.add_argument("--model", required=True, help="motion_transfer model package")
+    p.add_argument(
+        "--model", default=DEFAULT_MODELS["motion_transfer"], help="motion_transfer package directory or hub name"
+    )
     p.add_argument("--source", required=True, type=Path, help="source image")
     p.add_argument("--driving", required=True, help="driving video file, or a webcam index (0, 1, ...)")
     p.add_argument("-o", "--output", required=True, type=Path, help="OUT.mp4, OUT.npy or a directory of PNGs")
-    p.add_argument("--mode", choices=["relative", "absolute"], default="relative")
+    p.add_argument(
+        "--movement",
+        "--mode",
+        dest="movement",
+        choices=["relative", "absolute"],
+        default="relative",
+        help="relative: the source moves as the driver moves from the reference frame (default); "
+        "absolute: driving keypoints as they are (--mode is an older name)",
+    )
     p.add_argument("--adapt-scale", action="store_true", help="scale movement by keypoint hull areas")
     p.add_argument("--best-frame", default=None, help="reference driving frame: an index or 'auto'")
     p.add_argument("--crop", action="store_true", help="crop the faces of source and driving (needs a face detector)")
     p.add_argument("--paste-back", action="store_true", help="with --crop: paste results into the full source image")
-    p.add_argument("--detector", default=None, help="face detector package for --crop (default: facelib's)")
-    p.add_argument("--landmarker", default=None, help="face landmarker package for --best-frame auto")
+    p.add_argument(
+        "--detector",
+        default=DEFAULT_MODELS["face_detection"],
+        help="face_detection package directory or hub name for --crop: UltraFace or FaceBoxes",
+    )
+    p.add_argument(
+        "--landmarker",
+        default=DEFAULT_MODELS["blendshapes"],
+        help="MediaPipe face landmarker package or hub name for --best-frame auto",
+    )
     p.add_argument("--batch-size", type=int, default=4, help="frames per generator call (webcam: always 1)")
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
@@ -60,7 +80,7 @@ def _add_motion(sub: Any) -> None:
 
 def _run_motion(args: argparse.Namespace) -> int:
     from facelib.errors import InputError
-    from facelib.tasks.motion_transfer import MotionTransfer, default_detector
+    from facelib.tasks.motion_transfer import MotionTransfer
 
     best: int | str | None = args.best_frame
     if best is not None and best != "auto":
@@ -69,16 +89,15 @@ def _run_motion(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--best-frame must be an integer or 'auto', got {best!r}") from None
     driving: Any = int(args.driving) if str(args.driving).isdigit() else Path(args.driving)
-    detector = default_detector(args.detector) if args.crop else None
     with MotionTransfer(
         args.model,
         backend=args.backend,
-        mode=args.mode,
+        movement=args.movement,
         adapt_scale=args.adapt_scale,
         best_frame=best,
         batch_size=args.batch_size,
         landmarker=args.landmarker,
-        detector=detector,
+        detector=args.detector if args.crop else None,
         crop=args.crop,
         paste_back=args.paste_back,
     ) as task:

@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 
-from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelError
+from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelCardError, ModelError
 from facelib.models.archive import ArchiveError, safe_extract, safe_extract_tar, safe_extract_zip
 from facelib.models.bundled import bundled_dir
 from facelib.models.cache import cache_dir
@@ -51,6 +51,7 @@ from facelib.models.fetch import (
     resolve_mirror,
     resolve_offline,
 )
+from facelib.models.package import ModelPackage
 from facelib.models.registry import PACKAGES as _PACKAGES
 from facelib.models.registry import Artefact, PackageSpec, get_artefact, get_package
 
@@ -65,6 +66,7 @@ __all__ = [
     "packages_dir",
     "remove",
     "resolve_model",
+    "resolve_package",
     "safe_extract",
     "safe_extract_tar",
     "safe_extract_zip",
@@ -294,7 +296,7 @@ def _build(
     use_prebuilt: bool,
 ) -> None:
     from facelib import __version__
-    from facelib.models.package import ModelPackage, sha256_file
+    from facelib.models.package import sha256_file
 
     work = Path(tempfile.mkdtemp(prefix=f".build-{spec.name}-", dir=packages_dir()))
     try:
@@ -422,20 +424,76 @@ def remove(name: str, *, downloads: bool = False) -> bool:
     return removed
 
 
-def resolve_model(model: str | os.PathLike[str], **options: Any) -> Path:
-    """A model package directory for ``model``, for ``Task.from_pretrained``-style loading.
+def _looks_like_path(name: str) -> bool:
+    return os.sep in name or "/" in name or name.startswith((".", "~")) or name.endswith(CARD_FILENAME)
 
-    An existing path (package directory or its ``facelib.json``) is returned as given; a registry
-    name is passed to :func:`ensure_package` with ``options`` (``offline``, ``mirror``,
-    ``progress``, ``accept_licence``...).  Anything else is a :class:`ModelError` naming both.
+
+def _fetch_hint(spec: PackageSpec) -> str:
+    """How to get package ``spec`` by hand, for errors raised while building it."""
+    convert = str(spec.converter).partition(":")[0].rpartition(".")[2] if isinstance(spec.converter, str) else ""
+    steps = [f"'facelib models fetch {spec.name}'" + (" --accept-licence" if spec.non_commercial else "")]
+    if spec.manual:
+        role = next(iter(spec.sources), "checkpoint")
+        steps.append(f"--file {role}=PATH with a file you downloaded, or --mirror DIR|URL")
+    hint = f"get it with {' '.join(steps)}"
+    if convert:
+        hint += f", or convert it yourself with 'facelib convert {convert} ...' and pass the package directory"
+    return hint
+
+
+def _tasks(task: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return () if task is None else (task,) if isinstance(task, str) else tuple(task)
+
+
+def resolve_model(model: str | os.PathLike[str], *, task: str | tuple[str, ...] | None = None, **options: Any) -> Path:
+    """The model package directory for ``model``: a path, or a hub name fetched when needed.
+
+    An existing path (package directory or its ``facelib.json``) is returned as given.  A registry
+    name is checked against ``task`` (a card ``task`` such as ``"head_pose"``, or a tuple of tasks
+    any of which will do) *before* anything is
+    downloaded, then passed to :func:`ensure_package` with ``options`` (``offline``, ``mirror``,
+    ``progress``, ``accept_licence``...); when that fails, the error says how to fetch or convert
+    the package by hand.  Anything else is a :class:`ModelError` naming both possibilities.
     """
     path = Path(model).expanduser()
     if path.exists():
         return path
     name = os.fspath(model)
-    if name in _PACKAGES:
+    spec = _PACKAGES.get(name)
+    wanted = _tasks(task)
+    what = " or ".join(repr(t) for t in wanted)
+    fitting = sorted(n for n, s in _PACKAGES.items() if not wanted or s.task in wanted)
+    if spec is None:
+        if _looks_like_path(name):
+            raise ModelError(f"model package not found: {name}")
+        raise ModelError(
+            f"{name!r} is neither a model package path nor a known model name; known "
+            f"{what + ' ' if wanted else ''}models: {', '.join(fitting)} (see 'facelib models list')"
+        )
+    if wanted and spec.task not in wanted:
+        raise ModelError(
+            f"model {name!r} is a {spec.task!r} model, not a {what} model; {what} models: {', '.join(fitting)}"
+        )
+    try:
         return ensure_package(name, **options)
-    raise ModelError(
-        f"{name!r} is neither a model package path nor a known model name; known models: "
-        f"{', '.join(sorted(_PACKAGES))} (see 'facelib models list')"
+    except DownloadError as exc:
+        raise type(exc)(f"{exc}\nmodel {name!r} is not in the cache; {_fetch_hint(spec)}") from exc
+
+
+def resolve_package(
+    model: str | os.PathLike[str] | ModelPackage, *, task: str | tuple[str, ...] | None = None, **options: Any
+) -> ModelPackage:
+    """A loaded :class:`~facelib.models.package.ModelPackage` for a path, a hub name or a package.
+
+    The one way tasks, CLI commands and tools turn "a path or a name" into a model: see
+    :func:`resolve_model` for names and ``options``; the card's task must equal ``task`` (when
+    given), else :class:`~facelib.errors.ModelCardError`.
+    """
+    package = (
+        model if isinstance(model, ModelPackage) else ModelPackage.load(resolve_model(model, task=task, **options))
     )
+    wanted = _tasks(task)
+    if wanted and package.card.task not in wanted:
+        what = " or ".join(repr(t) for t in wanted)
+        raise ModelCardError(f"{package.root} is a {package.card.task!r} model, not a {what} model")
+    return package

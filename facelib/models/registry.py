@@ -31,6 +31,7 @@ from facelib.errors import ModelError
 
 __all__ = [
     "ARTEFACTS",
+    "DEFAULT_MODELS",
     "PACKAGES",
     "Artefact",
     "PackageSpec",
@@ -214,6 +215,18 @@ def get_artefact(name: str) -> Artefact:
         return ARTEFACTS[name]
     except KeyError:
         raise ModelError(f"unknown artefact {name!r}; known: {', '.join(sorted(ARTEFACTS))}") from None
+
+
+#: The one table of default model names: task (a model card's ``task``) -> hub name.  Tasks
+#: (``Task.from_pretrained()`` without a name), the measuring tools and the CLI's ``--model`` /
+#: ``--detector`` defaults all read it.
+DEFAULT_MODELS: dict[str, str] = {
+    "head_pose": "fsanet",
+    "face_detection": "ultraface-rfb-320",
+    "blendshapes": "mediapipe-face-landmarker",
+    "audio2face": "faceformer-vocaset",
+    "motion_transfer": "fomm-vox-256",
+}
 
 
 def get_package(name: str) -> PackageSpec:

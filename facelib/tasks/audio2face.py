@@ -32,18 +32,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
+from facelib.backends.base import Session
 from facelib.errors import InputError, ModelCardError
 from facelib.io.audio import TARGET_RATE, audio_info, check_samples, iter_audio_blocks, load_audio
 from facelib.processing import faceformer as ff
 from facelib.results import ResultMixin
-from facelib.tasks.base import Task
+from facelib.tasks.base import BackendSource, ModelSource, Task
 
 AudioSource = str | os.PathLike[str] | np.ndarray
 _HOP = 320  # wav2vec2 CNN stride (samples)
@@ -113,11 +114,13 @@ class _Encoder:
     def __init__(
         self,
         task: Audio2Face,
+        session: Session,
         windowing: Windowing,
         total_samples: int | None,
         stats: tuple[float, float] | None,
     ) -> None:
         self.task = task
+        self.session = session
         self.dataset = task.dataset
         self.apf = task.audio_per_frame
         fps = task.fps
@@ -209,7 +212,7 @@ class _Encoder:
         else:
             values = ff.normalize_audio(chunk, eps=self.task.norm_eps)
         rel = (pos - c0).astype(np.float32)
-        feats = self.task._session("audio_encoder").run({"input_values": values[None], "positions": rel})["features"]
+        feats = self.session.run({"input_values": values[None], "positions": rel})["features"]
         return np.asarray(feats[0, a - lo : b - lo], dtype=np.float32)
 
 
@@ -226,9 +229,9 @@ class _Decoder:
     The slot gets zero attention weight, so the result is that of the cache alone.
     """
 
-    def __init__(self, task: Audio2Face, style: np.ndarray, max_context: int | None) -> None:
+    def __init__(self, task: Audio2Face, session: Session, style: np.ndarray, max_context: int | None) -> None:
         self.task = task
-        self.session = task._session("decoder_step")
+        self.session = session
         self.style = style[None].astype(np.float32)
         d = style.shape[0]
         self.window = max_context
@@ -309,8 +312,8 @@ class Audio2FaceStream:
         self.task = task
         self.subject_index, self.subject = task.subject_index(subject)
         self._output = task._output_fn(template)
-        self._encoder = _Encoder(task, windowing, None, None)
-        self._decoder = _Decoder(task, task.style(self.subject_index), max_context)
+        self._encoder = task._encoder(windowing, None, None)
+        self._decoder = task._decoder(task.style(self.subject_index), max_context)
         first = windowing.first_core_seconds
         self.lookahead_seconds = (windowing.core_seconds if first is None else first) + windowing.right_seconds
         self.first_frame_latency: float | None = None
@@ -347,7 +350,8 @@ class Audio2Face(Task):
     Parameters
     ----------
     model:
-        A package directory or :class:`ModelPackage` (``facelib convert faceformer``).
+        An ``audio2face`` package: directory, hub name (``"faceformer-vocaset"``) or
+        :class:`ModelPackage` (``facelib convert faceformer``).
     backend, backend_options:
         Where to run (``"auto"``, ``"onnxruntime"``, a plugin backend).
     windowing:
@@ -363,15 +367,15 @@ class Audio2Face(Task):
 
     def __init__(
         self,
-        model: Any,
-        backend: Any = "auto",
-        backend_options: dict[str, Any] | None = None,
+        model: ModelSource,
         *,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         windowing: Windowing | None = None,
         max_context: int | None = 600,
         basis: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__(model, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         card = self.card
         meta = card.metadata
         try:
@@ -395,6 +399,9 @@ class Audio2Face(Task):
         if basis is not None:
             self._basis = load_basis(basis)
         self._check_ranges()
+
+    def _repr_options(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "fps": self.fps, "max_context": self.max_context}
 
     def _check_ranges(self) -> None:
         """A backend that compiles (TensorRT, ATC, TPU-MLIR, MagicMind) takes the input ranges of
@@ -472,6 +479,12 @@ class Audio2Face(Task):
 
     # -- running ------------------------------------------------------------------------------
 
+    def _encoder(self, windowing: Windowing, total: int | None, stats: tuple[float, float] | None) -> _Encoder:
+        return _Encoder(self, self._session("audio_encoder"), windowing, total, stats)
+
+    def _decoder(self, style: np.ndarray, max_context: int | None) -> _Decoder:
+        return _Decoder(self, self._session("decoder_step"), style, max_context)
+
     def iter_frames(
         self,
         audio: AudioSource,
@@ -494,8 +507,8 @@ class Audio2Face(Task):
                 f"audio is too short ({total / TARGET_RATE * 1000:.0f} ms): at least "
                 f"{1000 / self.fps + 50:.0f} ms are needed for one frame"
             )
-        encoder = _Encoder(self, windowing, None if causal else total, None if causal else stats)
-        decoder = _Decoder(self, self.style(idx), self.max_context)
+        encoder = self._encoder(windowing, None if causal else total, None if causal else stats)
+        decoder = self._decoder(self.style(idx), self.max_context)
         for block in blocks:
             for feats in encoder.feed(block):
                 for off in decoder.feed(feats):

@@ -1,70 +1,119 @@
-"""What every task shares: a model package, a backend, sessions by role, and closing them."""
+"""What every task shares: a model package, a backend, sessions by role, sub-models, closing.
+
+Every task has the same shape::
+
+    Task.from_pretrained(name=None, *, backend="auto", backend_options=None, **options)
+    Task(path_or_name, *, backend="auto", backend_options=None, **options)
+
+``name`` defaults to the task's entry of :data:`facelib.models.registry.DEFAULT_MODELS`; a path or
+a hub name goes through the one resolver, :func:`facelib.models.hub.resolve_package`, which checks
+the task before anything is downloaded.  Options are keyword-only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import os
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
+
+from typing_extensions import Self
 
 from facelib.backends.base import Backend, Session
 from facelib.backends.registry import get_backend
-from facelib.errors import ModelCardError
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage
 
-ModelSource = str | Path | ModelPackage
+#: A model package: its directory (or ``facelib.json``), a hub name, or a loaded package.
+ModelSource = str | os.PathLike[str] | ModelPackage
+#: A backend: a registered name (``"auto"``, ``"onnxruntime"``, a plugin's) or an instance.
+BackendSource = str | Backend
 
 
 def _identity(role: str, session: Session) -> Session:
     return session
 
 
-def fixed_batch(session: Session, name: str | None = None) -> int | None:
-    """The batch size an input of ``session`` was built for, or None when its batch is dynamic.
-
-    Static-shape artefacts (e.g. a MagicMind model built with fixed shapes) take exactly this
-    many items per call: tasks send chunks of at most that size and the backend pads the last
-    one.  ``name`` selects the input (default: the first).
-    """
-    spec = next((s for s in session.inputs if s.name == name), None) if name else session.inputs[0]
-    dim = spec.shape[0] if spec is not None and spec.shape else None
-    return dim if isinstance(dim, int) and dim > 0 else None
-
-
-def open_package(model: ModelSource, task: str) -> ModelPackage:
-    """A :class:`ModelPackage` from a path or package, checked to be for ``task``."""
-    package = model if isinstance(model, ModelPackage) else ModelPackage.load(model)
-    if package.card.task != task:
-        raise ModelCardError(f"{package.root} is a {package.card.task!r} model, not a {task!r} model")
-    return package
-
-
 class Task:
     """Base of the task classes: owns sessions opened from a package on a backend.
 
-    Subclasses call :meth:`_session` for each role they use.  Tasks are context managers;
-    leaving the ``with`` block (or :meth:`close`) frees their sessions.
+    Subclasses set :attr:`task_name` (a card ``task``), optionally :attr:`workload` (the
+    :data:`facelib.backends.base.WORKLOADS` preset their backend is tuned for when the user
+    names it without options), call :meth:`_session` for each role they use, and open their
+    sub-models (detectors, inner tasks) with :meth:`_sub_backend` so that they run where the
+    caller asked.  Tasks are context managers; leaving the ``with`` block (or :meth:`close`)
+    frees their sessions and the sub-models they own.
     """
 
-    task_name: str = ""
+    task_name: ClassVar[str] = ""
+    workload: ClassVar[str | None] = None
 
     def __init__(
         self,
         model: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
+        *,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.package = open_package(model, self.task_name)
-        self.backend = get_backend(backend, **(backend_options or {}))
+        from facelib.models.hub import resolve_package
+
+        self.package = resolve_package(model, task=self.task_name)
+        chosen = get_backend(backend, **dict(backend_options or {}))
+        by_name = isinstance(backend, str)
+        #: What sub-models get: the resolved backend's name (they tune it for their own workload)
+        #: with the caller's options, or the caller's instance as it is.
+        self._backend_request: dict[str, Any] = {
+            "backend": chosen.name if by_name else chosen,
+            "backend_options": dict(backend_options) if by_name and backend_options else None,
+        }
+        tune = by_name and not backend_options and self.workload is not None
+        self.backend = chosen.for_workload(self.workload) if tune and self.workload else chosen
         self._sessions: dict[str, Session] = {}
+        self._owned: list[Any] = []
         #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
         self.session_hook: Callable[[str, Session], Session] = _identity
+
+    @classmethod
+    def default_model(cls) -> str:
+        """The hub name :meth:`from_pretrained` uses without one (``DEFAULT_MODELS``)."""
+        from facelib.models.registry import DEFAULT_MODELS
+
+        return DEFAULT_MODELS[cls.task_name]
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str | None = None,
+        *,
+        offline: bool | None = None,
+        progress: bool = True,
+        hub_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Self:
+        """The task on a package of facelib's model hub (fetched, converted and cached on first use).
+
+        ``name`` defaults to :meth:`default_model`; ``hub_options`` go to
+        :func:`facelib.models.hub.ensure_package` (``mirror``, ``prebuilt``, ``accept_licence``...);
+        ``options`` (``backend``, ``backend_options`` and the task's own) to the constructor.
+        """
+        from facelib.models.hub import resolve_package
+
+        hub = {"offline": offline, "progress": progress, **dict(hub_options or {})}
+        return cls(resolve_package(name or cls.default_model(), task=cls.task_name, **hub), **options)
 
     @property
     def card(self) -> ModelCard:
         """The model card of the package this task runs."""
         return self.package.card
+
+    def _sub_backend(self) -> dict[str, Any]:
+        """``backend=`` / ``backend_options=`` keywords for a sub-model: the caller's choice."""
+        return dict(self._backend_request)
+
+    def _own(self, sub_model: Any) -> Any:
+        """Close ``sub_model`` (a task this task created) with this task; returns it."""
+        self._owned.append(sub_model)
+        return sub_model
 
     def _session(self, role: str) -> Session:
         session = self._sessions.get(role)
@@ -73,13 +122,29 @@ class Task:
             self._sessions[role] = session
         return session
 
-    def close(self) -> None:
-        """Free every session this task opened."""
-        for session in self._sessions.values():
-            session.close()
-        self._sessions.clear()
+    def _repr_options(self) -> dict[str, Any]:
+        """Options shown by ``repr`` (subclasses add theirs)."""
+        return {}
 
-    def __enter__(self) -> Task:
+    def __repr__(self) -> str:
+        package = getattr(self, "package", None)
+        if package is None:
+            return f"<{type(self).__name__} (not initialised)>"
+        parts = [f"{package.card.name!r}", f"backend={self.backend.name!r}"]
+        parts += [f"{k}={v!r}" for k, v in self._repr_options().items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def close(self) -> None:
+        """Free every session this task opened and close the sub-models it created."""
+        owned, self._owned = getattr(self, "_owned", []), []
+        for sub_model in owned:
+            sub_model.close()
+        for session in getattr(self, "_sessions", {}).values():
+            session.close()
+        if hasattr(self, "_sessions"):
+            self._sessions.clear()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -15,22 +15,23 @@ Names that are not ARKit blendshapes are not dropped silently: they are returned
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from facelib.backends.base import Backend
+from facelib.backends.batching import run_batched
 from facelib.errors import InputError, ModelCardError, ModelFileError
 from facelib.io.image import to_rgb_uint8
+from facelib.io.video import Frame
 from facelib.models.package import ModelPackage
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
 from facelib.processing.crop import INTERPOLATIONS, face_crop
 from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task, fixed_batch
+from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.blendshape_results import FaceBlendshapes
-from facelib.tasks.detection import FaceBox, FaceDetectorLike
+from facelib.tasks.detection import DetectorSource, FaceBox, FaceDetectorLike, open_detector
 
 #: Head-pose output units a card may declare, as factors to degrees.
 HEAD_POSE_UNITS = {"degrees": 1.0, "radians": 180.0 / np.pi, "livelink": 180.0}
@@ -229,25 +230,27 @@ class RegressorEngine(Task):
     """
 
     task_name = "blendshapes"
+    workload = "interleaved"
 
     def __init__(
         self,
         package: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
         *,
-        detector: FaceDetectorLike | None = None,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
+        detector: DetectorSource | None = None,
         max_faces: int | None = None,
     ) -> None:
-        super().__init__(package, backend, backend_options)
+        super().__init__(package, backend=backend, backend_options=backend_options)
         if self.card.variant != "regressor":
             raise ModelCardError(f"{self.package.root} is a {self.card.variant!r} blendshape model, not a regressor")
         self.spec = RegressorSpec.from_package(self.package)
         self.extra_names: tuple[str, ...] = tuple(self.spec.extra_columns)
-        if detector is not None and not isinstance(detector, FaceDetectorLike):
-            raise InputError(f"detector must have a detect(image) method, got {type(detector).__name__}")
-        self._own_detector = detector is None
-        self.detector: FaceDetectorLike = detector if detector is not None else self._bundled_detector()
+        self.detector: FaceDetectorLike = (
+            open_detector(detector, **self._sub_backend()) if detector is not None else self._bundled_detector()
+        )
+        if self.detector is not detector:
+            self._own(self.detector)
         if max_faces is not None and max_faces < 1:
             raise InputError(f"max_faces must be >= 1, got {max_faces}")
         self.max_faces = max_faces
@@ -265,12 +268,8 @@ class RegressorEngine(Task):
         det_package = ModelPackage.load(root)
         if det_package.card.task != "face_detection":
             raise ModelCardError(f"{root} is a {det_package.card.task!r} package, not a face detector")
-        if det_package.card.variant != "faceboxes":
-            raise ModelCardError(f"{root}: detector variant {det_package.card.variant!r} is not supported here")
-        from facelib.tasks.faceboxes import FaceBoxesDetector
-
         options = {k: ref[k] for k in ("score_threshold", "iou_threshold") if k in ref}
-        return FaceBoxesDetector(det_package, backend=self.backend, **options)
+        return open_detector(det_package, **self._sub_backend(), **options)
 
     def regress(self, crops: np.ndarray) -> np.ndarray:
         """(N, h, w, 3) uint8 RGB crops of the input size -> (N, K) float32 outputs (after activation)."""
@@ -278,23 +277,18 @@ class RegressorEngine(Task):
         crops = np.asarray(crops)
         if crops.ndim != 4 or crops.shape[1:] != (*spec.size, 3):
             raise InputError(f"crops must be (N, {spec.size[0]}, {spec.size[1]}, 3), got {crops.shape}")
-        session = self._session("regressor")
-        rows = []
-        # a model built for a fixed batch gets chunks of that size (the backend pads the last one)
-        step = (fixed_batch(session) if session.inputs else None) or max(len(crops), 1)
-        batches = [crops[i : i + step] for i in range(0, len(crops), step)]
-        for batch in batches:
-            result = session.run({spec.input_name: spec.tensor(batch)})
+        if len(crops) == 0:
+            out = np.zeros((0, len(spec.names)), np.float32)
+        else:
+            result = run_batched(self._session("regressor"), {spec.input_name: spec.tensor(crops)})
             if spec.output_name not in result:
                 raise ModelFileError(f"the regressor returned {sorted(result)}, not {spec.output_name!r}")
-            values = np.asarray(result[spec.output_name], np.float32).reshape(len(batch), -1)
-            if values.shape[1] != len(spec.names):
+            out = np.asarray(result[spec.output_name], np.float32).reshape(len(crops), -1)
+            if out.shape[1] != len(spec.names):
                 raise ModelCardError(
-                    f"the regressor returned {values.shape[1]} values per face but the card names "
+                    f"the regressor returned {out.shape[1]} values per face but the card names "
                     f"{len(spec.names)}; fix outputs.names in {self.package.root / 'facelib.json'}"
                 )
-            rows.append(values)
-        out = np.concatenate(rows) if rows else np.zeros((0, len(spec.names)), np.float32)
         if spec.activation == "sigmoid":
             return (1.0 / (1.0 + np.exp(-out))).astype(np.float32)
         return out.astype(np.float32)
@@ -333,11 +327,18 @@ class RegressorEngine(Task):
         values = self.regress(self.crops(image, [b.box for b in boxes]))
         return [self.to_face(b, v) for b, v in zip(boxes, values)]
 
-    def process(self, image: np.ndarray) -> list[FaceBlendshapes]:
-        """Blendshapes of every face in an RGB uint8 (H, W, 3) image ([] when there is none)."""
+    def process(self, image: np.ndarray, timestamp_ms: float = 0.0) -> list[FaceBlendshapes]:
+        """Blendshapes of every face in an RGB uint8 (H, W, 3) image ([] when there is none).
+
+        Every image is processed on its own (``timestamp_ms`` is accepted for the capture-engine
+        protocol and not used).
+        """
         return [r.face for r in self.predict(image)]
 
-    def close(self) -> None:
-        if self._own_detector and isinstance(self.detector, Task):
-            self.detector.close()
-        super().close()
+    def stream(self, frames: Iterator[Frame]) -> Iterator[tuple[Frame, list[FaceBlendshapes]]]:
+        """Each frame with its faces (capture-engine protocol)."""
+        for frame in frames:
+            yield frame, self.process(frame.image, frame.timestamp_ms)
+
+    def reset(self) -> None:
+        """Nothing to forget: no tracking (capture-engine protocol)."""

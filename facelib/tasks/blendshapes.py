@@ -30,32 +30,45 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
-from facelib.backends.base import Backend
 from facelib.errors import InputError, MediaReadError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame, VideoReader
+from facelib.models.package import ModelPackage
+from facelib.models.registry import DEFAULT_MODELS
 from facelib.processing.arkit import from_mediapipe
 from facelib.processing.face_geometry import head_pose_angles
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
-from facelib.tasks.face_landmarker import LandmarkerResult, tune_onnxruntime
+from facelib.tasks.detection import DetectorSource
+from facelib.tasks.face_landmarker import LandmarkerResult
 
 MODES = ("image", "video", "live")
 #: Name of the default pretrained package (see :meth:`BlendshapeCapture.from_pretrained`).
-DEFAULT_MODEL = "mediapipe-face-landmarker"
+DEFAULT_MODEL = DEFAULT_MODELS["blendshapes"]
 VideoSource = str | os.PathLike[str] | int
+#: What an engine returns for a stream of frames: each frame with its faces, in order.
+FrameResults = Iterator[tuple[Frame, list[FaceBlendshapes]]]
 
 
 class CaptureEngine(Protocol):
     """What BlendshapeCapture needs from an engine (one per card variant)."""
 
-    def process(self, image_rgb: np.ndarray) -> list[FaceBlendshapes]: ...
+    def process(self, image_rgb: np.ndarray, timestamp_ms: float) -> list[FaceBlendshapes]:
+        """Faces of one RGB uint8 image (``timestamp_ms`` increases from frame to frame)."""
+        ...
+
+    def stream(self, frames: Iterator[Frame]) -> FrameResults:
+        """Faces of each frame of a stream, in order (an engine may overlap frames)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget tracked faces (a new video starts)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -63,14 +76,13 @@ class CaptureEngine(Protocol):
 class _MediaPipeEngine:
     """Adapts :class:`FaceLandmarker` (image or video mode) to the engine protocol."""
 
-    def __init__(self, capture: BlendshapeCapture, options: dict[str, Any]) -> None:
+    def __init__(self, package: ModelPackage, mode: str, **options: Any) -> None:
         from facelib.tasks.face_landmarker import FaceLandmarker
 
-        self.mode = capture.mode
+        self.mode = mode
         self.landmarker = FaceLandmarker(
-            capture.package,
-            capture.backend,
-            mode="image" if capture.mode == "image" else "video",
+            package,
+            mode="image" if mode == "image" else "video",
             output_blendshapes=True,
             output_transform=True,
             **options,
@@ -80,6 +92,22 @@ class _MediaPipeEngine:
         if self.mode == "image":
             return self.convert(self.landmarker.detect(image_rgb))
         return self.convert(self.landmarker.detect_for_video(image_rgb, timestamp_ms))
+
+    def stream(self, frames: Iterator[Frame]) -> FrameResults:
+        if self.mode == "image":
+            for frame in frames:
+                yield frame, self.process(frame.image, frame.timestamp_ms)
+            return
+        # pipelined: blendshapes of frame t overlap the mesh of frame t+1 (FaceLandmarker.stream)
+        waiting: deque[Frame] = deque()
+
+        def feed() -> Iterator[tuple[np.ndarray, float]]:
+            for frame in frames:
+                waiting.append(frame)
+                yield frame.image, frame.timestamp_ms
+
+        for result in self.landmarker.stream(feed()):
+            yield waiting.popleft(), self.convert(result)
 
     @staticmethod
     def convert(result: LandmarkerResult) -> list[FaceBlendshapes]:
@@ -113,20 +141,22 @@ class BlendshapeCapture(Task):
     Parameters
     ----------
     model:
-        A ``blendshapes`` model package (directory or :class:`~facelib.models.package.ModelPackage`);
-        see :meth:`from_pretrained` to fetch one by name.
+        A ``blendshapes`` model package: directory, hub name or
+        :class:`~facelib.models.package.ModelPackage`; see :meth:`from_pretrained`.
     mode:
-        ``"image"``, ``"video"`` or ``"live"`` (module docstring).
+        Running mode: ``"image"``, ``"video"`` or ``"live"`` (module docstring).
     backend, backend_options:
-        As for every task.
+        As for every task; the engine (and its detector) run there.
     num_faces:
         Most faces per image (default 1).
-    **options:
-        Engine options.  MediaPipe engine: ``min_face_detection_confidence``,
-        ``min_face_presence_confidence``, ``min_tracking_confidence`` (each 0.5 by default) and
-        ``smoothing`` (One-Euro landmark filter in video/live mode, default off).  Regressor
-        engine: ``detector`` (any ``detect(image) -> list[FaceBox]`` object; default the
-        detector package its card names); ``num_faces`` becomes its ``max_faces``.
+    min_face_detection_confidence, min_face_presence_confidence, min_tracking_confidence:
+        MediaPipe packages: thresholds in [0, 1] (default: the card's, 0.5).
+    smoothing:
+        MediaPipe packages: One-Euro landmark filter in video/live mode (default off).
+    detector:
+        Regressor packages: the face detector, any ``face_detection`` package (path or hub name)
+        or object with ``detect(image) -> list[FaceBox]`` (default: the detector package its card
+        names).
 
     Results are :class:`~facelib.tasks.blendshape_results.BlendshapeFrame` objects whose faces
     hold blendshapes in :data:`facelib.processing.arkit.ARKIT_NAMES` order (``tongueOut`` is 0
@@ -139,61 +169,58 @@ class BlendshapeCapture(Task):
     def __init__(
         self,
         model: ModelSource,
+        *,
         mode: str = "image",
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         num_faces: int = 1,
-        **options: Any,
+        min_face_detection_confidence: float | None = None,
+        min_face_presence_confidence: float | None = None,
+        min_tracking_confidence: float | None = None,
+        smoothing: bool = False,
+        detector: DetectorSource | None = None,
     ) -> None:
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
-        super().__init__(model, backend, backend_options)
-        tune_onnxruntime(self, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         self.mode = mode
         self.num_faces = int(num_faces)
-        self._engine = self._make_engine(options)
+        mediapipe_options = {
+            "min_face_detection_confidence": min_face_detection_confidence,
+            "min_face_presence_confidence": min_face_presence_confidence,
+            "min_tracking_confidence": min_tracking_confidence,
+        }
+        variant = self.card.variant
+        self._engine: CaptureEngine
+        if variant == "mediapipe":
+            if detector is not None:
+                raise InputError("detector= is for regressor packages; MediaPipe packages bring their own detector")
+            self._engine = _MediaPipeEngine(
+                self.package,
+                mode,
+                num_faces=self.num_faces,
+                smoothing=smoothing,
+                **mediapipe_options,
+                **self._sub_backend(),
+            )
+        elif variant == "regressor":
+            given = [k for k, v in {**mediapipe_options, "smoothing": smoothing or None}.items() if v is not None]
+            if given:
+                raise InputError(f"{', '.join(given)}: options of MediaPipe packages, not of regressor packages")
+            self._engine = _regressor_engine(self.package)(
+                self.package, detector=detector, max_faces=self.num_faces, **self._sub_backend()
+            )
+        else:
+            raise ModelCardError(
+                f"{self.package.root}: unknown blendshape model variant {variant!r}; "
+                "facelib knows 'mediapipe' and 'regressor'"
+            )
+        self._own(self._engine)
         self._index = 0
         self._last_ts: float | None = None
 
-    def _make_engine(self, options: dict[str, Any]) -> Any:
-        variant = self.card.variant
-        if variant == "mediapipe":
-            return _MediaPipeEngine(self, {"num_faces": self.num_faces, **options})
-        if variant == "regressor":
-            try:
-                module = importlib.import_module("facelib.tasks.blendshape_regressor")
-            except ModuleNotFoundError as exc:
-                if exc.name != "facelib.tasks.blendshape_regressor":
-                    raise
-                raise ModelCardError(
-                    f"{self.package.root} is a 'regressor' blendshape package, but this facelib has no "
-                    "regressor engine (facelib.tasks.blendshape_regressor is missing); upgrade facelib"
-                ) from None
-            return module.RegressorEngine(self.package, self.backend, max_faces=self.num_faces, **options)
-        raise ModelCardError(
-            f"{self.package.root}: unknown blendshape model variant {variant!r}; "
-            "facelib knows 'mediapipe' and 'regressor'"
-        )
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        name: str = DEFAULT_MODEL,
-        *,
-        offline: bool | None = None,
-        progress: bool = True,
-        hub_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> BlendshapeCapture:
-        """Open a named package from facelib's model hub (downloaded and converted on first use).
-
-        ``hub_options`` go to :func:`facelib.models.hub.ensure_package` (e.g. ``mirror``,
-        ``prebuilt``); ``kwargs`` to the constructor (``mode``, ``backend``, ``num_faces``...).
-        """
-        from facelib.models import hub
-
-        path = hub.ensure_package(name, offline=offline, progress=progress, **(hub_options or {}))
-        return cls(Path(path), **kwargs)
+    def _repr_options(self) -> dict[str, Any]:
+        return {"mode": self.mode, "num_faces": self.num_faces, "variant": self.card.variant}
 
     # -- images -------------------------------------------------------------------------------
 
@@ -218,34 +245,13 @@ class BlendshapeCapture(Task):
         return 0.0 if self._last_ts is None else self._last_ts + 1000.0 / 30.0
 
     def _run(self, rgb: np.ndarray, timestamp_ms: float) -> list[FaceBlendshapes]:
-        if isinstance(self._engine, _MediaPipeEngine):
-            return self._engine.process(rgb, timestamp_ms)
-        return list(self._engine.process(rgb))
-
-    def _results(self, frames: Iterator[Frame]) -> Iterator[tuple[Frame, list[FaceBlendshapes]]]:
-        engine = self._engine
-        if isinstance(engine, _MediaPipeEngine) and self.mode != "image":
-            # pipelined: blendshapes of frame t overlap the mesh of frame t+1 (FaceLandmarker.stream)
-            waiting: deque[Frame] = deque()
-
-            def feed() -> Iterator[tuple[np.ndarray, float]]:
-                for frame in frames:
-                    waiting.append(frame)
-                    yield frame.image, frame.timestamp_ms
-
-            for result in engine.landmarker.stream(feed()):
-                yield waiting.popleft(), engine.convert(result)
-            return
-        for frame in frames:
-            yield frame, self._run(frame.image, frame.timestamp_ms)
+        return list(self._engine.process(rgb, timestamp_ms))
 
     def reset(self) -> None:
         """Forget tracked faces and timestamps (done automatically by :meth:`process_video`)."""
         self._index = 0
         self._last_ts = None
-        reset = getattr(self._engine, "reset", None)
-        if reset is not None:
-            reset()
+        self._engine.reset()
 
     # -- videos and webcams -------------------------------------------------------------------
 
@@ -258,7 +264,7 @@ class BlendshapeCapture(Task):
         count = 0
         limited = frames if max_frames is None else itertools.islice(frames, max_frames)
         try:
-            for frame, faces in self._results(limited):
+            for frame, faces in self._engine.stream(limited):
                 yield frame, BlendshapeFrame(frame.index, frame.timestamp_ms, tuple(faces))
                 count += 1
         finally:
@@ -280,14 +286,19 @@ class BlendshapeCapture(Task):
         for _, result in self.iter_video(source, max_frames=max_frames):
             yield result
 
-    def close(self) -> None:
-        engine = getattr(self, "_engine", None)
-        if engine is not None:
-            engine.close()
-        super().close()
 
-    def __enter__(self) -> BlendshapeCapture:
-        return self
+def _regressor_engine(package: ModelPackage) -> Any:
+    """The regressor engine class (its module is optional in trimmed installs)."""
+    try:
+        module = importlib.import_module("facelib.tasks.blendshape_regressor")
+    except ModuleNotFoundError as exc:
+        if exc.name != "facelib.tasks.blendshape_regressor":
+            raise
+        raise ModelCardError(
+            f"{package.root} is a 'regressor' blendshape package, but this facelib has no "
+            "regressor engine (facelib.tasks.blendshape_regressor is missing); upgrade facelib"
+        ) from None
+    return module.RegressorEngine
 
 
 def _latest_frames(reader: VideoReader) -> Iterator[Frame]:

@@ -11,15 +11,15 @@ Every constant (input size, mean/std, thresholds, prior layout) comes from the m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from facelib.backends.base import Backend
 from facelib.errors import ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import ultraface
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.detection import FaceBox
 
 
@@ -29,7 +29,8 @@ class FaceDetector(Task):
     Parameters
     ----------
     model:
-        A ``face_detection`` model package (directory with ``facelib.json``), e.g. made by
+        A ``face_detection`` model package (directory with ``facelib.json``, hub name such as
+        ``"ultraface-rfb-320"``, or :class:`~facelib.models.package.ModelPackage`), e.g. made by
         ``facelib convert ultraface``.
     backend, backend_options:
         Where to run (see ``facelib backends``).
@@ -44,12 +45,13 @@ class FaceDetector(Task):
     def __init__(
         self,
         model: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
+        *,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
     ) -> None:
-        super().__init__(model, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         card = self.card
         pre = card.preprocessing
         post = dict(card.outputs.get("postprocessing") or {})
@@ -83,14 +85,8 @@ class FaceDetector(Task):
                 float(prior_cfg.get("size_variance", ultraface.SIZE_VARIANCE)),
             )
 
-    @classmethod
-    def from_pretrained(
-        cls, name: str = "ultraface-rfb-320", *, offline: bool | None = None, progress: bool = True, **kwargs: Any
-    ) -> FaceDetector:
-        """A detector from facelib's model hub (downloaded/converted and cached on first use)."""
-        from facelib.models.hub import ensure_package
-
-        return cls(ensure_package(name, offline=offline, progress=progress), **kwargs)
+    def _repr_options(self) -> dict[str, Any]:
+        return {"score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold}
 
     def detect(self, image: ImageSource) -> list[FaceBox]:
         """Faces in one image, best score first.

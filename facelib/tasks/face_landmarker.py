@@ -29,19 +29,19 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from facelib.backends.base import Backend
+from facelib.backends.batching import run_batched
 from facelib.errors import InferenceError, InputError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import blazeface, face_geometry, face_mesh
 from facelib.processing.face_mesh import Roi
 from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task, fixed_batch
+from facelib.tasks.base import BackendSource, ModelSource, Task
 
 MODES = ("image", "video", "live")
 _ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
@@ -119,27 +119,14 @@ class FaceLandmarker(Task):
     """
 
     task_name = "blendshapes"
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        name: str = "mediapipe-face-landmarker",
-        *,
-        offline: bool | None = None,
-        progress: bool = True,
-        **kwargs: Any,
-    ) -> FaceLandmarker:
-        """A landmarker from facelib's model hub (downloaded/converted and cached on first use)."""
-        from facelib.models.hub import ensure_package
-
-        return cls(ensure_package(name, offline=offline, progress=progress), **kwargs)
+    workload = "interleaved"
 
     def __init__(
         self,
         model: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
         *,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         mode: str = "image",
         num_faces: int | None = None,
         min_face_detection_confidence: float | None = None,
@@ -150,8 +137,7 @@ class FaceLandmarker(Task):
         smoothing: bool = False,
         result_callback: ResultCallback | None = None,
     ) -> None:
-        super().__init__(model, backend, backend_options)
-        tune_onnxruntime(self, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         card = self.card
         if card.variant != "mediapipe":
             raise ModelCardError(
@@ -216,9 +202,6 @@ class FaceLandmarker(Task):
         # open the sessions now so the first frame is not slow and errors show early
         for role in ("detector", "landmarks") + (("blendshapes",) if output_blendshapes else ()):
             self._session(role)
-        built = fixed_batch(self._session("landmarks"))  # a static-shape artefact's batch (padded)
-        if built is not None and built < self._max_batch:
-            self._max_batch = built
         if output_transform:
             self._geometry()
         self._lock = threading.Lock()
@@ -384,26 +367,25 @@ class FaceLandmarker(Task):
         if not rois:
             return np.zeros((0, 1434), np.float32), np.zeros((0,), np.float64)
         names = self._tensors["landmarks"]
-        session = self._session("landmarks")
-        raws, presences = [], []
-        for start in range(0, len(rois), self._max_batch):
-            chunk = rois[start : start + self._max_batch]
-            batch = self._crop_buffer()[: len(chunk)]
-            for j, roi in enumerate(chunk):
-                face_mesh.crop(image, roi, out=batch[j], size=self._crop)
-            out = session.run({names["input"]: batch}, [names["landmarks"], names["presence"]])
-            raws.append(out[names["landmarks"]].reshape(len(chunk), -1))
-            presences.append(out[names["presence"]].reshape(len(chunk)))
-        logits = np.clip(np.concatenate(presences).astype(np.float64), -100, 100)
-        return np.concatenate(raws), 1.0 / (1.0 + np.exp(-logits))
+        batch = self._crop_buffer(len(rois))
+        for j, roi in enumerate(rois):
+            face_mesh.crop(image, roi, out=batch[j], size=self._crop)
+        out = run_batched(
+            self._session("landmarks"),
+            {names["input"]: batch},
+            max_batch=self._max_batch,
+            output_names=[names["landmarks"], names["presence"]],
+        )
+        logits = np.clip(out[names["presence"]].reshape(len(rois)).astype(np.float64), -100, 100)
+        return out[names["landmarks"]].reshape(len(rois), -1), 1.0 / (1.0 + np.exp(-logits))
 
-    def _crop_buffer(self) -> np.ndarray:
-        """(max_batch, crop, crop, 3) float32 landmark-model input of the calling thread."""
+    def _crop_buffer(self, n: int) -> np.ndarray:
+        """(n, crop, crop, 3) float32 landmark-model input of the calling thread (reused)."""
         buffer: np.ndarray | None = getattr(self._buffers, "array", None)
-        if buffer is None:
-            buffer = np.empty((self._max_batch, self._crop, self._crop, 3), dtype=np.float32)
+        if buffer is None or len(buffer) < n:
+            buffer = np.empty((max(n, self._max_batch), self._crop, self._crop, 3), dtype=np.float32)
             self._buffers.array = buffer
-        return buffer
+        return buffer[:n]
 
     def _face(
         self, norm: np.ndarray, roi: Roi, presence: float, width: int, height: int, slot: int, timestamp_ms: float
@@ -479,21 +461,6 @@ class FaceLandmarker(Task):
                 with self._wake:
                     self._busy = False
                     self._wake.notify_all()
-
-
-#: ONNX Runtime settings used when the caller gives none: worker threads sleep instead of
-#: spin-waiting between runs.  These models are small and Python work sits between runs, so
-#: spinning threads only steal the CPU from that work (and from other processes).
-ONNXRUNTIME_DEFAULTS: dict[str, Any] = {"session_config": {"session.intra_op.allow_spinning": "0"}}
-
-
-def tune_onnxruntime(task: Task, backend: str | Backend, backend_options: dict[str, Any] | None) -> None:
-    """Give ``task`` an ONNX Runtime backend with :data:`ONNXRUNTIME_DEFAULTS` when the caller
-    chose ONNX Runtime (or "auto" resolved to it) by name without options of their own."""
-    from facelib.backends.registry import get_backend
-
-    if backend_options is None and isinstance(backend, str) and task.backend.name == "onnxruntime":
-        task.backend = get_backend("onnxruntime", **ONNXRUNTIME_DEFAULTS)
 
 
 def _unit(name: str, value: float | None, default: Any) -> float:

@@ -13,15 +13,15 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from facelib.backends.base import Backend
 from facelib.errors import InputError, ModelCardError
 from facelib.io.image import to_rgb_uint8
 from facelib.processing.faceboxes import PriorConfig, postprocess, preprocess, priors
-from facelib.tasks.base import ModelSource, Task
+from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.detection import FaceBox
 
 #: Smallest input side the network accepts (its last level has stride 128; 32 keeps 1 cell).
@@ -34,7 +34,8 @@ class FaceBoxesDetector(Task):
     Parameters
     ----------
     model:
-        A ``face_detection`` package with variant ``faceboxes`` (directory or ModelPackage).
+        A ``face_detection`` package with variant ``faceboxes`` (directory, hub name ``"faceboxes"``
+        or ModelPackage).
     backend, backend_options:
         Backend name (``"auto"``) or instance, and its options.
     score_threshold, iou_threshold:
@@ -53,15 +54,15 @@ class FaceBoxesDetector(Task):
     def __init__(
         self,
         model: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
         *,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
         scale: float = 1.0,
         max_size: tuple[int, int] | str | None = "card",
     ) -> None:
-        super().__init__(model, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         card = self.card
         if card.variant != "faceboxes":
             raise ModelCardError(f"{self.package.root} is a {card.variant!r} detector, not a FaceBoxes package")
@@ -96,6 +97,13 @@ class FaceBoxesDetector(Task):
         self._priors: dict[tuple[int, int], np.ndarray] = {}  # by network input (height, width)
         cap = card_cap if isinstance(max_size, str) and max_size == "card" else max_size
         self.max_size: tuple[int, int] | None = (int(cap[0]), int(cap[1])) if cap else None
+
+    @classmethod
+    def default_model(cls) -> str:
+        return "faceboxes"
+
+    def _repr_options(self) -> dict[str, Any]:
+        return {"score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold, "scale": self.scale}
 
     def input_scale(self, height: int, width: int) -> float:
         """Factor from the image to the network input (upstream's rule, then ``scale``)."""

@@ -24,19 +24,18 @@ from typing import Any
 import attrs
 import numpy as np
 
-from facelib.backends.base import Backend
+from facelib.backends.batching import run_batched
 from facelib.errors import InputError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame
+from facelib.models.registry import DEFAULT_MODELS
 from facelib.processing.fsanet import crop_faces
 from facelib.results import ResultMixin
-from facelib.tasks.base import ModelSource, Task, fixed_batch
-from facelib.tasks.detection import FaceBox, FaceDetectorLike
-from facelib.tasks.face_detection import FaceDetector
+from facelib.tasks.base import BackendSource, ModelSource, Task
+from facelib.tasks.detection import DetectorSource, FaceBox, FaceDetectorLike, open_detector
 
 #: Boxes for one image: an (N, 4) array of ``x1, y1, x2, y2`` pixels, or FaceBox objects.
 BoxesLike = np.ndarray | Sequence[FaceBox] | Sequence[Sequence[float]]
-DetectorSource = FaceDetectorLike | str | os.PathLike[str] | Any | None
 
 
 def _box(value: object) -> np.ndarray:
@@ -121,15 +120,17 @@ class HeadPose(Task):
     Parameters
     ----------
     model:
-        A ``head_pose`` model package (``facelib convert fsanet``).
+        A ``head_pose`` model package: directory, hub name (``"fsanet"``) or
+        :class:`~facelib.models.package.ModelPackage` (``facelib convert fsanet``).
     detector:
-        Finds faces when :meth:`predict` gets no boxes: a ``face_detection`` package path, a
-        :class:`~facelib.tasks.face_detection.FaceDetector` or any object with
-        ``detect(image) -> list[FaceBox]``; None means boxes must always be given.
+        Finds faces when :meth:`predict` gets no boxes: any ``face_detection`` package (path or
+        hub name: UltraFace, FaceBoxes; opened on this task's backend and closed with it) or any
+        object with ``detect(image) -> list[FaceBox]``; None means boxes must always be given.
     backend, backend_options:
-        Where to run the pose network (and a detector given as a path).  With ONNX Runtime and
-        no options, one intra-op thread is used: these networks are small and per-face calls
-        are faster without thread hand-offs (see benchmarks/results/headpose.md).
+        Where to run the pose network (and a detector given as a package).  A backend named
+        without options is tuned for the ``small_models`` workload (ONNX Runtime: one intra-op
+        thread; these networks are small and per-face calls are faster without thread hand-offs,
+        see benchmarks/results/headpose.md).
     variants:
         Variant names to run and average (default: every variant of the card, e.g. ``capsule``,
         ``var_capsule``, ``noS_capsule`` as the upstream demos do).
@@ -140,25 +141,20 @@ class HeadPose(Task):
     """
 
     task_name = "head_pose"
+    workload = "small_models"
 
     def __init__(
         self,
         model: ModelSource,
-        detector: DetectorSource = None,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
+        *,
+        detector: DetectorSource | None = None,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
         variants: Sequence[str] | None = None,
         min_max: bool | None = None,
         max_batch: int | None = None,
     ) -> None:
-        given_options = backend_options
-        if backend_options is None and backend in ("auto", "onnxruntime"):
-            from facelib.backends.registry import get_backend
-
-            resolved = get_backend(backend)
-            if resolved.name == "onnxruntime":
-                backend_options = {"intra_op_num_threads": 1}
-        super().__init__(model, backend, backend_options)
+        super().__init__(model, backend=backend, backend_options=backend_options)
         card = self.card
         pre = card.preprocessing
         try:
@@ -191,47 +187,40 @@ class HeadPose(Task):
         self._ensemble: dict[str, Any] | None = None
         if ensemble and set(self.variants) == set(available) and ensemble.get("role") in card.files:
             self._ensemble = dict(ensemble)
-        # a detector given as a path runs where the pose network runs, with the caller's options
-        self.detector = self._make_detector(detector, backend if given_options is None else self.backend)
-        #: True when this task created the detector (and so closes it).
-        self._owns_detector = self.detector is not None and self.detector is not detector
-
-    def _make_detector(self, detector: DetectorSource, backend: str | Backend) -> FaceDetectorLike | None:
-        if detector is None:
-            return None
-        if isinstance(detector, FaceDetectorLike):
-            return detector
-        from facelib.models.package import ModelPackage
-
-        if isinstance(detector, str | os.PathLike | ModelPackage):
-            return FaceDetector(detector if isinstance(detector, ModelPackage) else Path(detector), backend=backend)
-        raise InputError(
-            f"detector must be a face_detection model package path, a FaceDetector, or an object with "
-            f"detect(image) -> list[FaceBox]; got {type(detector).__name__}"
-        )
+        self.detector: FaceDetectorLike | None = None
+        if detector is not None:
+            self.detector = open_detector(detector, **self._sub_backend())
+            if self.detector is not detector:
+                self._own(self.detector)
 
     @classmethod
     def from_pretrained(
         cls,
-        name: str = "fsanet",
-        detector: str | FaceDetectorLike | None = "ultraface-rfb-320",
+        name: str | None = None,
         *,
+        detector: DetectorSource | None = DEFAULT_MODELS["face_detection"],
         offline: bool | None = None,
         progress: bool = True,
-        **kwargs: Any,
+        hub_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> HeadPose:
-        """A HeadPose from facelib's model hub; ``detector`` is a hub name, a detector or None."""
-        from facelib.models.hub import ensure_package
-
-        det: DetectorSource = detector
+        """A HeadPose from facelib's model hub; ``detector`` is a hub name (default UltraFace
+        RFB-320), a package path, a detector object or None."""
+        hub = {"offline": offline, "progress": progress, **dict(hub_options or {})}
         if isinstance(detector, str):
-            det = ensure_package(detector, offline=offline, progress=progress)
-        return cls(ensure_package(name, offline=offline, progress=progress), detector=det, **kwargs)
+            from facelib.models.hub import resolve_package
 
-    def close(self) -> None:
-        if self._owns_detector and isinstance(self.detector, Task):
-            self.detector.close()
-        super().close()
+            detector = resolve_package(detector, task="face_detection", **hub)
+        return super().from_pretrained(
+            name, offline=offline, progress=progress, hub_options=hub_options, detector=detector, **options
+        )
+
+    def _repr_options(self) -> dict[str, Any]:
+        detector = self.detector
+        return {
+            "variants": list(self.variants),
+            "detector": getattr(getattr(detector, "card", None), "name", type(detector).__name__ if detector else None),
+        }
 
     # -- inference on crops ------------------------------------------------------------------
 
@@ -264,27 +253,20 @@ class HeadPose(Task):
         mean = np.empty((n, 3), np.float32)
         if n == 0:
             return mean, per_variant
-        roles = [self._ensemble["role"]] if self._ensemble is not None else list(self.variants)
-        # a backend built for a fixed batch takes chunks of at most that size (it pads the last)
-        limits = [self.max_batch] + [b for r in roles if (b := fixed_batch(self._session(r))) is not None]
-        step = min(limits)
-        for start in range(0, n, step):
-            chunk = crops[start : start + step]
-            part = slice(start, start + len(chunk))
-            if self._ensemble is not None:
-                session = self._session(self._ensemble["role"])
-                out = session.run({session.inputs[0].name: chunk})
-                mean[part] = out[self._ensemble["output"]][:, self._index]
-                for v in self.variants:
-                    per_variant[v][part] = out[self._ensemble["variant_outputs"][v]][:, self._index]
-            else:
-                total = np.zeros((len(chunk), 3), np.float32)
-                for v in self.variants:
-                    session = self._session(v)
-                    value = session.run({session.inputs[0].name: chunk})[self._variant_outputs[v]]
-                    per_variant[v][part] = value[:, self._index]
-                    total += per_variant[v][part]
-                mean[part] = total / np.float32(len(self.variants))
+        if self._ensemble is not None:
+            session = self._session(self._ensemble["role"])
+            out = run_batched(session, {session.inputs[0].name: crops}, max_batch=self.max_batch)
+            mean[:] = out[self._ensemble["output"]][:, self._index]
+            for v in self.variants:
+                per_variant[v][:] = out[self._ensemble["variant_outputs"][v]][:, self._index]
+            return mean, per_variant
+        total = np.zeros((n, 3), np.float32)
+        for v in self.variants:
+            session = self._session(v)
+            out = run_batched(session, {session.inputs[0].name: crops}, max_batch=self.max_batch)
+            per_variant[v][:] = out[self._variant_outputs[v]][:, self._index]
+            total += per_variant[v]
+        mean[:] = total / np.float32(len(self.variants))
         return mean, per_variant
 
     # -- public API --------------------------------------------------------------------------

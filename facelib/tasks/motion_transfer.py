@@ -22,21 +22,25 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import numpy as np
 
-from facelib.backends.base import Backend
+from facelib.backends.batching import run_batched
 from facelib.errors import InputError, MediaReadError, NoFaceError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import fomm
 from facelib.processing.face_crop import CropBox, crop, paste_back, square_box
-from facelib.tasks.base import ModelSource, Task, fixed_batch
-from facelib.tasks.detection import FaceDetectorLike
+from facelib.results import ARRAY_EQ, ResultMixin
+from facelib.tasks.base import BackendSource, ModelSource, Task
+from facelib.tasks.detection import DetectorSource, FaceDetectorLike, open_detector
+
+if TYPE_CHECKING:
+    from facelib.tasks.face_landmarker import FaceLandmarker
 
 #: ``landmarks_fn(image_rgb_uint8) -> (P, 2) landmarks in pixels, or None when there is no face``.
 LandmarksFn = Callable[[np.ndarray], "np.ndarray | None"]
@@ -63,14 +67,55 @@ class SourceState:
 
 
 @attrs.frozen
-class MotionSummary:
-    """What :meth:`MotionTransfer.animate_to_file` wrote."""
+class MotionSummary(ResultMixin):
+    """What :meth:`MotionTransfer.animate_to_file` wrote.
+
+    Attributes
+    ----------
+    output:
+        The file or directory written.
+    frames, fps:
+        Number of frames written and their rate (frames per second).
+    reference_frame:
+        Index of the driving frame the motion is taken relative to.
+    audio:
+        True when the driving video's audio was copied into ``output``.
+    """
 
     output: Path
     frames: int
     fps: float
     reference_frame: int
     audio: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["output"] = str(self.output)
+        return out
+
+
+@attrs.frozen
+class MotionResult(ResultMixin):
+    """An animated clip (returned by :meth:`MotionTransfer.predict`).
+
+    Attributes
+    ----------
+    frames:
+        (T, H, W, 3) float32 RGB in [0, 1]: one frame per driving frame, in driving order (the
+        model size, or the full source size with ``paste_back``).
+    fps:
+        Frame rate of the driving input (30 for frame arrays and iterators).
+    reference_frame:
+        Index of the driving frame the motion is taken relative to.
+    """
+
+    frames: np.ndarray = attrs.field(eq=ARRAY_EQ, repr=lambda a: f"array{a.shape}")
+    fps: float
+    reference_frame: int
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
 
 
 class FaceCropper:
@@ -106,14 +151,8 @@ class FaceCropper:
         return crop(image, box, self.size)
 
 
-def default_landmarks_fn(model: str | os.PathLike[str] | None = None) -> LandmarksFn:
-    """facelib's MediaPipe FaceLandmarker as a ``landmarks_fn`` (x, y pixels of its 478 points).
-
-    ``model`` is its model package; without one, the hub's ``mediapipe-face-landmarker`` is used.
-    """
-    from facelib.tasks.face_landmarker import FaceLandmarker
-
-    landmarker = FaceLandmarker(Path(model)) if model is not None else FaceLandmarker.from_pretrained()
+def landmarks_fn_of(landmarker: FaceLandmarker) -> LandmarksFn:
+    """A ``landmarks_fn`` from an image-mode FaceLandmarker (x, y pixels of its 478 points)."""
 
     def landmarks(image: np.ndarray) -> np.ndarray | None:
         faces = landmarker.detect(image).faces
@@ -122,13 +161,6 @@ def default_landmarks_fn(model: str | os.PathLike[str] | None = None) -> Landmar
         return np.asarray(faces[0].landmarks, dtype=np.float64)[:, :2]
 
     return landmarks
-
-
-def default_detector(model: str | os.PathLike[str] | None = None) -> FaceDetectorLike:
-    """facelib's UltraFace ``FaceDetector`` (``model``: its package; default: the hub's RFB-320)."""
-    from facelib.tasks.face_detection import FaceDetector
-
-    return FaceDetector(Path(model)) if model is not None else FaceDetector.from_pretrained()
 
 
 class _Driving:
@@ -198,10 +230,12 @@ class MotionTransfer(Task):
     Parameters
     ----------
     model:
-        A ``motion_transfer`` model package (``facelib convert fomm ...``).
+        A ``motion_transfer`` model package: directory, hub name (``"fomm-vox-256"``) or
+        :class:`~facelib.models.package.ModelPackage` (``facelib convert fomm ...``).
     backend, backend_options:
-        Where to run (``"auto"``, ``"onnxruntime"``, a plugin name or a :class:`Backend`).
-    mode:
+        Where to run (``"auto"``, ``"onnxruntime"``, a plugin name or a :class:`Backend`); the
+        detector and landmarker this task opens run there too.
+    movement:
         ``"relative"`` (default; the source keeps its face shape and moves as the driver moves
         relative to the reference frame) or ``"absolute"`` (driving keypoints as they are).
     adapt_scale:
@@ -216,14 +250,18 @@ class MotionTransfer(Task):
     landmarks_fn:
         ``image_rgb_uint8 -> (P, 2) pixel landmarks | None`` for ``best_frame="auto"``.
     landmarker:
-        Without ``landmarks_fn``: the FaceLandmarker model package used for ``"auto"``.
+        Without ``landmarks_fn``: the FaceLandmarker model package (path or hub name; default
+        the hub's) used for ``"auto"``; opened on first use and closed with this task.
     detector:
-        A face detector (``FaceDetectorLike``) to crop source and driving faces (``crop``).
+        A face detector to crop source and driving faces (``crop``): any ``face_detection``
+        package (path or hub name) or object with ``detect(image) -> list[FaceBox]``.
     crop:
         Crop a square face region (``margin``) from the source and from the driving video
         (one fixed box: the first driving frame with a face) before animating.
     paste_back:
         With ``crop``: put each animated face back into the full source image.
+    margin:
+        With ``crop``: how much the face box is enlarged (fraction of its size) before squaring.
     """
 
     task_name = "motion_transfer"
@@ -231,24 +269,24 @@ class MotionTransfer(Task):
     def __init__(
         self,
         model: ModelSource,
-        backend: str | Backend = "auto",
-        backend_options: dict[str, Any] | None = None,
         *,
-        mode: fomm.MotionMode | str = fomm.MotionMode.RELATIVE,
+        backend: BackendSource = "auto",
+        backend_options: Mapping[str, Any] | None = None,
+        movement: fomm.MotionMode | str = fomm.MotionMode.RELATIVE,
         adapt_scale: bool = False,
         best_frame: int | str | None = None,
         batch_size: int = 4,
         landmarks_fn: LandmarksFn | None = None,
-        landmarker: str | os.PathLike[str] | None = None,
-        detector: FaceDetectorLike | None = None,
+        landmarker: ModelSource | None = None,
+        detector: DetectorSource | None = None,
         crop: bool = False,
         paste_back: bool = False,
         margin: float = 0.6,
     ) -> None:
         try:
-            self.mode = fomm.MotionMode(mode)
+            self.movement = fomm.MotionMode(movement)
         except ValueError:
-            raise InputError(f"mode must be 'relative' or 'absolute', got {mode!r}") from None
+            raise InputError(f"movement must be 'relative' or 'absolute', got {movement!r}") from None
         if best_frame is not None and best_frame != "auto" and not (isinstance(best_frame, int) and best_frame >= 0):
             raise InputError(f"best_frame must be None, a frame index >= 0 or 'auto', got {best_frame!r}")
         if not (isinstance(batch_size, int) and batch_size >= 1):
@@ -256,8 +294,8 @@ class MotionTransfer(Task):
         if paste_back and not crop:
             raise InputError("paste_back needs crop=True")
         if crop and detector is None:
-            raise InputError("crop=True needs a face detector (detector=FaceDetector(...))")
-        super().__init__(model, backend, backend_options)
+            raise InputError("crop=True needs a face detector (detector='ultraface-rfb-320' or a detector object)")
+        super().__init__(model, backend=backend, backend_options=backend_options)
         meta = self.card.metadata
         size = self.card.preprocessing.get("size", (256, 256))
         self.size: tuple[int, int] = (int(size[0]), int(size[1]))
@@ -268,11 +306,31 @@ class MotionTransfer(Task):
         self.batch_size = batch_size
         self.landmarks_fn = landmarks_fn
         self.landmarker = landmarker
-        self.cropper = FaceCropper(detector, margin, self.size[0]) if crop and detector is not None else None
+        self.cropper: FaceCropper | None = None
+        if crop and detector is not None:
+            found = open_detector(detector, **self._sub_backend())
+            if found is not detector:
+                self._own(found)
+            self.cropper = FaceCropper(found, margin, self.size[0])
         self.paste_back = bool(paste_back)
 
-    def __enter__(self) -> MotionTransfer:
-        return self
+    def _repr_options(self) -> dict[str, Any]:
+        return {
+            "movement": self.movement.value,
+            "adapt_scale": self.adapt_scale,
+            "best_frame": self.best_frame,
+            "batch_size": self.batch_size,
+            "crop": self.cropper is not None,
+        }
+
+    def _landmarks(self) -> LandmarksFn:
+        """``landmarks_fn``, or one made from a FaceLandmarker this task opens (and closes)."""
+        if self.landmarks_fn is None:
+            from facelib.tasks.face_landmarker import FaceLandmarker
+
+            model = self.landmarker if self.landmarker is not None else FaceLandmarker.default_model()
+            self.landmarks_fn = landmarks_fn_of(self._own(FaceLandmarker(model, **self._sub_backend())))
+        return self.landmarks_fn
 
     # -- model calls ----------------------------------------------------------------------------
 
@@ -308,31 +366,9 @@ class MotionTransfer(Task):
     def _run(
         self, role: str, feeds: dict[str, np.ndarray], batched: Sequence[str], shared: Sequence[str] = ()
     ) -> dict[str, np.ndarray]:
-        """Run ``role`` on feeds whose ``batched`` inputs share a leading batch axis.
-
-        A session with a fixed batch size (static-shape backends) gets chunks of that size, the
-        last one padded with copies of its last item, and ``shared`` inputs (batch 1) repeated to
-        their own built batch (that size, or 1 when the source was built as one image); the
-        outputs are trimmed back.  Dynamic sessions get everything at once.
-        """
-        session = self._session(role)
-        fixed = fixed_batch(session, batched[0])
-        n = len(feeds[batched[0]])
-        # shared inputs go in at their own built batch (a source built as one image stays one)
-        sizes = {k: fixed_batch(session, k) or len(feeds[k]) for k in shared}
-        if fixed is None or (fixed == n and all(len(feeds[k]) == sizes[k] for k in shared)):
-            return session.run(feeds)
-        parts: list[dict[str, np.ndarray]] = []
-        for start in range(0, n, fixed):
-            chunk = dict(feeds)
-            real = min(fixed, n - start)
-            for key in batched:
-                part = feeds[key][start : start + fixed]
-                chunk[key] = np.concatenate([part, np.repeat(part[-1:], fixed - real, 0)]) if real < fixed else part
-            for key in shared:
-                chunk[key] = np.repeat(feeds[key][:1], sizes[key], 0)
-            parts.append({k: v[:real] for k, v in session.run(chunk).items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        """Run ``role`` on feeds whose ``batched`` inputs share a leading batch axis; ``shared``
+        inputs hold one item for the whole batch (see :func:`~facelib.backends.batching.run_batched`)."""
+        return run_batched(self._session(role), feeds, batched, shared=shared)
 
     def generate(self, state: SourceState, kp_driving: KP) -> np.ndarray:
         """Generator on N normalised driving keypoints -> float32 (N, H, W, 3) RGB in [0, 1]."""
@@ -383,8 +419,7 @@ class MotionTransfer(Task):
         """
         state = source if isinstance(source, SourceState) else self.prepare_source(source)
         drv = driving if isinstance(driving, _Driving) else _Driving(driving)
-        fn = self.landmarks_fn or default_landmarks_fn(self.landmarker)
-        self.landmarks_fn = fn
+        fn = self._landmarks()
         src_img = fomm.to_uint8(state.image.transpose(1, 2, 0))
         src_lm = fn(src_img)
         if src_lm is None:
@@ -416,6 +451,22 @@ class MotionTransfer(Task):
         drv = _Driving(driving)  # a missing or unreadable video fails here, before iteration
         return self._animate(state, drv)
 
+    def predict(self, source: ImageSource | SourceState, driving: DrivingSource) -> MotionResult:
+        """Animate a whole (finite) driving input in memory; see :meth:`animate` for streaming.
+
+        Returns a :class:`MotionResult`: (T, H, W, 3) float32 frames, the driving frame rate and
+        the reference frame.  A webcam never ends: use :meth:`animate` or :meth:`animate_to_file`.
+        """
+        state = source if isinstance(source, SourceState) else self.prepare_source(source)
+        drv = _Driving(driving)
+        if drv.live:
+            raise InputError(
+                "predict needs a video file or frames; animate a webcam with animate() or animate_to_file()"
+            )
+        info: dict[str, Any] = {}
+        frames = np.stack(list(self._animate(state, drv, info))).astype(np.float32, copy=False)
+        return MotionResult(frames, drv.fps, int(info.get("reference_frame", 0)))
+
     def _animate(self, state: SourceState, drv: _Driving, info: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
         reference: int | None = None
         initial: KP | None = None
@@ -441,7 +492,7 @@ class MotionTransfer(Task):
             value, jac = self._kp(x)
             if initial is None:
                 initial = (value[0], jac[0])
-            norm = fomm.normalize_kp(state.kp, (value, jac), initial, self.mode, adapt_scale=self.adapt_scale)
+            norm = fomm.normalize_kp(state.kp, (value, jac), initial, self.movement, adapt_scale=self.adapt_scale)
             frames = self.generate(state, norm)
             for frame in frames:
                 count += 1
@@ -504,4 +555,4 @@ class MotionTransfer(Task):
         return MotionSummary(out, written, rate, int(info.get("reference_frame", 0)), has_audio)
 
 
-__all__ = ["FaceCropper", "MotionSummary", "MotionTransfer", "SourceState", "default_detector", "default_landmarks_fn"]
+__all__ = ["FaceCropper", "MotionResult", "MotionSummary", "MotionTransfer", "SourceState", "landmarks_fn_of"]

@@ -1,8 +1,10 @@
-"""Task adapters for ``facelib bench TASK`` and ``facelib check TASK``.
+"""Task adapters for ``facelib bench TASK`` and ``facelib check TASK``: inputs -> task calls.
 
-One small adapter per task says how to open the task from ``--model`` (a package directory or a
-hub name), how to turn ``--input`` files (an image, a video, an audio clip) into task calls, and
-how many items (images, frames) each call produces.  The measuring code in
+One small adapter per task names the task class, turns ``--input`` files (an image, a video, an
+audio clip) into calls of the task, and says how many items (images, frames) each call produces.
+Tasks are opened the same way for every adapter (``Task(model, backend=..., **options)``: the
+model is a package directory, a loaded package or a hub name; the default model is the task's
+entry of :data:`facelib.models.registry.DEFAULT_MODELS`).  The measuring code in
 :mod:`facelib.tools.task_tools` is the same for every task; comparing results needs nothing
 task-specific (every numeric field of the result objects is compared).
 
@@ -12,8 +14,8 @@ Adding a task: subclass :class:`TaskAdapter` and list it in :data:`ADAPTERS`.
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +25,7 @@ import numpy as np
 from facelib.backends.base import Backend
 from facelib.errors import InputError, MediaReadError
 from facelib.io.image import IMAGE_SUFFIXES, read_image
-from facelib.tasks.base import Task
+from facelib.tasks.base import ModelSource, Task
 
 BackendArg = str | Backend
 
@@ -36,18 +38,6 @@ class Call:
     items: int = 1
     #: Items counted from the result, when only the result knows (e.g. animation frames).
     count: Callable[[Any], int] | None = None
-
-
-def resolve_model(value: str | os.PathLike[str]) -> Path:
-    """A package directory as given, or the cached package of a hub name (fetched when needed)."""
-    path = Path(value)
-    if path.exists():
-        return path
-    if os.sep in str(value) or str(value).startswith("."):
-        raise InputError(f"model package not found: {value}")
-    from facelib.models.hub import ensure_package
-
-    return ensure_package(str(value), progress=False)
 
 
 def load_frames(path: Path, max_frames: int) -> list[np.ndarray]:
@@ -83,8 +73,8 @@ class TaskAdapter:
 
     #: Name on the command line.
     name: ClassVar[str]
-    #: Hub name of the model used when ``--model`` is not given.
-    default_model: ClassVar[str]
+    #: The task class, ``"module:Class"`` (imported when used).
+    task: ClassVar[str]
     #: What ``--input`` must be, for messages.
     input_help: ClassVar[str]
     #: Largest max-abs difference ``check`` accepts by default (units of the result fields).
@@ -92,18 +82,34 @@ class TaskAdapter:
     #: True when one call can process ``batch`` items at once.
     batched: ClassVar[bool] = False
 
+    def task_class(self) -> type[Task]:
+        module, _, attr = self.task.partition(":")
+        cls: type[Task] = getattr(importlib.import_module(module), attr)
+        return cls
+
+    @property
+    def default_model(self) -> str:
+        """Hub name of the model used when ``--model`` is not given."""
+        return self.task_class().default_model()
+
+    def options(self, inputs: Sequence[Path], given: Mapping[str, Any]) -> dict[str, Any]:
+        """Task constructor options for ``inputs`` and the tool's ``given`` options."""
+        return {}
+
     def open(
         self,
-        model: Path,
+        model: ModelSource,
         backend: BackendArg,
         backend_options: dict[str, Any] | None,
         inputs: Sequence[Path],
         **options: Any,
     ) -> Task:
-        """The task on ``backend`` (a name gets the task's own tuned defaults)."""
-        raise NotImplementedError
+        """The task on ``backend`` (a name gets the task's own workload tuning)."""
+        return self.task_class()(
+            model, backend=backend, backend_options=backend_options, **self.options(inputs, options)
+        )
 
-    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
+    def calls(self, task: Any, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
         """The calls that process ``inputs`` once, in order."""
         raise NotImplementedError
 
@@ -121,28 +127,17 @@ class HeadPoseAdapter(TaskAdapter):
     """HeadPose on every face of an image or of each video frame (``--batch`` images per call)."""
 
     name = "headpose"
-    default_model = "fsanet"
+    task = "facelib.tasks.head_pose:HeadPose"
     input_help = "an image or a video with faces (e.g. ../shared/assets/media/images/obama.jpg)"
     default_tolerance = 0.01  # degrees (issue 3's parity tolerance); boxes in pixels
     batched = True
 
-    def open(
-        self,
-        model: Path,
-        backend: BackendArg,
-        backend_options: dict[str, Any] | None,
-        inputs: Sequence[Path],
-        **options: Any,
-    ) -> Task:
-        from facelib.tasks.head_pose import HeadPose
+    def options(self, inputs: Sequence[Path], given: Mapping[str, Any]) -> dict[str, Any]:
+        from facelib.models.registry import DEFAULT_MODELS
 
-        detector = options.get("detector") or "ultraface-rfb-320"
-        return HeadPose(model, detector=resolve_model(detector), backend=backend, backend_options=backend_options)
+        return {"detector": given.get("detector") or DEFAULT_MODELS["face_detection"]}
 
-    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
-        from facelib.tasks.head_pose import HeadPose
-
-        assert isinstance(task, HeadPose)
+    def calls(self, task: Any, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
         frames = load_frames(_single_input(self, inputs), max_frames)
         if len(frames) == 1 and batch > 1:
             frames = frames * batch
@@ -160,27 +155,14 @@ class BlendshapesAdapter(TaskAdapter):
     """BlendshapeCapture: image mode on a photo, video mode (tracking) frame by frame on a video."""
 
     name = "blendshapes"
-    default_model = "mediapipe-face-landmarker"
+    task = "facelib.tasks.blendshapes:BlendshapeCapture"
     input_help = "an image or a video with a face (e.g. ../shared/assets/media/video/talking_face_01.mp4)"
     default_tolerance = 0.01  # blendshape weights in [0, 1]; landmarks in pixels
 
-    def open(
-        self,
-        model: Path,
-        backend: BackendArg,
-        backend_options: dict[str, Any] | None,
-        inputs: Sequence[Path],
-        **options: Any,
-    ) -> Task:
-        from facelib.tasks.blendshapes import BlendshapeCapture
+    def options(self, inputs: Sequence[Path], given: Mapping[str, Any]) -> dict[str, Any]:
+        return {"mode": given.get("mode") or self.mode_for(inputs)}
 
-        mode = options.get("mode") or self.mode_for(inputs)
-        return BlendshapeCapture(model, mode=mode, backend=backend, backend_options=backend_options)
-
-    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
-        from facelib.tasks.blendshapes import BlendshapeCapture
-
-        assert isinstance(task, BlendshapeCapture)
+    def calls(self, task: Any, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
         frames = load_frames(_single_input(self, inputs), max_frames)
         return [Call(functools.partial(task.process, image), 1) for image in frames]
 
@@ -192,10 +174,10 @@ class BlendshapesAdapter(TaskAdapter):
 
 class MotionAdapter(TaskAdapter):
     """MotionTransfer: one call animates a source image with the (first ``--max-frames`` frames
-    of the) driving video; items are output frames, the result is the (T, H, W, 3) float32 clip."""
+    of the) driving video; items are output frames, the result the (T, H, W, 3) float32 clip."""
 
     name = "motion"
-    default_model = "fomm-vox-256"
+    task = "facelib.tasks.motion_transfer:MotionTransfer"
     input_help = (
         "two files, the source image then the driving video "
         "(e.g. --input ../shared/assets/media/images/fomm_source_02.png "
@@ -208,27 +190,12 @@ class MotionAdapter(TaskAdapter):
         if len(inputs) != 2:
             raise InputError(f"motion needs --input twice: {self.input_help}; got {len(inputs)} file(s)")
 
-    def open(
-        self,
-        model: Path,
-        backend: BackendArg,
-        backend_options: dict[str, Any] | None,
-        inputs: Sequence[Path],
-        **options: Any,
-    ) -> Task:
-        from facelib.tasks.motion_transfer import MotionTransfer
-
-        return MotionTransfer(model, backend=backend, backend_options=backend_options)
-
-    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
-        from facelib.tasks.motion_transfer import MotionTransfer
-
-        assert isinstance(task, MotionTransfer)
+    def calls(self, task: Any, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
         source = read_image(inputs[0])
         driving = np.stack(load_frames(inputs[1], max_frames))
 
         def animate() -> dict[str, np.ndarray]:
-            return {"frames": np.stack(list(task.animate(source, driving)))}
+            return {"frames": task.predict(source, driving).frames}  # compared: the pixels only
 
         return [Call(animate, len(driving))]
 
@@ -238,30 +205,19 @@ class Audio2FaceAdapter(TaskAdapter):
     not timed); items are animation frames, the result holds the (T, V, 3) vertices."""
 
     name = "audio2face"
-    default_model = "faceformer-vocaset"
+    task = "facelib.tasks.audio2face:Audio2Face"
     input_help = "a speech recording (e.g. ../shared/assets/media/audio/jfk_16k_mono.wav)"
     default_tolerance = 1e-4  # vertex positions in template units (metres for VOCASET)
+    #: Neutral mesh (.ply/.obj/.npy) for packages without a template (``--template``).
     template: str | None = None
 
-    def open(
-        self,
-        model: Path,
-        backend: BackendArg,
-        backend_options: dict[str, Any] | None,
-        inputs: Sequence[Path],
-        **options: Any,
-    ) -> Task:
-        from facelib.tasks.audio2face import Audio2Face
+    def options(self, inputs: Sequence[Path], given: Mapping[str, Any]) -> dict[str, Any]:
+        self.template = given.get("template")
+        return {}
 
-        #: Neutral mesh (.ply/.obj/.npy) for packages without a template (``--template``).
-        self.template = options.get("template")
-        return Audio2Face(model, backend=backend, backend_options=backend_options)
-
-    def calls(self, task: Task, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
+    def calls(self, task: Any, inputs: Sequence[Path], batch: int, max_frames: int) -> list[Call]:
         from facelib.io.audio import load_audio
-        from facelib.tasks.audio2face import Audio2Face
 
-        assert isinstance(task, Audio2Face)
         samples = load_audio(_single_input(self, inputs))
         run = functools.partial(task.predict, samples, template=self.template, sample_rate=16000)
         return [Call(run, count=lambda result: int(result.num_frames))]

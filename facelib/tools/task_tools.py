@@ -20,7 +20,9 @@ import attrs
 import numpy as np
 
 from facelib.errors import InputError
-from facelib.tools.adapters import BackendArg, Call, TaskAdapter, get_adapter, resolve_model
+from facelib.models.hub import resolve_package
+from facelib.models.package import ModelPackage
+from facelib.tools.adapters import BackendArg, Call, TaskAdapter, get_adapter
 from facelib.tools.bench import Timing, peak_rss_mb
 from facelib.tools.check import Difference, compare_arrays
 from facelib.tools.stages import StageClock, instrument
@@ -31,7 +33,7 @@ class TaskRun:
     """What ``bench_task`` / ``check_task`` were asked to do, resolved."""
 
     adapter: TaskAdapter
-    model: Path
+    model: ModelPackage
     inputs: tuple[Path, ...]
     options: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -46,7 +48,8 @@ def prepare(
     adapter = get_adapter(task)
     paths = tuple(Path(p) for p in inputs)
     adapter.check_inputs(paths)
-    resolved = resolve_model(model if model is not None else adapter.default_model)
+    task = adapter.task_class().task_name
+    resolved = resolve_package(model if model is not None else adapter.default_model, task=task, progress=False)
     return TaskRun(adapter, resolved, paths, {k: v for k, v in options.items() if v is not None})
 
 

@@ -10,7 +10,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import Availability, Backend, CompileRequest, Session, TensorSpec
+from facelib.backends.base import (
+    Availability,
+    Backend,
+    CompileRequest,
+    Session,
+    SpecSession,
+    TensorSpec,
+    check_options,
+)
+from facelib.backends.batching import pad_batch
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib_ascend.atc import compile_om, read_sidecar
 
@@ -139,9 +148,7 @@ class AscendBackend(Backend):
     priority: ClassVar[int] = 300
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(_OPTION_NAMES))
-        if unknown:
-            raise InputError(f"unknown Ascend backend options {unknown}; known: {list(_OPTION_NAMES)}")
+        check_options(_OPTION_NAMES, options, "Ascend")
         if options.get("mode") is not None and options["mode"] not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {options['mode']!r}")
         options.setdefault("device_id", 0)
@@ -197,9 +204,7 @@ class AscendBackend(Backend):
 
     def compile(self, request: CompileRequest) -> Path:
         """Run ATC; ``request.options`` may override the backend's compile options."""
-        unknown = sorted(set(request.options) - set(_OPTION_NAMES))
-        if unknown:
-            raise InputError(f"unknown Ascend compile options {unknown}; known: {list(_OPTION_NAMES)}")
+        check_options(_OPTION_NAMES, request.options, "Ascend", "compile")
         options = {**self.options, **request.options}
         soc = options.get("soc_version") or self.soc_version()
         return compile_om(request, options, str(soc))
@@ -213,7 +218,7 @@ class AscendBackend(Backend):
         return AscendSession(path, self.options)
 
 
-class AscendSession(Session):
+class AscendSession(SpecSession):
     """One ``InferSession``: inputs passed positionally in ``get_inputs()`` order, outputs named back.
 
     The infer mode comes from the compile sidecar (or the ``mode`` option, or the ``-1`` dims of
@@ -270,14 +275,6 @@ class AscendSession(Session):
         return "dymshape"
 
     @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
     def mode(self) -> str:
         """The ais_bench infer mode used: static, dymbatch, dymhw, dymdims or dymshape."""
         return self._mode
@@ -305,8 +302,7 @@ class AscendSession(Session):
             gear = fitting[0]
             if gear != batch:
                 for i in dynamic:
-                    pad = np.zeros((gear - batch, *arrays[i].shape[1:]), arrays[i].dtype)
-                    arrays[i] = np.ascontiguousarray(np.concatenate([arrays[i], pad]))
+                    arrays[i] = pad_batch(arrays[i], gear)
             return arrays, batch
         if self._mode == "dymdims" and self._info.get("dims_gears"):
             shape = {n: list(a.shape) for n, a in zip(names, arrays)}
@@ -330,11 +326,8 @@ class AscendSession(Session):
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
-        names = list(output_names) if output_names is not None else [o.name for o in self._outputs]
+        names = self.output_names(output_names)
         known = [o.name for o in self._outputs]
-        unknown = sorted(set(names) - set(known))
-        if unknown:
-            raise InputError(f"{self.model_path.name}: no outputs named {unknown}; it has {known}")
         arrays = [np.ascontiguousarray(feeds[s.name], dtype=self._dtypes[s.name]) for s in self._inputs]
         arrays, batch = self._fit(arrays)
         with self._lock:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from facelib.backends.base import Availability, Backend, CompileRequest, Session
+from facelib.backends.base import Availability, Backend, CompileRequest, Session, check_options
 from facelib.errors import InputError
 from facelib_cambricon.builder import BuildOptions, build_from_onnx
 
@@ -30,9 +30,7 @@ class CambriconBackend(Backend):
     def __init__(self, device_id: int = 0, **options: Any) -> None:
         if not isinstance(device_id, int) or device_id < 0:
             raise InputError(f"device_id must be an MLU index >= 0, got {device_id!r}")
-        unknown = set(options) - {a.name for a in attrs.fields(BuildOptions)} - {"device_id"}
-        if unknown:
-            raise InputError(f"unknown cambricon backend options {sorted(unknown)}")
+        check_options([a.name for a in attrs.fields(BuildOptions)], options, "cambricon")
         BuildOptions.from_mapping(options)
         super().__init__(device_id=device_id, **options)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from facelib.backends.base import Session, TensorSpec
+from facelib.backends.base import SpecSession, TensorSpec
 from facelib.backends.batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib.errors import BackendError, InferenceError, InputError, ModelFileError
 from facelib_cambricon._status import check
@@ -35,7 +35,7 @@ def numpy_dtype(data_type: Any) -> np.dtype[Any]:
     return np.dtype(_NUMPY[name])
 
 
-class MagicMindSession(Session):
+class MagicMindSession(SpecSession):
     """Runs a serialized MagicMind model (``.mm``/``.magicmind``) on MLU ``device_id``.
 
     Fixed-shape models get their batch padded to the built batch (outputs sliced back);
@@ -82,14 +82,6 @@ class MagicMindSession(Session):
         self._outputs = tuple(spec(n, d, t) for n, d, t in zip(out_names, out_dims, out_types))
 
     @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
     def mutable(self) -> bool:
         """True when the model was built with ``graph_shape_mutable``."""
         return self._mutable
@@ -110,6 +102,7 @@ class MagicMindSession(Session):
                 f"{self.model_path.name}: inputs do not match the model; got {sorted(feeds)}, "
                 f"the model takes {list(self._stage.inputs)}"
             )
+        wanted = self.output_names(output_names or None)
         fitted = self.plan(feeds)
         arrays = []
         for spec, dtype in zip(self._inputs, self._in_types):
@@ -133,10 +126,6 @@ class MagicMindSession(Session):
         results = {spec.name: np.asarray(t.asnumpy()) for spec, t in zip(self._outputs, produced)}
         if fitted is not None:
             results = unpad_batch(results, fitted, self.model_path.name)
-        wanted = list(output_names) if output_names else [o.name for o in self._outputs]
-        unknown = [n for n in wanted if n not in results]
-        if unknown:
-            raise InputError(f"{self.model_path.name}: no outputs {unknown}; it has {sorted(results)}")
         return {n: results[n] for n in wanted}
 
     def close(self) -> None:

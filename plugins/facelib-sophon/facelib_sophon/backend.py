@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from facelib.backends.base import Availability, Backend, CompileRequest, Session
+from facelib.backends.base import Availability, Backend, CompileRequest, Session, check_options
 from facelib.errors import InputError
 from facelib_sophon.compiler import SophonCompileOptions, compile_onnx
 
@@ -35,9 +35,7 @@ class SophonBackend(Backend):
     def __init__(self, device_id: int = 0, graph: str | None = None, **options: Any) -> None:
         if not isinstance(device_id, int) or device_id < 0:
             raise InputError(f"device_id must be a TPU index >= 0, got {device_id!r}")
-        unknown = set(options) - {a.name for a in attrs.fields(SophonCompileOptions)}
-        if unknown:
-            raise InputError(f"unknown sophon backend options {sorted(unknown)}")
+        check_options([a.name for a in attrs.fields(SophonCompileOptions)], options, "sophon")
         super().__init__(device_id=device_id, graph=graph, **options)
 
     @classmethod

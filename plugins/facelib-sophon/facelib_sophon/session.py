@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelib.backends.base import Session, TensorSpec
+from facelib.backends.base import SpecSession, TensorSpec
 from facelib.backends.batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib.errors import BackendError, InferenceError, InputError, ModelFileError
 
@@ -29,7 +29,7 @@ def _merge(shapes: Sequence[Sequence[int]], dynamic: bool) -> tuple[int | None, 
     return tuple(d if all(len(s) == len(first) and s[i] == d for s in shapes) else None for i, d in enumerate(first))
 
 
-class SophonSession(Session):
+class SophonSession(SpecSession):
     """Runs one graph family of a bmodel on one TPU.
 
     Parameters
@@ -114,14 +114,6 @@ class SophonSession(Session):
                 )
 
     @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
     def stages(self) -> tuple[Stage, ...]:
         """The compiled stages (graph, shapes) this session chooses from."""
         return tuple(self._stages)
@@ -144,6 +136,7 @@ class SophonSession(Session):
                 raise InputError(
                     f"{self.model_path.name}: input {name!r} has dtype {np.asarray(value).dtype}, not numeric"
                 )
+        wanted = self.output_names(output_names or None)
         fitted = self.plan(feeds)
         # The numpy process() path takes float32 (pybind array_t<float>); quantized inputs are
         # scaled by SAIL itself.
@@ -158,10 +151,6 @@ class SophonSession(Session):
                 f"{ {n: list(a.shape) for n, a in arrays.items()} }: {type(exc).__name__}: {exc}"
             ) from exc
         results = unpad_batch({n: np.asarray(v) for n, v in raw.items()}, fitted, self.model_path.name)
-        wanted = list(output_names) if output_names else [o.name for o in self._outputs]
-        unknown = [n for n in wanted if n not in results]
-        if unknown:
-            raise InputError(f"{self.model_path.name}: no outputs {unknown}; it has {sorted(results)}")
         return {n: results[n] for n in wanted}
 
     def close(self) -> None:

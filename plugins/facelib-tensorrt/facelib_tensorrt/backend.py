@@ -9,7 +9,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import Availability, Backend, CompileRequest, Session, TensorSpec
+from facelib.backends.base import (
+    Availability,
+    Backend,
+    CompileRequest,
+    Session,
+    SpecSession,
+    TensorSpec,
+    check_options,
+)
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib_tensorrt import cuda
 from facelib_tensorrt.sdk import MIN_MAJOR, dtype_name, import_tensorrt, make_logger, trt_major
@@ -52,9 +60,7 @@ class TensorRTBackend(Backend):
     priority: ClassVar[int] = 300
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(_OPTION_NAMES))
-        if unknown:
-            raise InputError(f"unknown TensorRT backend options {unknown}; known: {list(_OPTION_NAMES)}")
+        check_options(_OPTION_NAMES, options, "TensorRT")
         options.setdefault("device_id", 0)
         super().__init__(**options)
 
@@ -128,9 +134,7 @@ class TensorRTBackend(Backend):
         """Build an engine; ``request.options`` may override the backend's build options."""
         from facelib_tensorrt.build import build_engine
 
-        unknown = sorted(set(request.options) - set(_OPTION_NAMES))
-        if unknown:
-            raise InputError(f"unknown TensorRT compile options {unknown}; known: {list(_OPTION_NAMES)}")
+        check_options(_OPTION_NAMES, request.options, "TensorRT", "compile")
         return build_engine(request, {**self.options, **request.options}, self.device_tag())
 
     def load(self, artefact: Path) -> Session:
@@ -146,7 +150,7 @@ def _cuda_version(code: int) -> str:
     return f"{code // 1000}.{(code % 1000) // 10}"
 
 
-class TensorRTSession(Session):
+class TensorRTSession(SpecSession):
     """One deserialized engine with one execution context, one CUDA stream and its buffers.
 
     Device buffers grow when an input shape needs more memory than the last call and are kept
@@ -208,14 +212,6 @@ class TensorRTSession(Session):
                 outputs.append(spec)
         return tuple(inputs), tuple(outputs), ranges
 
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
     def shape_range(self, name: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None:
         """``(min, opt, max)`` of a dynamic input from the engine's profile 0 (None if static)."""
         rng = self._ranges.get(name)
@@ -235,12 +231,7 @@ class TensorRTSession(Session):
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
-        names = list(output_names) if output_names is not None else [o.name for o in self._outputs]
-        unknown = sorted(set(names) - {o.name for o in self._outputs})
-        if unknown:
-            raise InputError(
-                f"{self.model_path.name}: no outputs named {unknown}; it has {[o.name for o in self._outputs]}"
-            )
+        names = self.output_names(output_names)
         prepared = {name: np.ascontiguousarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
         for name, array in prepared.items():
             self._check_profile(name, array.shape)

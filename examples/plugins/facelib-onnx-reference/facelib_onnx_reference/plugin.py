@@ -8,35 +8,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends import Availability, Backend, Session, TensorSpec, hookimpl
+from facelib.backends import Availability, Backend, Session, SpecSession, hookimpl
 from facelib.errors import InferenceError, ModelFileError
 from facelib.models import read_onnx_specs
 
 
-class ReferenceSession(Session):
+class ReferenceSession(SpecSession):
     """Runs one ONNX file with ``onnx.reference.ReferenceEvaluator``."""
 
     def __init__(self, path: Path) -> None:
         from onnx.reference import ReferenceEvaluator
 
-        self.model_path = path
-        self._inputs, self._outputs = read_onnx_specs(path)
+        super().__init__(path, *read_onnx_specs(path))
         try:
             self._evaluator = ReferenceEvaluator(str(path))
         except Exception as exc:  # the evaluator raises many types for bad graphs
             raise ModelFileError(f"onnx-reference cannot load {path}: {exc}") from exc
 
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
-        names = list(output_names) if output_names else [o.name for o in self._outputs]
+        names = self.output_names(output_names or None)
         typed = {spec.name: np.asarray(feeds[spec.name], dtype=np.dtype(spec.dtype)) for spec in self._inputs}
         try:
             values = self._evaluator.run(names, typed)
