@@ -173,7 +173,7 @@ def test_check_options_and_spec_session() -> None:
     assert [s.name for s in session.inputs] == ["x"] and [s.name for s in session.outputs] == ["y", "z"]
     assert list(session.run({"x": np.zeros((3, 2))})) == ["y", "z"]
     assert list(session.run({"x": np.zeros((3, 2))}, ["z"])) == ["z"]
-    with pytest.raises(InputError, match="m.bin: no outputs named"):
+    with pytest.raises(InputError, match=r"m\.bin: no outputs named"):
         session.run({"x": np.zeros((3, 2))}, ["w"])
 
 
