@@ -144,3 +144,22 @@ def test_compiled_files_of_bundled_packages_go_to_the_cache(home: Path) -> None:
     role = next(iter(package.card.files))
     target = package.compiled_path(role, OnnxRuntimeBackend())
     assert target.is_relative_to(home) and not target.is_relative_to(BUNDLE)
+
+
+def test_missing_convert_extra_names_every_way_out(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: the sentence reads "<purpose> needs <package> ... Install ..., or <mirror>, or <bundle>"."""
+    from facelib.errors import MissingDependencyError
+
+    monkeypatch.setenv(bundled.BUNDLED_ENV, "0")
+    monkeypatch.setattr(hub, "_missing_modules", lambda modules: list(modules))
+    with pytest.raises(MissingDependencyError) as info:
+        hub.ensure_package("fsanet", progress=False)
+    message = str(info.value)
+    assert message.startswith(
+        "Building model 'fsanet' from its upstream files needs the optional package 'tensorflow', which is not "
+        "installed. Install it with: pip install 'facelib[convert]', or point --mirror / $FACELIB_MIRROR at a mirror"
+    )
+    assert message.endswith(
+        "or use the ready 'fsanet' of the facelib-models distribution "
+        "(pip install facelib-models; FACELIB_BUNDLED unset; no --force)"
+    )

@@ -38,7 +38,7 @@ import attrs
 
 from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelCardError, ModelError
 from facelib.models.archive import ArchiveError, safe_extract, safe_extract_tar, safe_extract_zip
-from facelib.models.bundled import bundled_dir
+from facelib.models.bundled import BUNDLED_ENV, DEFAULT_MODELS, bundled_dir
 from facelib.models.cache import cache_dir
 from facelib.models.card import CARD_FILENAME
 from facelib.models.fetch import (
@@ -132,11 +132,18 @@ def _require_modules(spec: PackageSpec, modules: tuple[str, ...], *, use_prebuil
     missing = _missing_modules(modules)
     if not missing:
         return
-    hint = ""
+    hints = []
     if spec.prebuilt and not use_prebuilt:
         paths = ", ".join(get_artefact(n).mirror_path for n in spec.prebuilt.values())
-        hint = f", or point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files ({paths})"
-    raise MissingDependencyError(missing[0], "convert", f"Building model {spec.name!r} from its upstream files{hint}")
+        hints.append(f"point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files ({paths})")
+    if spec.name in DEFAULT_MODELS:
+        hints.append(
+            f"use the ready {spec.name!r} of the facelib-models distribution "
+            f"(pip install facelib-models; {BUNDLED_ENV} unset; no --force)"
+        )
+    raise MissingDependencyError(
+        missing[0], "convert", f"Building model {spec.name!r} from its upstream files", alternative=", or ".join(hints)
+    )
 
 
 def _load_converter(spec: PackageSpec) -> Any:
