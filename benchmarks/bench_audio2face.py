@@ -461,7 +461,7 @@ def main() -> int:
         rows = [
             ("decoder cache bounded to 600 frames", facts["acc_bounded"]),
             ("encoder windows of 20 s + 2.5 s context each side", facts["acc_windowed"]),
-            ("causal / streaming computation (1 s windows, 1.5 s past, 0.5 s look-ahead)", facts["acc_causal"]),
+            ("causal / streaming (stream defaults: 0.5 s windows, 2 s past, 0.5 s look-ahead)", facts["acc_causal"]),
         ]
         lines += [
             "",

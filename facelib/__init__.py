@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from facelib._version import __version__
 
 # Public name -> "module:attribute", resolved on first access (PEP 562).
 _LAZY: dict[str, str] = {
@@ -55,14 +55,14 @@ _LAZY: dict[str, str] = {
     # tasks and their results (each task module adds its own lines here)
     "BlendshapeCapture": "facelib.tasks.blendshapes:BlendshapeCapture",
     "FaceLandmarker": "facelib.tasks.face_landmarker:FaceLandmarker",
-    "LandmarkerResult": "facelib.tasks.face_landmarker:LandmarkerResult",
-    "LandmarkerFace": "facelib.tasks.face_landmarker:LandmarkerFace",
-    "FaceBlendshapes": "facelib.tasks.blendshape_results:FaceBlendshapes",
-    "BlendshapeFrame": "facelib.tasks.blendshape_results:BlendshapeFrame",
+    "LandmarkerResult": "facelib.results:LandmarkerResult",
+    "LandmarkerFace": "facelib.results:LandmarkerFace",
+    "FaceBlendshapes": "facelib.results:FaceBlendshapes",
+    "BlendshapeFrame": "facelib.results:BlendshapeFrame",
     "ARKIT_NAMES": "facelib.processing.arkit:ARKIT_NAMES",
     "FaceBoxesDetector": "facelib.tasks.faceboxes:FaceBoxesDetector",
     "RegressorEngine": "facelib.tasks.blendshape_regressor:RegressorEngine",
-    "RegressorFace": "facelib.tasks.blendshape_regressor:RegressorFace",
+    "RegressorFace": "facelib.results:RegressorFace",
     "LiveLinkSender": "facelib.io.livelink:LiveLinkSender",
     "LiveLinkReceiver": "facelib.io.livelink:LiveLinkReceiver",
     "write_livelink_csv": "facelib.io.livelink:write_livelink_csv",
@@ -71,16 +71,25 @@ _LAZY: dict[str, str] = {
     "load_blendshapes_json": "facelib.io.blendshape_export:load_json",
     "save_blendshapes_npz": "facelib.io.blendshape_export:save_npz",
     "load_blendshapes_npz": "facelib.io.blendshape_export:load_npz",
+    "BlendshapeTake": "facelib.io.face_rig:BlendshapeTake",
+    "take_from_frames": "facelib.io.animation_export:take_from_frames",
+    "export_blendshapes": "facelib.io.animation_export:export_blendshapes",
+    "export_mesh_animation": "facelib.io.animation_export:export_mesh_animation",
+    "load_rig": "facelib.io.animation_export:load_rig",
     "HeadPose": "facelib.tasks.head_pose:HeadPose",
-    "HeadPoseResult": "facelib.tasks.head_pose:HeadPoseResult",
+    "HeadPoseResult": "facelib.results:HeadPoseResult",
     "FaceDetector": "facelib.tasks.face_detection:FaceDetector",
-    "FaceBox": "facelib.tasks.detection:FaceBox",
+    "FaceBox": "facelib.results:FaceBox",
     "MotionTransfer": "facelib.tasks.motion_transfer:MotionTransfer",
-    "MotionSummary": "facelib.tasks.motion_transfer:MotionSummary",
+    "MotionSummary": "facelib.results:MotionSummary",
+    "MotionResult": "facelib.results:MotionResult",
+    "HeadPoseFrame": "facelib.results:HeadPoseFrame",
+    "resolve_package": "facelib.models.hub:resolve_package",
+    "DEFAULT_MODELS": "facelib.models.registry:DEFAULT_MODELS",
     "MotionMode": "facelib.processing.fomm:MotionMode",
     "FaceCropper": "facelib.tasks.motion_transfer:FaceCropper",
     "Audio2Face": "facelib.tasks.audio2face:Audio2Face",
-    "Audio2FaceResult": "facelib.tasks.audio2face:Audio2FaceResult",
+    "Audio2FaceResult": "facelib.results:Audio2FaceResult",
     "Audio2FaceStream": "facelib.tasks.audio2face:Audio2FaceStream",
     "Windowing": "facelib.tasks.audio2face:Windowing",
     "load_audio": "facelib.io.audio:load_audio",
@@ -133,14 +142,29 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from facelib.io.livelink import LiveLinkReceiver, LiveLinkSender, read_livelink_csv, write_livelink_csv
     from facelib.models.card import ModelCard
     from facelib.models.fetch import LicenceNotAcceptedError
-    from facelib.models.hub import ensure_package, list_models
+    from facelib.models.hub import ensure_package, list_models, resolve_package
     from facelib.models.package import ModelPackage
+    from facelib.models.registry import DEFAULT_MODELS
     from facelib.processing.arkit import ARKIT_NAMES
-    from facelib.tasks.blendshape_regressor import RegressorEngine, RegressorFace
-    from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+    from facelib.processing.fomm import MotionMode
+    from facelib.results import (
+        Audio2FaceResult,
+        BlendshapeFrame,
+        FaceBlendshapes,
+        FaceBox,
+        HeadPoseFrame,
+        HeadPoseResult,
+        LandmarkerFace,
+        LandmarkerResult,
+        MotionResult,
+        MotionSummary,
+        RegressorFace,
+    )
+    from facelib.tasks.audio2face import Audio2Face, Audio2FaceStream, Windowing
+    from facelib.tasks.blendshape_regressor import RegressorEngine
     from facelib.tasks.blendshapes import BlendshapeCapture
-    from facelib.tasks.detection import FaceBox
     from facelib.tasks.face_detection import FaceDetector
-    from facelib.tasks.face_landmarker import FaceLandmarker, LandmarkerFace, LandmarkerResult
+    from facelib.tasks.face_landmarker import FaceLandmarker
     from facelib.tasks.faceboxes import FaceBoxesDetector
-    from facelib.tasks.head_pose import HeadPose, HeadPoseResult
+    from facelib.tasks.head_pose import HeadPose
+    from facelib.tasks.motion_transfer import FaceCropper, MotionTransfer

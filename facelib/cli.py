@@ -5,23 +5,33 @@ Subcommands live in :mod:`facelib.commands`, one module per area; each module li
 ``_run_<name>(args) -> int``), ``CONVERTERS`` (members of ``facelib convert``) and
 ``EVALUATIONS`` (members of ``facelib eval``).  Errors that facelib raises on purpose
 (:class:`~facelib.errors.FacelibError`) print one clear line and exit with status 2.
+
+Interruptions: Ctrl-C exits with 130 and SIGTERM with 143, both by unwinding (SIGTERM is turned
+into an exception), so every writer removes its partial file (:mod:`facelib.io.atomic`).  A
+reader that closes the pipe early (``facelib ... --json | head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from facelib import __version__
-from facelib.commands import audio2face, blendshapes, headpose, inspect, measure, models, motion
+from facelib._version import __version__
+from facelib.commands import audio2face, blendshapes, export, headpose, inspect, measure, models, motion
 from facelib.errors import FacelibError
 
 EXIT_USER_ERROR = 2
+#: Exit status when stdout's reader closed the pipe (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
 
 #: Command modules, in the order ``facelib --help`` lists their subcommands.
-_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face)
+_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face, export)
 
 
 def _add_group(
@@ -57,6 +67,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (so ``finally`` blocks run)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: silence further writes (and the flush at exit)."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     parser = build_parser()
@@ -65,15 +105,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return int(args.func(args))
+        with _sigterm_unwinds():
+            status = int(args.func(args))
+            sys.stdout.flush()
+            return status
     except FacelibError as exc:
         if args.debug:
             raise
         print(f"facelib: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
         print("facelib: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("facelib: terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python scripts/build_default_models.py [--mirror DIR|URL] [--offline]
     python scripts/build_default_models.py --verify      # check the committed packages only
 
-For every name in :data:`facelib.models.bundled.DEFAULT_MODELS` this runs the hub with the
+For every name in :data:`facelib.models.bundled.BUNDLED_MODELS` this runs the hub with the
 bundled lookup off, in a throw-away cache, forcing a conversion from the *upstream* files
 (``prebuilt=False``: FSA-Net from its TF graphs, MediaPipe from ``face_landmarker.task``, never
 from prebuilt ONNX).  The hub downloads each upstream file (or takes it from ``--mirror``),
@@ -93,17 +93,17 @@ def verify(names: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from facelib.models.bundled import DEFAULT_MODELS
+    from facelib.models.bundled import BUNDLED_MODELS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(DEFAULT_MODELS), help="default: all bundled models")
+    parser.add_argument("names", nargs="*", default=list(BUNDLED_MODELS), help="default: all bundled models")
     parser.add_argument("--mirror", help="local directory or URL laid out like a facelib mirror")
     parser.add_argument("--offline", action="store_true", help="never use the network")
     parser.add_argument("--verify", action="store_true", help="only check the committed packages")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(DEFAULT_MODELS))
+    unknown = sorted(set(args.names) - set(BUNDLED_MODELS))
     if unknown:
-        parser.error(f"not bundled: {', '.join(unknown)} (bundled: {', '.join(DEFAULT_MODELS)})")
+        parser.error(f"not bundled: {', '.join(unknown)} (bundled: {', '.join(BUNDLED_MODELS)})")
     if not args.verify:
         build(args.names, args.mirror, args.offline)
     problems = verify(args.names)

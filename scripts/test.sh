@@ -16,6 +16,16 @@ PIP="$VENV/bin/pip"
 "$PIP" install -q "torch==2.13.0"
 # The development install (docs/install.md) plus the test fixtures.
 "$PIP" install -q -r requirements-dev.txt -e tests/plugins/facelib-broken-plugin
+# Blender as a Python module, for tests/test_exports_blender.py: the bpy wheel needs Python 3.11
+# and numpy<2, so it gets an environment of its own (about 1 GB).
+BPY_VENV=${BPY_VENV:-.venv-bpy}
+if ! "$BPY_VENV/bin/python" -c "import bpy" 2>/dev/null; then
+    python3.11 -m venv "$BPY_VENV"
+    "$BPY_VENV/bin/pip" install -q "bpy==5.0.1"
+fi
+export FACELIB_BPY_PYTHON="$(cd "$BPY_VENV" && pwd)/bin/python"
+# fuzz tests replay fixed examples (tests/conftest.py); HYPOTHESIS_PROFILE=explore draws new ones
+export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 "$VENV/bin/python" -m pytest "$@"
 if [ "${CHECK_DIST:-$([ $# -eq 0 ] && echo 1 || echo 0)}" = 1 ]; then
     PYTHON="$VENV/bin/python" bash scripts/check_dist.sh

@@ -29,6 +29,7 @@ from facelib.errors import (
     InputError,
     ModelFileError,
 )
+from facelib.testing.conformance import SessionConformance
 
 
 @pytest.fixture(autouse=True)
@@ -247,3 +248,7 @@ def test_example_plugin_matches_onnxruntime(tmp_path: Path) -> None:
     ref = OnnxRuntimeBackend().load(path).run({"x": x})["y"]
     out = get_backend("onnx-reference").load(path).run({"x": x})["y"]
     np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+class TestOnnxRuntimeConformance(SessionConformance, backend="onnxruntime"):
+    """The built-in backend passes the session part of the suite every plugin runs."""

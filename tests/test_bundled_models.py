@@ -45,11 +45,11 @@ def test_the_installed_bundle_is_this_checkout() -> None:
     assert root is not None, "facelib-models is not installed (pip install -r requirements-dev.txt)"
     assert root.resolve() == BUNDLE.resolve()
     assert sorted(p.name for p in BUNDLE.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))) == sorted(
-        bundled.DEFAULT_MODELS
+        bundled.BUNDLED_MODELS
     )
 
 
-@pytest.mark.parametrize("name", bundled.DEFAULT_MODELS)
+@pytest.mark.parametrize("name", bundled.BUNDLED_MODELS)
 def test_committed_packages_are_upstream_conversions(name: str) -> None:
     """Card files match their sha256; recipe = registry; every source verified against the upstream sha256."""
     assert _load_script().verify([name]) == []
@@ -104,7 +104,7 @@ def test_bundled_landmarker_matches_upstream_mediapipe(reference_dir: Path, medi
 
 
 def test_hub_finds_bundled_packages_first_offline(home: Path) -> None:
-    for name in bundled.DEFAULT_MODELS:
+    for name in bundled.BUNDLED_MODELS:
         path = hub.ensure_package(name, progress=False)
         assert path == BUNDLE / name
         assert hub.package_path(name) == path
@@ -163,3 +163,10 @@ def test_missing_convert_extra_names_every_way_out(home: Path, monkeypatch: pyte
         "or use the ready 'fsanet' of the facelib-models distribution "
         "(pip install facelib-models; FACELIB_BUNDLED unset; no --force)"
     )
+
+
+def test_the_registry_defaults_of_the_main_jobs_are_bundled() -> None:
+    from facelib.models.registry import DEFAULT_MODELS
+
+    for task in ("head_pose", "face_detection", "blendshapes"):
+        assert DEFAULT_MODELS[task] in bundled.BUNDLED_MODELS

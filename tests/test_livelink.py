@@ -12,7 +12,7 @@ from facelib.errors import InputError, MediaReadError
 from facelib.io import livelink as ll
 from facelib.io.blendshape_export import load_json, load_npz, save_json, save_npz
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 # The header published by public Live Link Face importers (Blender add-on LIVE_LINK_FACE_HEADER,
 # Maya importers) — written out here by hand, not derived from facelib's constants.

@@ -55,3 +55,31 @@ def test_bad_files(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ModelFileError, match="not a readable torch checkpoint"):
         load_torch_checkpoint(junk)
+
+
+def test_every_converter_reads_checkpoints_the_same_way(tmp_path: Path) -> None:
+    """FaceBoxes, FaceFormer and FOMM load through load_torch_checkpoint: one error per problem,
+    of a class every caller catches (a missing path is also an InputError, a broken file is both a
+    ModelFileError and a ConversionError), and a malicious pickle is refused by all three."""
+    torch = pytest.importorskip("torch")
+    from facelib.errors import InputError
+    from facelib.models.checkpoints import CheckpointError, CheckpointNotFoundError
+    from facelib.models.convert import faceboxes, faceformer, fomm
+
+    loaders = [faceboxes.load_state_dict, faceformer.load_state_dict, fomm.load_checkpoint]
+    junk, empty, evil = tmp_path / "junk.pth", tmp_path / "empty.pth", tmp_path / "evil.pth"
+    junk.write_bytes(b"not a checkpoint")
+    empty.write_bytes(b"")
+    marker = tmp_path / "marker.txt"
+    torch.save({"weight": torch.zeros(2), "surprise": _Payload(marker)}, evil)
+    for load in loaders:
+        with pytest.raises(CheckpointNotFoundError, match="not found") as missing:
+            load(tmp_path / "missing.pth")
+        assert isinstance(missing.value, InputError | ModelFileError | ConversionError)
+        with pytest.raises(CheckpointError, match="empty"):
+            load(empty)
+        with pytest.raises(CheckpointError, match=r"not a readable torch checkpoint.*weights-only"):
+            load(junk)
+        with pytest.raises(ConversionError, match="does not unpickle untrusted files"):
+            load(evil)
+    assert not marker.exists()

@@ -258,7 +258,7 @@ def test_auto_best_frame_uses_facelib_landmarks_from_the_hub(
 
 
 def test_square_crop_outside_the_image_and_paste_back() -> None:
-    from facelib.processing.face_crop import crop, paste_back, square_box
+    from facelib.processing.fomm_crop import crop, paste_back, square_box
 
     image = np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)
     box = square_box(np.array([-5.0, 10, 15, 30]), margin=0.5, shift_up=0.0)
@@ -329,3 +329,15 @@ def test_missing_webcam_is_a_media_error(small_pkg: Path, source_image: np.ndarr
     with MotionTransfer(small_pkg) as mt, pytest.raises(MediaReadError, match="webcam"):
         mt.animate_to_file(source_image, 9, tmp_path / "live.mp4")
     assert not (tmp_path / "live.mp4").exists()
+
+
+def test_default_landmarker_runs_on_the_backend_and_closes(small_pkg: Path, mediapipe_package: Path) -> None:
+    # issue 14: the landmarker best_frame="auto" opens lost the backend and was never closed
+    mt = MotionTransfer(small_pkg, backend="onnxruntime", best_frame="auto", landmarker=mediapipe_package)
+    fn = mt._landmarks()
+    assert mt._landmarks() is fn  # opened once
+    (landmarker,) = mt._owned
+    assert landmarker.backend.name == "onnxruntime" and landmarker._sessions
+    assert "MotionTransfer('" in repr(mt) and "movement='relative'" in repr(mt)
+    mt.close()
+    assert not landmarker._sessions and not mt._owned

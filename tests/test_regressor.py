@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,84 +16,15 @@ import pytest
 
 from facelib.errors import ConversionError, InputError, ModelCardError, ModelFileError
 from facelib.io.image import read_image
-from facelib.processing.arkit import ARKIT_NAMES, MEDIAPIPE_NAMES
+from facelib.processing.arkit import ARKIT_NAMES
 from facelib.tasks.detection import FaceBox
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-SIZE = (96, 80)  # (height, width): deliberately not square
-NAMES_51 = [n for n in MEDIAPIPE_NAMES if n != "_neutral"][::-1]  # 51 ARKit names, no tongueOut, reversed
-NAMES_57 = [n[0].upper() + n[1:] for n in ARKIT_NAMES] + ["HeadYaw", "HeadPitch", "HeadRoll", "JawOpenAux", "Gaze"]
-
-
-class _Block(nn.Module):
-    """Inverted residual with depthwise conv, squeeze-excite and hard-swish (MobileNetV3 style)."""
-
-    def __init__(self, cin: int, cexp: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.expand = nn.Sequential(nn.Conv2d(cin, cexp, 1, bias=False), nn.BatchNorm2d(cexp), nn.Hardswish())
-        self.dw = nn.Sequential(
-            nn.Conv2d(cexp, cexp, 3, stride, 1, groups=cexp, bias=False), nn.BatchNorm2d(cexp), nn.Hardswish()
-        )
-        self.se = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Conv2d(cexp, 8, 1), nn.ReLU(), nn.Conv2d(8, cexp, 1), nn.Hardsigmoid()
-        )
-        self.project = nn.Sequential(nn.Conv2d(cexp, cout, 1, bias=False), nn.BatchNorm2d(cout))
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x):  # type: ignore[no-untyped-def]
-        y = self.dw(self.expand(x))
-        y = self.project(y * self.se(y))
-        return x + y if self.residual else y
-
-
-class TinyMobileNetV3(nn.Module):
-    def __init__(self, outputs: int, nhwc: bool = False) -> None:
-        super().__init__()
-        self.nhwc = nhwc
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.Hardswish())
-        self.blocks = nn.Sequential(_Block(16, 32, 16, 1), _Block(16, 48, 24, 2), _Block(24, 64, 24, 1))
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 64), nn.Hardswish())
-        self.fc = nn.Linear(64, outputs)
-
-    def forward(self, x):  # type: ignore[no-untyped-def]
-        if self.nhwc:
-            x = x.permute(0, 3, 1, 2)
-        return self.fc(self.head(self.blocks(self.stem(x))))
-
-
-def _make_net(outputs: int, seed: int, nhwc: bool = False) -> TinyMobileNetV3:
-    torch.manual_seed(seed)
-    net = TinyMobileNetV3(outputs, nhwc)
-    with torch.no_grad():  # non-trivial BN statistics so eval-mode BN matters
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-        net.fc.weight.mul_(4.0)
-    return net.eval()
-
-
-def _export(net: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
-    import onnx
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            net,
-            (torch.zeros(*shape),),
-            os.fspath(path),
-            input_names=["image"],
-            output_names=["weights"],
-            dynamic_axes={"image": {0: "N"}, "weights": {0: "N"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    model = onnx.load(os.fspath(path))
-    model.ir_version = 10
-    onnx.save(model, os.fspath(path))
-    return path
+from facelib.testing.regressor_net import NAMES_51, NAMES_57, SIZE  # noqa: E402
+from facelib.testing.regressor_net import export as _export  # noqa: E402
+from facelib.testing.regressor_net import make_net as _make_net  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -349,8 +279,8 @@ def test_cli_convert_regressor(nets, faceboxes_pkg: Path, tmp_path: Path, capsys
 
 
 def test_blendshape_capture_dispatches_to_the_regressor(pkg57: Path, media_dir: Path) -> None:
+    from facelib.results import BlendshapeFrame
     from facelib.tasks.blendshape_regressor import RegressorEngine
-    from facelib.tasks.blendshape_results import BlendshapeFrame
     from facelib.tasks.blendshapes import BlendshapeCapture
 
     image = read_image(media_dir / "images" / "obama.jpg")

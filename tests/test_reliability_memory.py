@@ -15,7 +15,7 @@ import pytest
 from headpose_support import build_fsanet, build_ultraface
 
 from facelib.io.video import Frame, iter_frames
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 
 @pytest.fixture(scope="module")

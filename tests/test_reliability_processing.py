@@ -173,7 +173,8 @@ def test_head_pose_angles_invert_the_documented_composition(
 ) -> None:
     m = np.eye(4)
     m[:3, :3] = scale * (_rot_y(math.radians(yaw)) @ _rot_x(math.radians(pitch)) @ _rot_z(math.radians(roll)))
-    np.testing.assert_allclose(face_geometry.head_pose_angles(m), [yaw, pitch, roll], atol=1e-6)
+    # facelib's convention (AFLW2000 Pose_Para): R = Ry(-yaw) Rx(-pitch) Rz(-roll)
+    np.testing.assert_allclose(face_geometry.head_pose_angles(m), [-yaw, -pitch, -roll], atol=1e-6)
 
 
 # --- FaceBoxes and UltraFace priors and decoding -------------------------------------------------

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from facelib.errors import FacelibError
 from facelib.io.blendshape_export import load_json, load_npz, save_json, save_npz
 from facelib.io.livelink import read_livelink_csv, write_livelink_csv
 from facelib.io.matfile import read_mat
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -162,6 +162,12 @@ face_keys = st.fixed_dictionaries(
     )
     | json_values,
     names=st.none() | json_values,
+)
+# found by Hypothesis once (issue 20): null weights reached to_arkit as a 0-d array -> IndexError
+@example(frames=[{"index": 0, "timestamp_ms": 0.0, "faces": [{"blendshapes": None}]}], names=None)
+@example(
+    frames=[{"index": 0, "timestamp_ms": 0.0, "faces": [{"box": [0, 0, 1, 1], "score": 1.0, "blendshapes": None}]}],
+    names=None,
 )
 def test_blendshape_json_reader_on_malformed_content(tmp_path: Path, frames: object, names: object) -> None:
     path = tmp_path / "fuzz.json"

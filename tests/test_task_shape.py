@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from headpose_support import build_fsanet, build_ultraface
 
-from facelib.backends.base import Backend, Session, TensorSpec
+from facelib.backends.base import Backend, Session, SpecSession, TensorSpec
 from facelib.backends.batching import fixed_batch, run_batched
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.cli import main
@@ -70,7 +70,7 @@ def test_wrong_task_is_refused_before_any_download(
     assert main(["headpose", image, "--model", "fomm-vox-256", "--detector", str(detector)]) == 2
     err = capsys.readouterr().err
     assert "'fomm-vox-256' is a 'motion_transfer' model, not a 'head_pose' model" in err and "fsanet" in err
-    with pytest.raises(ModelError, match="not a 'face_detection' model"):
+    with pytest.raises(ModelError, match="not a 'face_detection' or 'blendshapes' model"):
         HeadPose(headpose_pkgs[0], detector="fsanet")
     with pytest.raises(ModelError, match="not a 'audio2face' model"):
         Audio2Face.from_pretrained("mediapipe-face-landmarker")
@@ -106,6 +106,9 @@ def test_cli_takes_hub_names_and_says_how_to_get_them(
     monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FACELIB_OFFLINE", "1")
     monkeypatch.delenv("FACELIB_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for path in ("speech.wav", "face.png", "drive.mp4"):  # inputs are checked first (issue 20)
+        (tmp_path / path).write_bytes(b"x")
     assert main([*command, "--model", name]) == 2
     err = capsys.readouterr().err
     assert f"facelib models fetch {name}" in err and "facelib convert" in err
@@ -137,6 +140,27 @@ def test_headpose_takes_any_detector_package(
     args = ["headpose", str(media_dir / "images" / "two_people.jpg"), "--model", str(headpose_pkgs[0])]
     assert main([*args, "--detector", str(faceboxes), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["faces"]) == 2
+
+
+def test_blazeface_is_a_detector_like_the_others(
+    headpose_pkgs: tuple[Path, Path], mediapipe_package: Path, media_dir: Path
+) -> None:
+    from facelib.tasks.blazeface import BlazeFaceDetector
+    from facelib.tasks.face_landmarker import FaceLandmarker
+
+    image = read_image(media_dir / "images" / "obama.jpg")
+    with FaceLandmarker(mediapipe_package) as landmarker:
+        expected = landmarker.detect_faces(image)
+    with BlazeFaceDetector(mediapipe_package) as detector:
+        faces = detector.detect(image)
+        assert "BlazeFaceDetector('mediapipe-face-landmarker'" in repr(detector)
+    assert len(faces) == len(expected) == 1
+    np.testing.assert_allclose(faces[0].box, expected.boxes[0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(faces[0].keypoints, expected.keypoints[0], rtol=0, atol=1e-4)
+    with HeadPose(headpose_pkgs[0], detector=mediapipe_package) as pose:
+        assert isinstance(pose.detector, BlazeFaceDetector)
+        (face,) = pose.predict(image)
+        np.testing.assert_allclose(face.box, faces[0].box, rtol=0, atol=1e-4)
 
 
 def test_sub_models_inherit_the_backend(headpose_pkgs: tuple[Path, Path]) -> None:
@@ -183,24 +207,16 @@ def test_workload_presets_live_in_the_backend() -> None:
 # -- chunking and padding -----------------------------------------------------------------------
 
 
-class _Recorder(Session):
+class _Recorder(SpecSession):
     """A session built for batch ``fixed`` (or dynamic) that doubles ``x`` and adds ``s``."""
 
     def __init__(self, fixed: int | None, shared_batch: int | None = None) -> None:
-        self.model_path = Path("recorder.onnx")
-        self._inputs = (
+        inputs = (
             TensorSpec("x", (fixed if fixed else "N", 2), "float32"),
             TensorSpec("s", (shared_batch if shared_batch else "M", 2), "float32"),
         )
+        super().__init__(Path("recorder.onnx"), inputs, (TensorSpec("y", ("N", 2), "float32"),))
         self.calls: list[dict[str, np.ndarray]] = []
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return (TensorSpec("y", ("N", 2), "float32"),)
 
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.calls.append(dict(feeds))

@@ -7,9 +7,11 @@ import (or whose hook fails) is remembered with its error and listed by
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import attrs
 import pluggy
@@ -21,7 +23,11 @@ from facelib.errors import (
     BackendNotFoundError,
     BackendUnavailableError,
     DuplicateBackendError,
+    FacelibError,
 )
+
+T = TypeVar("T")
+log = logging.getLogger("facelib.backends")
 
 
 @attrs.frozen
@@ -62,6 +68,8 @@ class _Registry:
         self._loaded = False
         self._backends: dict[str, list[_Registered]] = {}
         self._failures: list[PluginFailure] = []
+        #: Backends whose load() failed under "auto": skipped by later "auto" choices.
+        self._auto_failed: dict[type[Backend], str] = {}
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -69,6 +77,7 @@ class _Registry:
         with self._lock:
             if self._loaded:
                 return
+            _quiet_onnxruntime()
             manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
             manager.add_hookspecs(hookspecs)
             from facelib.backends import builtin
@@ -111,6 +120,7 @@ class _Registry:
             self._loaded = False
             self._backends.clear()
             self._failures.clear()
+            self._auto_failed.clear()
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -165,17 +175,43 @@ class _Registry:
             )
         return entries[0].cls
 
+    def mark_auto_failed(self, cls: type[Backend], reason: str) -> bool:
+        """Remember that ``cls`` failed under "auto"; True the first time."""
+        with self._lock:
+            first = cls not in self._auto_failed
+            self._auto_failed[cls] = reason
+            return first
+
     def _auto(self) -> type[Backend]:
         candidates = [
             entries[0].cls
             for entries in self._backends.values()
-            if len(entries) == 1 and _availability(entries[0].cls)[0]
+            if len(entries) == 1 and entries[0].cls not in self._auto_failed and _availability(entries[0].cls)[0]
         ]
         if not candidates:
             ort = self._backends.get("onnxruntime")
             reason = _availability(ort[0].cls)[1] if ort else "the built-in backend is not registered"
             raise BackendUnavailableError(f"no backend is available; ONNX Runtime: {reason}")
         return max(candidates, key=lambda c: (c.priority, c.name))
+
+
+def _quiet_onnxruntime() -> None:
+    """ONNX Runtime's default logger to errors only, before any plugin opens a session.
+
+    Plugins built on onnxruntime (and their converted models) otherwise print a coloured line
+    per unused initializer or unsupported-node assignment when a session opens — dozens for one
+    model — though nothing is wrong.  facelib's own backend sets the same level per session.
+    ``FACELIB_NATIVE_LOGS=1`` keeps onnxruntime's default (warnings).
+    """
+    import os
+
+    if os.environ.get("FACELIB_NATIVE_LOGS") == "1":
+        return
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    onnxruntime.set_default_logger_severity(3)
 
 
 def _availability(cls: type[Backend]) -> tuple[bool, str]:
@@ -237,7 +273,62 @@ def get_backend(name: str | Backend = "auto", **options: Any) -> Backend:
     ok, reason = _availability(cls)
     if not ok:
         raise BackendUnavailableError(f"backend {cls.name!r} cannot run here: {reason}")
-    return cls(**options)
+    backend = cls(**options)
+    if name == "auto":
+        backend._facelib_auto = True  # type: ignore[attr-defined]  # may give way (open_with_fallback)
+    return backend
+
+
+def keep_auto(chosen: Backend, tuned: Backend) -> Backend:
+    """``tuned`` (e.g. ``chosen.for_workload(...)``), still allowed to give way if ``chosen`` was."""
+    if getattr(chosen, "_facelib_auto", False):
+        tuned._facelib_auto = True  # type: ignore[attr-defined]
+    return tuned
+
+
+def active_backend(backend: Backend) -> Backend:
+    """The backend that replaced ``backend`` after its load failed under ``"auto"`` (else itself)."""
+    while (nxt := getattr(backend, "_facelib_replacement", None)) is not None:
+        backend = nxt
+    return backend
+
+
+def open_with_fallback(backend: Backend, load: Callable[[Backend], T]) -> T:
+    """``load(backend)``; when that raises and ``backend`` was chosen by ``"auto"``, the next-best
+    available backend is tried instead, with a one-line warning on the ``facelib.backends`` logger.
+
+    A plugin whose ``load()``/``compile()`` crashes must not break a user's plain command: the
+    failing backend is skipped by every later ``"auto"`` choice in this process.  Errors that
+    say the model or the input is wrong (:class:`~facelib.errors.ModelError`,
+    :class:`~facelib.errors.InputError`) are raised as they are; an explicitly named backend's
+    crash becomes a :class:`BackendError` that names it.
+    """
+    current = active_backend(backend)
+    while True:
+        try:
+            return load(current)
+        except Exception as exc:
+            if isinstance(exc, FacelibError) and not isinstance(exc, BackendError):
+                raise
+            why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if not getattr(current, "_facelib_auto", False):
+                if isinstance(exc, FacelibError):
+                    raise
+                raise BackendError(f"backend {current.name!r} failed to load the model: {why}") from exc
+            first = _REGISTRY.mark_auto_failed(type(current), why)
+            try:
+                replacement = get_backend("auto")
+            except BackendError:
+                raise BackendError(f"backend {current.name!r} failed to load the model: {why}") from exc
+            if first:  # one line per failing backend, however many tasks and models hit it
+                log.warning(
+                    "facelib: warning: backend %r failed to load a model (%s); using %r instead",
+                    current.name,
+                    why,
+                    replacement.name,
+                )
+            current._facelib_replacement = replacement  # type: ignore[attr-defined]
+            current = replacement
 
 
 def register_backend(cls: type[Backend], origin: str = "runtime") -> None:

@@ -54,7 +54,8 @@ def _add_audio2face(sub: Any) -> None:
         type=Path,
         default=Path("animation.npy"),
         help="OUT.npy (T,V,3) | DIR (one {i}.npy per frame) | OUT.mp4 (rendered, with audio) | "
-        "OUT.obj/OUT.ply (folder OUT/ of meshes)",
+        "OUT.obj/OUT.ply (folder OUT/ of meshes) | OUT.usd (animated mesh) | OUT.pc2 (point cache + OUT.obj); "
+        "USD and PC2 get the speech copied beside them",
     )
     p.add_argument("--backend", default="auto", help="backend name (see 'facelib backends')")
     p.add_argument("--size", type=int, default=800, help="video size in pixels (square)")
@@ -65,8 +66,12 @@ def _add_audio2face(sub: Any) -> None:
 def _run_audio2face(args: argparse.Namespace) -> int:
     from facelib.errors import InputError
     from facelib.io.mesh import NpyFrameWriter, read_mesh, write_sequence
+    from facelib.io.paths import require_input_file
     from facelib.tasks.audio2face import Audio2Face
 
+    require_input_file(args.audio, "audio file")
+    if args.template is not None:
+        require_input_file(args.template, "template mesh")
     out: Path = args.output
     suffix = out.suffix.lower()
     task = Audio2Face(args.model, backend=args.backend, max_context=args.max_context or None)
@@ -74,7 +79,7 @@ def _run_audio2face(args: argparse.Namespace) -> int:
         mesh = read_mesh(args.template) if args.template is not None else None
         template = mesh.vertices if mesh is not None else None
         faces = mesh.faces if mesh is not None and len(mesh.faces) else task.faces
-        frames = task.iter_frames(args.audio, args.subject, template)
+        frames = _with_progress(task.iter_frames(args.audio, args.subject, template), args.audio, task.fps)
         if suffix == ".npy":
             with NpyFrameWriter(out) as writer:
                 for frame in frames:
@@ -95,16 +100,33 @@ def _run_audio2face(args: argparse.Namespace) -> int:
             write_sequence(out.with_suffix(""), counter, faces, fmt=suffix[1:])
             count = counter.count
             out = out.with_suffix("")
+        elif suffix in (".usd", ".usda", ".usdc", ".pc2"):
+            from facelib.io.animation_export import export_mesh_animation
+
+            if faces is None:
+                raise InputError(
+                    f"{suffix} needs triangles: pass --template MESH.ply/.obj or convert with a mesh template"
+                )
+            out, count = export_mesh_animation(out, frames, faces, task.fps, rest=template, audio=args.audio)
         elif suffix == "":
             counter = _Counter(frames)
             write_sequence(out, counter, fmt="npy")
             count = counter.count
         else:
-            raise InputError(f"unsupported output {out}; use .npy, .mp4, .obj, .ply or a directory")
+            raise InputError(f"unsupported output {out}; use .npy, .mp4, .obj, .ply, .usd, .pc2 or a directory")
         print(f"wrote {count} frames at {task.fps:g} fps to {out}")
     finally:
         task.close()
     return 0
+
+
+def _with_progress(frames: Any, audio: Path, fps: float) -> Any:
+    """``frames`` with a progress bar on stderr (a terminal), its total estimated from the audio length."""
+    from facelib._progress import progress
+    from facelib.io.audio import audio_info
+
+    total = round(audio_info(audio).duration * fps) or None
+    return progress(frames, total=total, desc="audio2face", unit="frame")
 
 
 class _Counter:

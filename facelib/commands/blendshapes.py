@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ def _add_blendshapes(sub: Any) -> None:
     p.add_argument("--csv", type=Path, metavar="OUT", help="write a Live Link Face CSV (Unreal, Blender, Maya)")
     p.add_argument("--csv-fps", type=float, default=60.0, help="timecode frame rate of --csv (default 60)")
     p.add_argument("--livelink", metavar="HOST:PORT", help="stream every frame to a Live Link Face receiver over UDP")
+    p.add_argument(
+        "--export", type=Path, metavar="OUT", help="write the take as animation: OUT.fbx | OUT.glb | OUT.usd"
+    )
+    p.add_argument("--rig", type=Path, help="animate this character (.glb/.fbx/.usd) in --export (default: stand-in)")
     p.set_defaults(func=_run_blendshapes)
 
 
@@ -76,8 +81,11 @@ def _run_blendshapes(args: argparse.Namespace) -> int:
     if args.num_faces < 1:
         raise InputError(f"--num-faces must be at least 1, got {args.num_faces}")
     is_image = args.input is not None and is_image_path(args.input) and not is_video_path(args.input)
-    if args.input is not None and not Path(args.input).exists():
-        raise InputError(f"input not found: {args.input}")
+    if args.input is not None:
+        from facelib.io.paths import require_input_file
+
+        require_input_file(args.input)
+    _check_blendshape_outputs(args, is_image)
     if is_image:
         from facelib.io.draw_face import draw_frame
 
@@ -98,6 +106,23 @@ def _run_blendshapes(args: argparse.Namespace) -> int:
     return _run_blendshapes_video(args)
 
 
+def _check_blendshape_outputs(args: argparse.Namespace, is_image: bool) -> None:
+    """``--draw`` and ``--csv`` name files of the right kind, before any model is loaded."""
+    from facelib.errors import InputError
+    from facelib.io.atomic import check_output_file
+    from facelib.io.image import is_image_path
+    from facelib.io.video import is_video_path
+
+    if args.csv is not None:
+        check_output_file(args.csv, "CSV")
+    if args.draw is not None:
+        check_output_file(args.draw, "image" if is_image else "video")
+        if is_image and not is_image_path(args.draw):
+            raise InputError(f"--draw {args.draw}: an image input is drawn to an image file (.png, .jpg ...)")
+        if not is_image and not is_video_path(args.draw):
+            raise InputError(f"--draw {args.draw}: a video input is drawn to a video file (.mp4, .mkv, .avi ...)")
+
+
 def _print_blendshape_frame(frame: Any) -> None:
     from facelib.processing.arkit import ARKIT_NAMES
 
@@ -115,7 +140,10 @@ def _print_blendshape_frame(frame: Any) -> None:
 
 @contextlib.contextmanager
 def _blendshape_sinks(args: argparse.Namespace) -> Iterator[list[Callable[[Any], object]]]:
-    """Writers for ``--csv`` and ``--livelink``, each a callable taking one BlendshapeFrame."""
+    """Writers for ``--csv``, ``--livelink`` and ``--export``, each a callable taking one BlendshapeFrame.
+
+    ``--export`` collects the frames and writes the animation file when the run ends without error.
+    """
     from facelib.errors import InputError
     from facelib.io.livelink import LiveLinkCSVWriter, LiveLinkSender
 
@@ -129,7 +157,20 @@ def _blendshape_sinks(args: argparse.Namespace) -> Iterator[list[Callable[[Any],
                 raise InputError(f"--livelink takes HOST:PORT, got {args.livelink!r}")
             sender = stack.enter_context(LiveLinkSender(host or "127.0.0.1", int(port)))
             sinks.append(lambda frame: sender.send_frame(frame, use_timestamp=True))
+        collector = None
+        if args.export is not None:
+            from facelib.io.animation_export import TakeCollector, check_export_path
+
+            check_export_path(args.export, args.rig)
+            collector = TakeCollector()
+            sinks.append(collector)
+        elif args.rig is not None:
+            raise InputError("--rig is used with --export")
         yield sinks
+        if collector is not None:
+            from facelib.io.animation_export import export_blendshapes
+
+            print(export_blendshapes(args.export, collector.take(), args.rig).summary(), file=sys.stderr)
 
 
 def _run_blendshapes_video(args: argparse.Namespace) -> int:
@@ -163,9 +204,12 @@ def _run_blendshapes_video(args: argparse.Namespace) -> int:
                     if writer is None:
                         writer = VideoWriter(args.draw, fps)
                     writer.write(draw_frame(frame.image, result))
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            writer.abort()  # Ctrl-C, SIGTERM or an error: no half-written video
+        raise
+    if writer is not None:
+        writer.close()
     if not args.json:
         print(f"{frames} frames, a face in {faces_seen}")
         if args.draw:
@@ -176,7 +220,7 @@ def _run_blendshapes_video(args: argparse.Namespace) -> int:
 def _add_convert_mediapipe(sub: Any) -> None:
     p = sub.add_parser("mediapipe", help="Google MediaPipe face_landmarker.task -> blendshapes package")
     p.add_argument("task", type=Path, help="face_landmarker.task (float16/1)")
-    p.add_argument("output", type=Path, help="output package directory")
+    _add_output(p, legacy_positional=True)
     p.add_argument("--detector", type=Path, help="use this ONNX of face_detector.tflite instead of converting")
     p.add_argument("--landmarks", type=Path, help="use this ONNX of face_landmarks_detector.tflite")
     p.add_argument("--blendshapes", type=Path, help="use this ONNX of face_blendshapes.tflite")
@@ -192,7 +236,7 @@ def _run_convert_mediapipe(args: argparse.Namespace) -> int:
     for role in ("detector", "landmarks", "blendshapes"):
         if getattr(args, role) is not None:
             sources[role] = getattr(args, role)
-    package = build_package(sources, args.output, progress=True, opset=args.opset, optimize=not args.no_optimize)
+    package = build_package(sources, _output(args), progress=True, opset=args.opset, optimize=not args.no_optimize)
     print(f"wrote {package.root} ({package.card.name}, variant {package.card.variant})")
     return 0
 
@@ -200,10 +244,34 @@ def _run_convert_mediapipe(args: argparse.Namespace) -> int:
 # --- facelib convert faceboxes / regressor (expression capture) ---------------------------
 
 
+def _add_output(p: Any, legacy_positional: bool = False) -> None:
+    """``-o/--output DIR`` as every converter spells it (plus the old positional where there was one)."""
+    p.add_argument("-o", "--output", type=Path, help="package directory to write (replaced if it holds a package)")
+    if legacy_positional:
+        p.add_argument("output_positional", type=Path, nargs="?", help=argparse.SUPPRESS)
+
+
+def _output(args: argparse.Namespace) -> Path:
+    return _one_of(args.output, getattr(args, "output_positional", None), "-o/--output DIR")
+
+
+def _one_of(first: Path | None, second: Path | None, what: str) -> Path:
+    """The value given once, in either spelling; an InputError when neither or two different ones."""
+    from facelib.errors import InputError
+
+    if first is not None and second is not None and first != second:
+        raise InputError(f"{what} given twice ({first} and {second}); give it once")
+    value = first if first is not None else second
+    if value is None:
+        raise InputError(f"give {what}")
+    return value
+
+
 def _add_convert_faceboxes(sub: Any) -> None:
     p = sub.add_parser("faceboxes", help="FaceBoxes .pth (FaceBoxesProd.pth) -> face_detection package")
-    p.add_argument("--weights", type=Path, required=True, help="FaceBoxesProd.pth state dict")
-    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("weights", type=Path, nargs="?", help="FaceBoxesProd.pth state dict")
+    p.add_argument("--weights", dest="weights_flag", type=Path, help=argparse.SUPPRESS)  # the old spelling
+    _add_output(p)
     p.add_argument("--score-threshold", type=float, default=0.5, help="face probability threshold (0.5)")
     p.add_argument("--iou-threshold", type=float, default=0.3, help="NMS IoU threshold (0.3)")
     p.set_defaults(func=_run_convert_faceboxes)
@@ -213,8 +281,8 @@ def _run_convert_faceboxes(args: argparse.Namespace) -> int:
     from facelib.models.convert.faceboxes import build_package
 
     package = build_package(
-        {"weights": args.weights},
-        args.output,
+        {"weights": _one_of(args.weights, args.weights_flag, "WEIGHTS (FaceBoxesProd.pth)")},
+        _output(args),
         score_threshold=args.score_threshold,
         iou_threshold=args.iou_threshold,
     )
@@ -225,9 +293,10 @@ def _run_convert_faceboxes(args: argparse.Namespace) -> int:
 
 def _add_convert_regressor(sub: Any) -> None:
     p = sub.add_parser("regressor", help="package your face-crop -> blendshape ONNX regressor with a detector")
-    p.add_argument("--regressor", type=Path, required=True, help="regressor .onnx (one image input)")
-    p.add_argument("--detector", type=Path, required=True, help="face_detection package dir or FaceBoxes .onnx")
-    p.add_argument("--output", "-o", type=Path, required=True, help="package directory to write")
+    p.add_argument("regressor", type=Path, nargs="?", help="regressor .onnx (one image input)")
+    p.add_argument("--regressor", dest="regressor_flag", type=Path, help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument("--detector", type=Path, required=True, help="FaceBoxes face_detection package dir or .onnx")
+    _add_output(p)
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
     names = p.add_mutually_exclusive_group(required=True)
     names.add_argument("--names", help="comma-separated output names, in output order")
@@ -268,8 +337,8 @@ def _run_convert_regressor(args: argparse.Namespace) -> int:
     if args.head_pose:
         head = {"names": args.head_pose[:3], "unit": args.head_pose[3]}
     package = build_package(
-        {"regressor": args.regressor, "detector": args.detector},
-        args.output,
+        {"regressor": _one_of(args.regressor, args.regressor_flag, "REGRESSOR (.onnx)"), "detector": args.detector},
+        _output(args),
         input_size=args.input_size,
         output_names=names,
         colour_order=args.colour_order,

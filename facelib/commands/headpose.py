@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,13 @@ def _add_headpose_options(p: Any) -> None:
 
 def _add_headpose(sub: Any) -> None:
     p = sub.add_parser("headpose", help="head pose (yaw, pitch, roll in degrees) of every face in images or a video")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files, or one video file")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="image files, one video file, or a webcam device number (facelib headpose 0)",
+    )
     _add_headpose_options(p)
     p.add_argument("--json", action="store_true", help="print JSON: per face box, score, yaw, pitch, roll")
     p.add_argument(
@@ -90,6 +97,7 @@ def _run_headpose(args: argparse.Namespace) -> int:
     ]
     if videos and len(args.inputs) > 1:
         raise InputError("give either image files or exactly one video file")
+    _check_headpose_paths(args, videos)
     with _headpose_task(args) as pose:
         if videos:
             return _headpose_video(pose, videos[0], args)
@@ -110,7 +118,29 @@ def _run_headpose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_headpose_paths(args: argparse.Namespace, videos: list[Path | int]) -> None:
+    """Inputs exist and ``--draw`` fits them, before any model is loaded."""
+    from facelib.errors import InputError
+    from facelib.io.image import is_image_path
+    from facelib.io.paths import require_input_file
+    from facelib.io.video import is_video_path
+
+    for path in args.inputs:
+        if not (videos and isinstance(videos[0], int)):
+            require_input_file(path)
+    draw = args.draw
+    if draw is None:
+        return
+    if videos and not is_video_path(draw):
+        raise InputError(f"--draw {draw}: a video input is drawn to a video file (.mp4, .mkv, .avi ...)")
+    if not videos and len(args.inputs) == 1 and (draw.is_dir() or not is_image_path(draw)):
+        raise InputError(f"--draw {draw}: one image is drawn to an image file (.png, .jpg ...)")
+    if not videos and len(args.inputs) > 1 and (draw.suffix or draw.is_file()) and not draw.is_dir():
+        raise InputError(f"--draw {draw}: several images are drawn into a directory; give a folder name")
+
+
 def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> int:
+    from facelib._progress import progress
     from facelib.errors import MediaReadError
     from facelib.io.video import VideoReader, VideoWriter
 
@@ -120,7 +150,10 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
         fps = reader.fps
         writer = VideoWriter(args.draw, fps) if args.draw is not None else None
         try:
-            for frame in pose.predict_video(reader):
+            # a bar on stderr when the per-frame lines are not on the terminal (--json, or redirected)
+            bar: bool | None = None if args.json or not sys.stdout.isatty() else False
+            stream = progress(pose.predict_video(reader), reader.frame_count or None, "headpose", bar, "frame")
+            for frame in stream:
                 count += 1
                 if args.json:
                     entry = {"index": frame.index, "timestamp_ms": frame.timestamp_ms}
@@ -134,9 +167,12 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
                         print(_face_line(face))
                 if writer is not None:
                     writer.write(_annotate(frame.image, frame.faces))
-        finally:
+        except BaseException:
             if writer is not None:
-                writer.close()
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.close()
     if count == 0:
         raise MediaReadError(f"{source} has no decodable frames")
     if args.json:
@@ -170,6 +206,13 @@ def _add_convert_fsanet(sub: Any) -> None:
     p = sub.add_parser(
         "fsanet", help="FSA-Net TF frozen graphs (.pb, or .onnx converted from them) -> head_pose package"
     )
+    p.add_argument(
+        "checkpoints",
+        nargs="*",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="the three .pb (or .onnx) files under their upstream names, or the folder holding them",
+    )
     p.add_argument("--capsule", type=Path, help="fsanet_capsule_3_16_2_21_5.pb (or .onnx)")
     p.add_argument("--var-capsule", type=Path, help="fsanet_var_capsule_3_16_2_21_5.pb (or .onnx)")
     p.add_argument("--nos-capsule", type=Path, help="fsanet_noS_capsule_3_16_2_192_5.pb (or .onnx)")
@@ -184,16 +227,25 @@ def _run_convert_fsanet(args: argparse.Namespace) -> int:
 
     sources: dict[str, Path] = {}
     given = {"capsule": args.capsule, "var_capsule": args.var_capsule, "noS_capsule": args.nos_capsule}
+    folders = [args.from_dir] if args.from_dir is not None else []
+    for path in args.checkpoints:  # positional: files named as upstream names them, or folders
+        if path.is_dir():
+            folders.append(path)
+            continue
+        role = next((r for r, stem in VARIANTS.items() if path.stem == stem), None)
+        if role is None:
+            raise InputError(f"{path}: not an FSA-Net file name ({', '.join(VARIANTS.values())}); use --capsule etc.")
+        given[role] = given[role] or path
     for role, stem in VARIANTS.items():
         if given[role] is not None:
             sources[role] = given[role]
-        elif args.from_dir is not None:
-            for suffix in (".pb", ".onnx"):
-                if (args.from_dir / f"{stem}{suffix}").is_file():
-                    sources[role] = args.from_dir / f"{stem}{suffix}"
-                    break
+            continue
+        for folder, suffix in ((f, s) for f in folders for s in (".pb", ".onnx")):
+            if (folder / f"{stem}{suffix}").is_file():
+                sources[role] = folder / f"{stem}{suffix}"
+                break
     if not sources:
-        raise InputError("give --capsule/--var-capsule/--nos-capsule files or --from-dir")
+        raise InputError("give the FSA-Net files or their folder (or --capsule/--var-capsule/--nos-capsule)")
     package = build_package(sources, args.output, progress=True)
     print(f"wrote {package.root} ({', '.join(package.card.files)})")
     return 0

@@ -15,7 +15,9 @@ from facelib.models.registry import DEFAULT_MODELS
 def _add_convert_fomm(sub: Any) -> None:
     p = sub.add_parser("fomm", help="First Order Motion Model checkpoint (.pth.tar) -> motion_transfer package")
     p.add_argument("checkpoint", type=Path, help="released checkpoint, e.g. vox-cpk.pth.tar")
-    p.add_argument("--config", default="vox-256", help="upstream YAML config file, or preset vox-256 / taichi-256")
+    p.add_argument(
+        "--config", default=None, help="upstream YAML config file, or preset vox-256 / taichi-256 (default: vox-256)"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="package directory to write")
     p.add_argument(
         "--align-corners",
@@ -88,7 +90,12 @@ def _run_motion(args: argparse.Namespace) -> int:
             best = int(best)
         except ValueError:
             raise InputError(f"--best-frame must be an integer or 'auto', got {best!r}") from None
+    from facelib.io.paths import require_input_file
+
     driving: Any = int(args.driving) if str(args.driving).isdigit() else Path(args.driving)
+    require_input_file(args.source, "source image")
+    if isinstance(driving, Path):
+        require_input_file(driving, "driving video")
     with MotionTransfer(
         args.model,
         backend=args.backend,

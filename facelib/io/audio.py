@@ -2,7 +2,10 @@
 
 Whole files are read with :func:`load_audio`; long files are read block by block with
 :func:`iter_audio_blocks` (soundfile blocks + a streaming soxr resampler, bounded memory), so
-ten minutes of speech never has to be in memory at once.  Multi-channel audio is mixed down by
+ten minutes of speech never has to be in memory at once.  Containers libsndfile cannot read
+(``.m4a``/AAC, the audio track of an ``.mp4``/``.mov``/``.mkv`` video, ``.opus`` in WebM ...)
+are decoded by ffmpeg (imageio-ffmpeg's binary, the ``media`` extra, or ffmpeg on PATH) straight
+to mono float32 at the target rate; those are held in memory whole.  Multi-channel audio is mixed down by
 averaging the channels (as ``librosa.to_mono``); integer PCM (8/16/24/32-bit) becomes float in
 [-1, 1].  Silence is valid input.  Errors: :class:`MediaReadError` for missing, empty, corrupt or
 undecodable files; :class:`InputError` for NaN/inf samples or unusable arrays.
@@ -45,6 +48,8 @@ class AudioInfo:
 
 def _check_path(path: PathLike) -> Path:
     p = Path(path)
+    if p.is_dir():
+        raise MediaReadError(f"{p} is a directory, not an audio file")
     if not p.is_file():
         raise MediaReadError(f"audio file not found: {p}")
     if p.stat().st_size == 0:
@@ -60,13 +65,53 @@ def audio_info(path: PathLike) -> AudioInfo:
     try:
         info = sf.info(str(p))
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for corrupt files
-        raise MediaReadError(
-            f"cannot read {p} as audio ({exc}); it may be corrupt or in a format libsndfile cannot decode "
-            "(convert it to WAV/FLAC/OGG/MP3)"
-        ) from exc
+        samples = _ffmpeg_decode(p, TARGET_RATE)
+        if samples is None:
+            raise MediaReadError(
+                f"cannot read {p} as audio ({exc}); it may be corrupt, or in a format only ffmpeg decodes "
+                "(.m4a, a video's audio track): pip install 'facelib[media]' or put ffmpeg on PATH"
+            ) from exc
+        return AudioInfo(p, TARGET_RATE, len(samples), 1, FFMPEG_SUBTYPE)
     if info.frames <= 0:
         raise MediaReadError(f"{p} has no audio samples")
     return AudioInfo(p, int(info.samplerate), int(info.frames), int(info.channels), str(info.subtype))
+
+
+#: :attr:`AudioInfo.subtype` of files that only ffmpeg decodes (reported mono at the target rate).
+FFMPEG_SUBTYPE = "ffmpeg"
+_DECODED: dict[tuple[str, float, int, int], np.ndarray] = {}  # the last ffmpeg decode, by file and rate
+
+
+def _ffmpeg_decode(path: Path, rate: int) -> np.ndarray | None:
+    """Mono float32 samples at ``rate`` decoded by ffmpeg; None without ffmpeg.
+
+    Raises :class:`MediaReadError` when ffmpeg finds no audio stream or cannot decode the file.
+    The last decode is kept, so asking for its length and then its samples decodes once.
+    """
+    import subprocess
+
+    from facelib.io.ffmpeg import find_ffmpeg
+
+    exe = find_ffmpeg()
+    if exe is None:
+        return None
+    stat = path.stat()
+    key = (os.fspath(path.resolve()), stat.st_mtime, stat.st_size, rate)
+    if key in _DECODED:
+        return _DECODED[key]
+    cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", os.fspath(path)]
+    cmd += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    if proc.returncode != 0 or samples.size == 0:
+        text = proc.stderr.decode(errors="replace").strip()
+        why = text.splitlines()[-1] if text else "no audio samples"
+        if "matches no streams" in text:
+            why = "it has no audio track"
+        raise MediaReadError(f"cannot read {path} as audio: {why}")
+    _DECODED.clear()
+    _DECODED[key] = check_samples(samples, str(path))
+    return samples
 
 
 def _mono(block: np.ndarray) -> np.ndarray:
@@ -122,8 +167,15 @@ def load_audio(
     p = _check_path(source)
     try:
         info = audio_info(p)
-    except MediaReadError:
-        return _load_fallback(p, target_rate)
+    except MediaReadError as first:
+        try:
+            return _load_fallback(p, target_rate)
+        except MediaReadError:
+            raise first from None  # the first reader's reason is the informative one
+    if info.subtype == FFMPEG_SUBTYPE:
+        samples = _ffmpeg_decode(p, target_rate)
+        assert samples is not None  # audio_info only reports FFMPEG_SUBTYPE when ffmpeg exists
+        return samples
     blocks = list(iter_audio_blocks(p, target_rate=target_rate, block_seconds=max(info.duration, 1.0) + 1))
     if not blocks:
         raise MediaReadError(f"{p} holds too little audio to resample to {target_rate} Hz")
@@ -160,6 +212,13 @@ def iter_audio_blocks(
 
     info = audio_info(path)
     block = max(1, int(block_seconds * info.sample_rate))
+    if info.subtype == FFMPEG_SUBTYPE:
+        decoded = _ffmpeg_decode(info.path, target_rate)
+        assert decoded is not None
+        step = max(1, int(block_seconds * target_rate))
+        for start in range(0, len(decoded), step):
+            yield decoded[start : start + step]
+        return
     stream = None
     if info.sample_rate != target_rate:
         import soxr

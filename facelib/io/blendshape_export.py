@@ -1,4 +1,4 @@
-"""Save and load sequences of :class:`~facelib.tasks.blendshape_results.BlendshapeFrame` as JSON or NPZ.
+"""Save and load sequences of :class:`~facelib.results.BlendshapeFrame` as JSON or NPZ.
 
 JSON (streamed, one frame per line inside ``frames``)::
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from facelib.errors import InputError, MediaReadError
 from facelib.processing.arkit import ARKIT_NAMES, to_arkit
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 FORMAT = "facelib.blendshapes"
 VERSION = 1
@@ -59,9 +59,9 @@ def save_json(frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *
 
     ``landmarks=False`` leaves the (large) landmark arrays out.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
+    from facelib.io.atomic import AtomicOutput
+
+    with AtomicOutput(path, "JSON") as out, open(out.partial, "w", encoding="utf-8") as fh:
         head = {"format": FORMAT, "version": VERSION, "names": list(ARKIT_NAMES)}
         fh.write(json.dumps(head)[:-1] + ', "frames": [\n')
         first = True
@@ -74,7 +74,7 @@ def save_json(frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *
             fh.write(("" if first else ",\n") + json.dumps(item))
             first = False
         fh.write("\n]}\n")
-    return path
+    return out.target
 
 
 def _array(value: Any, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
@@ -117,7 +117,7 @@ def load_json(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:
                     )
                 )
             frames.append(BlendshapeFrame(int(item["index"]), float(item["timestamp_ms"]), tuple(faces)))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise MediaReadError(f"{path}: malformed frame data ({type(exc).__name__}: {exc})") from exc
     return frames
 
@@ -156,11 +156,11 @@ def save_npz(frames: Iterable[BlendshapeFrame], path: str | os.PathLike[str], *,
             arrays["transform"][i, j] = face.transform
         if face.landmarks is not None and "landmarks" in arrays:
             arrays["landmarks"][i, j] = np.asarray(face.landmarks, np.float32).reshape(-1, 3)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:  # a file object keeps numpy from appending ".npz" to other names
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-    return path
+    from facelib.io.atomic import AtomicOutput
+
+    with AtomicOutput(path, "NPZ") as out, open(out.partial, "wb") as fh:
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # a file object: numpy adds no ".npz"
+    return out.target
 
 
 def load_npz(path: str | os.PathLike[str]) -> list[BlendshapeFrame]:

@@ -1,17 +1,20 @@
 """Drawing results on images: face boxes and head-pose axes.  Every function returns a new image.
 
-Axis convention of :func:`draw_pose_axes` (FSA-Net's ``draw_axis``, the same as HopeNet's):
-angles are in degrees and **yaw is negated** before use; with ``p = pitch``, ``y = -yaw``,
-``r = roll`` (radians) and image coordinates (x right, y down) the axis end points are
+Axes of :func:`draw_pose_axes` are the head's own axes in facelib's one head-pose convention
+(``docs/decisions.md``, "Head-pose angles"; AFLW2000 ``Pose_Para`` signs): the head rotation is
+``R = Ry(-yaw) @ Rx(-pitch) @ Rz(-roll)`` in camera space (+X image right, +Y up, +Z towards the
+viewer), and each axis end is the orthographic image projection ``(R[0, k], -R[1, k])`` (x right,
+y down) of a head axis, scaled by ``size`` pixels from the centre:
 
-* X, drawn **red**: ``(cos y cos r,  cos p sin r + cos r sin p sin y)``
-* Y, drawn **green**: ``(-cos y sin r,  cos p cos r - sin p sin y sin r)``
-* Z, drawn **blue** (out of the face, towards the viewer for yaw = pitch = 0 it has zero length
-  and grows as the head turns): ``(sin y,  -cos y sin p)``
+* X, drawn **red**: towards the subject's left (image right for a frontal face);
+* Y, drawn **green**: towards the top of the head (image up for a frontal face);
+* Z, drawn **blue**: out of the face through the nose (zero length for a frontal face).
 
-each scaled by ``size`` pixels from the centre.  So for a frontal face X points right, Y points
-down, and a positive yaw swings the blue Z axis to the image's left.  Upstream issue #47 points
-out the handedness is debatable; we keep upstream's drawing so pictures match its demos.
+These are the axes :func:`facelib.io.draw_face.draw_pose_axes` draws from a MediaPipe facial
+transformation matrix, so both tasks' drawings agree.  X and Z are the axes FSA-Net's and
+HopeNet's ``draw_axis`` draws; their Y points down (a left-handed frame, upstream issue #47), ours
+points up (right-handed).  A positive yaw swings Z to the image's left, a positive pitch swings
+it up, a positive roll turns X clockwise.
 """
 
 from __future__ import annotations
@@ -30,16 +33,13 @@ BLUE = (0, 0, 255)
 
 def pose_axes(yaw: float, pitch: float, roll: float, size: float = 50.0) -> np.ndarray:
     """(3, 2) float64 offsets in pixels (x right, y down) of the X, Y, Z axis ends (see module doc)."""
-    p = np.radians(pitch)
-    y = -np.radians(yaw)
-    r = np.radians(roll)
-    return size * np.array(
-        [
-            [np.cos(y) * np.cos(r), np.cos(p) * np.sin(r) + np.cos(r) * np.sin(p) * np.sin(y)],
-            [-np.cos(y) * np.sin(r), np.cos(p) * np.cos(r) - np.sin(p) * np.sin(y) * np.sin(r)],
-            [np.sin(y), -np.cos(y) * np.sin(p)],
-        ]
-    )
+    y, p, r = (-float(np.radians(a)) for a in (yaw, pitch, roll))
+    cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
+    rot_y = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
+    rot_x = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
+    rot_z = np.array([[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]])
+    rot = rot_y @ rot_x @ rot_z
+    return size * np.stack([rot[0], -rot[1]], axis=1) + 0.0  # row k: image offset of head axis k
 
 
 def draw_pose_axes(
@@ -58,7 +58,7 @@ def draw_pose_axes(
     image:
         RGB uint8 (H, W, 3) (other layouts are converted).
     yaw, pitch, roll:
-        Degrees, FSA-Net convention.
+        Degrees, facelib's convention (see the module docstring).
     centre:
         ``(x, y)`` pixels; default the image centre.
     size:

@@ -12,7 +12,7 @@ import numpy as np
 
 from facelib.processing.arkit import ARKIT_NAMES
 from facelib.processing.face_geometry import NEAR, VERTICAL_FOV_DEGREES
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 Colour = tuple[int, int, int]
 

@@ -36,6 +36,8 @@ def read_image(source: ImageSource) -> np.ndarray:
     """
     if isinstance(source, np.ndarray):
         return to_rgb_uint8(source)
+    if not isinstance(source, str | os.PathLike):
+        raise InputError(f"expected an image file path or an RGB uint8 array, got {type(source).__name__}")
     import cv2
 
     path = Path(source)
@@ -46,8 +48,11 @@ def read_image(source: ImageSource) -> np.ndarray:
     size = path.stat().st_size
     if size == 0:
         raise MediaReadError(f"image file {path} is empty (0 bytes)")
+    from facelib.io.quiet import native_stderr_silenced
+
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with native_stderr_silenced():  # libpng warns on stderr about harmless colour-profile quirks
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise MediaReadError(
             f"cannot decode {path} as an image (corrupt, truncated, or not a format OpenCV reads: "
@@ -98,17 +103,26 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
-    """Write an RGB uint8 image; the format follows the file suffix."""
+    """Write an RGB uint8 image; the format follows the file suffix (``.png`` when there is none).
+
+    The file appears only when complete (written aside, then renamed: :mod:`facelib.io.atomic`).
+    Raises :class:`InputError` for a suffix OpenCV cannot encode or a path that is a directory.
+    """
     import cv2
+
+    from facelib.io.atomic import write_bytes_atomic
 
     path = Path(path)
     rgb = to_rgb_uint8(image)
-    ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    suffix = path.suffix or ".png"
+    writable = ", ".join(s for s in IMAGE_SUFFIXES if s not in (".pgm", ".ppm"))
+    try:
+        ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
     if not ok:
-        raise InputError(f"cannot encode an image as {path.suffix!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    encoded.tofile(path)
-    return path
+        raise InputError(f"cannot write an image as {suffix!r} ({path}); use one of {writable}")
+    return write_bytes_atomic(path, encoded.tobytes(), "image")
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:

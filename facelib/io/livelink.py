@@ -16,7 +16,7 @@ CSV (what Epic's Live Link Face app records, what Unreal / Blender / Maya import
   ``FQualifiedFrameTime``).
 * Rotations are Unreal ``FRotator`` degrees divided by 180 (range -1..1), as Unreal's ARKit face
   support fills them; facelib writes ``head_pose`` yaw, pitch, roll (degrees, facelib's sign
-  convention of :class:`~facelib.tasks.blendshape_results.FaceBlendshapes`) divided by 180, and
+  convention of :class:`~facelib.results.FaceBlendshapes`) divided by 180, and
   0 for the eye rotations (no gaze angles are estimated).
 
 UDP packet (packet version 6, as sent by the app and decoded by Unreal's
@@ -51,9 +51,9 @@ from typing import IO
 import attrs
 import numpy as np
 
-from facelib.errors import InputError, MediaReadError
+from facelib.errors import InputError, MediaReadError, NoFaceError
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 
 #: The 9 rotation columns that follow the 52 shapes (CSV and UDP).
 ROTATION_NAMES: tuple[str, ...] = (
@@ -168,8 +168,15 @@ class LiveLinkCSVWriter:
     face:
         Which face of each frame to write (faces are ordered as the engine returns them).
     missing:
-        What to write for a frame without that face: ``"hold"`` repeats the last row (zeros
-        before the first face), ``"zero"`` writes zeros, ``"skip"`` writes no row.
+        What to write for a frame without that face: ``"hold"`` (default) repeats the last row,
+        and frames before the first face get the first face's row (so a take never starts with
+        rows of zeros, which would read as a neutral face); ``"zero"`` writes zeros; ``"skip"``
+        writes no row.
+
+    The CSV is written aside and renamed onto ``path`` by :meth:`close` (see
+    :mod:`facelib.io.atomic`); leaving the ``with`` block by an exception removes it.  With
+    ``"hold"``, a take in which no frame has the face raises :class:`NoFaceError` on close and
+    writes nothing: there is no row that would not be mistaken for a real expression.
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float = 60.0, face: int = 0, missing: str = "hold") -> None:
@@ -179,13 +186,16 @@ class LiveLinkCSVWriter:
             raise InputError(f"fps must be positive, got {fps}")
         if face < 0:
             raise InputError(f"face index must be >= 0, got {face}")
+        from facelib.io.atomic import AtomicOutput
+
         self.path = Path(path)
         self.fps, self.face, self.missing = float(fps), int(face), missing
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._out = AtomicOutput(self.path, "CSV")  # renamed onto path by close()
+        self._fh: IO[str] | None = open(self._out.partial, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._fh, lineterminator="\n")
         self._csv.writerow(CSV_HEADER)
-        self._last = np.zeros(61, dtype=np.float32)
+        self._last: np.ndarray | None = None
+        self._waiting: list[float] = []  # times of frames before the first face ("hold")
         self.rows = 0
 
     def write_row(self, seconds: float, values: np.ndarray) -> None:
@@ -202,19 +212,50 @@ class LiveLinkCSVWriter:
     def write(self, frame: BlendshapeFrame) -> None:
         """Write one :class:`BlendshapeFrame` (its ``face``-th face)."""
         face = frame.faces[self.face] if len(frame.faces) > self.face else None
+        seconds = _frame_time(frame, self.fps)
         if face is None:
             if self.missing == "skip":
                 return
-            values = self._last if self.missing == "hold" else np.zeros(61, np.float32)
-        else:
-            values = face_row(face)
+            if self.missing == "zero":
+                self.write_row(seconds, np.zeros(61, np.float32))
+            elif self._last is None:
+                self._waiting.append(seconds)  # written with the first face's row
+            else:
+                self.write_row(seconds, self._last)
+            return
+        values = face_row(face)
+        for earlier in self._waiting:
+            self.write_row(earlier, values)
+        self._waiting.clear()
         self._last = values
-        self.write_row(_frame_time(frame, self.fps), values)
+        self.write_row(seconds, values)
 
     def close(self) -> None:
+        """Finish the take and move it onto :attr:`path`.
+
+        Raises :class:`NoFaceError` (and writes nothing) when ``missing="hold"`` and frames came
+        but none had the face.
+        """
+        if self._fh is None:
+            return
+        self._fh.close()
+        self._fh = None
+        if self._waiting:
+            count = len(self._waiting)
+            self._waiting.clear()
+            self._out.discard()
+            raise NoFaceError(
+                f"no face in any of the {count} frames, so {self.path} was not written "
+                "(rows of zeros would read as a neutral face)"
+            )
+        self._out.commit()
+
+    def abort(self) -> None:
+        """Stop without writing: the partial take is deleted, :attr:`path` is left as it was."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        self._out.discard()
 
     def __enter__(self) -> LiveLinkCSVWriter:
         return self
@@ -222,7 +263,10 @@ class LiveLinkCSVWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_livelink_csv(

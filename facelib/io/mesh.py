@@ -174,13 +174,13 @@ def _checked(mesh: Mesh, path: Path) -> Mesh:
 
 def write_obj(path: PathLike, vertices: np.ndarray, faces: np.ndarray | None = None) -> Path:
     """Write one OBJ (``v`` lines with 6 decimals, 1-based ``f`` lines)."""
-    p = Path(path)
+    from facelib.io.atomic import write_bytes_atomic
+
     v = np.asarray(vertices, dtype=np.float32).reshape(-1, 3)
     lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v.tolist()]
     if faces is not None and len(faces):
         lines += [f"f {a} {b} {c}" for a, b, c in (np.asarray(faces) + 1).tolist()]
-    p.write_text("\n".join(lines) + "\n")
-    return p
+    return write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("ascii"), "mesh")
 
 
 def write_ply(path: PathLike, vertices: np.ndarray, faces: np.ndarray | None = None) -> Path:
@@ -195,11 +195,9 @@ def write_ply(path: PathLike, vertices: np.ndarray, faces: np.ndarray | None = N
     )
     rows = np.zeros(len(f), dtype=np.dtype([("n", "u1"), ("i", "<i4", (3,))]))
     rows["n"], rows["i"] = 3, f
-    with open(p, "wb") as fh:
-        fh.write(header.encode("ascii"))
-        fh.write(v.tobytes())
-        fh.write(rows.tobytes())
-    return p
+    from facelib.io.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(p, header.encode("ascii") + v.tobytes() + rows.tobytes(), "mesh")
 
 
 def write_sequence(
@@ -215,7 +213,10 @@ def write_sequence(
     for i, frame in enumerate(vertices):
         frame = np.asarray(frame, dtype=np.float32).reshape(-1, 3)
         if fmt == "npy":
-            np.save(folder / f"{i}.npy", frame)
+            from facelib.io.atomic import AtomicOutput
+
+            with AtomicOutput(folder / f"{i}.npy", "array") as out:
+                np.save(out.partial, frame)
         elif fmt == "obj":
             write_obj(folder / f"{i}.obj", frame, faces)
         elif fmt == "ply":
@@ -233,9 +234,11 @@ class NpyFrameWriter:
     """
 
     def __init__(self, path: PathLike) -> None:
+        from facelib.io.atomic import AtomicOutput, partial_path
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._part = self.path.with_name(self.path.name + ".part")
+        self._out = AtomicOutput(self.path, "array")  # the finished array, renamed onto path
+        self._part = partial_path(self.path.with_suffix(".frames"))  # raw frames as they come
         self._fh = open(self._part, "wb")  # noqa: SIM115 - closed in close()
         self.count = 0
         self.frame_shape: tuple[int, ...] | None = None
@@ -254,12 +257,17 @@ class NpyFrameWriter:
             return self.path
         self._fh.close()
         shape = (self.count, *(self.frame_shape or (0, 3)))
-        with open(self.path, "wb") as out, open(self._part, "rb") as src:
-            np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": shape})
-            while chunk := src.read(1 << 24):
-                out.write(chunk)
-        self._part.unlink()
-        return self.path
+        try:
+            with open(self._out.partial, "wb") as out, open(self._part, "rb") as src:
+                np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": shape})
+                while chunk := src.read(1 << 24):
+                    out.write(chunk)
+        except BaseException:
+            self._out.discard()
+            raise
+        finally:
+            self._part.unlink(missing_ok=True)
+        return self._out.commit()
 
     def __enter__(self) -> NpyFrameWriter:
         return self
@@ -270,3 +278,4 @@ class NpyFrameWriter:
         else:  # failed run: leave no half-written output behind
             self._fh.close()
             self._part.unlink(missing_ok=True)
+            self._out.discard()

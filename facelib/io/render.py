@@ -142,7 +142,6 @@ def render_mesh(
     )
     keep = (np.abs(area) > 1e-12) & (x1 >= x0) & (y1 >= y0) & (tri[:, :, 2].min(1) > 1e-6)
     ids_all = np.nonzero(keep)[0]
-    counts_all = (x1 - x0 + 1)[ids_all] * (y1 - y0 + 1)[ids_all]
     # per triangle, screen-space planes q(x, y) = ax + by + c of the barycentrics w0, w1, of
     # 1/depth (perspective-correct depth) and, for Gouraud, of the shade
     xa, ya = tri[:, 0, 0], tri[:, 0, 1]
@@ -162,20 +161,10 @@ def render_mesh(
     image[:] = np.asarray(background, np.uint8)
     zbuf = np.full(h * w, -np.inf, np.float32)  # stores 1/depth: larger is nearer
     value = np.zeros(h * w, np.float32)
-    group = np.cumsum(counts_all) // _BATCH  # batches of ~2M candidate pixels: bounded memory
-    for ids in np.split(ids_all, np.nonzero(np.diff(group))[0] + 1):
-        if len(ids) == 0:
-            continue
-        bw, bh = (x1 - x0 + 1)[ids], (y1 - y0 + 1)[ids]
-        counts = bw * bh
-        owner = np.repeat(np.arange(len(ids)), counts)
-        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        t = ids[owner]
-        px = x0[t] + local % bw[owner]
-        py = y0[t] + local // bw[owner]
+    for t, px, py in _fragments(planes, ids_all, x0, x1, y0, y1):
+        pl = planes[t]
         cx = (px + 0.5).astype(np.float32)
         cy = (py + 0.5).astype(np.float32)
-        pl = planes[t]
 
         def ev(k: int, pl: np.ndarray = pl, cx: np.ndarray = cx, cy: np.ndarray = cy) -> np.ndarray:
             return pl[:, 3 * k] * cx + pl[:, 3 * k + 1] * cy + pl[:, 3 * k + 2]
@@ -192,6 +181,81 @@ def render_mesh(
     rgb = np.clip(value[hit, None] * np.asarray(color)[None] * 255.0, 0, 255).astype(np.uint8)
     image.reshape(-1, 3)[hit] = rgb
     return image
+
+
+#: Triangle area over image area above which :func:`render_animation` warns (ordinary meshes: ~1-3).
+SPIKY_OVERDRAW = 20.0
+
+
+def overdraw(vertices: np.ndarray, faces: np.ndarray, camera: Camera) -> float:
+    """Screen area of all front-facing and back-facing triangles over the image area.
+
+    A face mesh covers its pixels one to three times; a spiky mesh (random weights, a template
+    that does not fit the model) tens of times, and the rasteriser's cost grows with it.
+    """
+    tri = camera.project(np.asarray(vertices, np.float64).reshape(-1, 3))[faces]
+    tri[:, :, 0] = np.clip(tri[:, :, 0], 0, camera.width)
+    tri[:, :, 1] = np.clip(tri[:, :, 1], 0, camera.height)
+    d1, d2 = tri[:, 1, :2] - tri[:, 0, :2], tri[:, 2, :2] - tri[:, 0, :2]
+    area = 0.5 * np.abs(d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1])
+    return float(area.sum() / (camera.width * camera.height))
+
+
+def _warn_if_spiky(vertices: np.ndarray, faces: np.ndarray, camera: Camera) -> None:
+    import logging
+
+    ratio = overdraw(vertices, faces, camera)
+    if ratio > SPIKY_OVERDRAW:
+        logging.getLogger("facelib.render").warning(
+            "facelib: warning: the mesh's triangles cover the image %.0f times over (a spiky mesh: random "
+            "weights, or a template that does not fit the model?); rendering will be slow",
+            ratio,
+        )
+
+
+def _split(ids: np.ndarray, sizes: np.ndarray, limit: int) -> list[np.ndarray]:
+    """``ids`` in consecutive groups whose ``sizes`` add up to about ``limit`` (bounded memory)."""
+    group = np.cumsum(sizes) // limit
+    return [part for part in np.split(ids, np.nonzero(np.diff(group))[0] + 1) if len(part)]
+
+
+def _fragments(
+    planes: np.ndarray, ids_all: np.ndarray, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray
+) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Candidate pixels (triangle, x, y) of the triangles ``ids_all``, in batches.
+
+    Scanline spans: for every pixel row of a triangle's box, the three edge planes give the x
+    interval the triangle covers there, widened by one pixel on each side (the caller's exact
+    inside test decides).  So a triangle costs its box height plus the pixels it covers, not
+    its box area: the long thin slivers of a spiky mesh (a random-weight model, a bad fit) no
+    longer cost a full screen each.
+    """
+    heights = (y1 - y0 + 1)[ids_all]
+    for ids in _split(ids_all, heights, _BATCH):
+        bh = (y1 - y0 + 1)[ids]
+        owner = np.repeat(np.arange(len(ids)), bh)
+        t = ids[owner]
+        py = y0[t] + np.arange(bh.sum()) - np.repeat(np.cumsum(bh) - bh, bh)
+        cy = py + 0.5
+        lo = x0[t].astype(np.float64)
+        hi = x1[t].astype(np.float64)
+        pl = planes[t].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k in range(3):
+                a, rest = pl[:, 3 * k], pl[:, 3 * k + 1] * cy + pl[:, 3 * k + 2]
+                edge = -rest / a  # x where this edge's barycentric is 0 on this row
+                flat = np.abs(a) < 1e-9
+                lo = np.where((a > 0) & ~flat, np.maximum(lo, np.ceil(edge - 0.5) - 1), lo)
+                hi = np.where((a < 0) & ~flat, np.minimum(hi, np.floor(edge - 0.5) + 1), hi)
+                hi = np.where(flat & (rest < -1e-6), lo - 1, hi)  # parallel edge, row outside
+        start = np.nan_to_num(lo, nan=0.0).astype(np.int64)
+        width = np.maximum(np.nan_to_num(hi, nan=-1.0).astype(np.int64) - start + 1, 0)
+        rows = np.nonzero(width)[0]
+        for part in _split(rows, width[rows], _BATCH):
+            counts = width[part]
+            row = np.repeat(part, counts)
+            px = start[row] + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            yield t[row], px, py[row]
 
 
 def render_animation(
@@ -219,6 +283,7 @@ def render_animation(
             frame = np.asarray(frame, dtype=np.float64).reshape(-1, 3)
             if center is None:
                 center = frame.mean(axis=0)
+                _warn_if_spiky(frame - center, np.asarray(faces, np.int64).reshape(-1, 3), camera)
             writer.write(render_mesh(frame, faces, camera, center=center, shading=shading))
         if center is None:
             raise InputError("no frames to render")

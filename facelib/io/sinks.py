@@ -38,9 +38,11 @@ class NpySink:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        from facelib.io.atomic import AtomicOutput
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: Any = open(self.path, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._out = AtomicOutput(self.path, "array")  # renamed onto path by close()
+        self._fh: Any = open(self._out.partial, "wb")  # noqa: SIM115 - closed in close()/abort()
         self._shape: tuple[int, ...] | None = None
         self.count = 0
         self._fh.write(b"\0" * _NPY_HEADER_BYTES)
@@ -70,11 +72,12 @@ class NpySink:
         self._fh.write(header)
         self._fh.close()
         ast.literal_eval(text)  # sanity: the header is a valid literal
+        self._out.commit()
         return self.count
 
     def abort(self) -> None:
         self._fh.close()
-        self.path.unlink(missing_ok=True)
+        self._out.discard()
 
 
 class PngDirSink:
@@ -116,8 +119,7 @@ class VideoSink:
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the original error matters, not the cleanup's
-            self._writer.close()
-        self.path.unlink(missing_ok=True)
+            self._writer.abort()
 
 
 def open_sink(path: str | os.PathLike[str], fps: float, audio: str | os.PathLike[str] | None = None) -> FrameSink:

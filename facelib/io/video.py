@@ -7,6 +7,7 @@ is available, muxing an audio track in if asked, and falls back to OpenCV's mp4v
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -43,18 +44,24 @@ class VideoReader:
     def __init__(self, source: str | os.PathLike[str] | int) -> None:
         import cv2
 
+        from facelib.io.quiet import native_stderr_silenced
+
         self.source = source
         if isinstance(source, int):
-            self._cap = cv2.VideoCapture(source)
+            with native_stderr_silenced():  # OpenCV's back ends log a dozen lines for a missing camera
+                self._cap = cv2.VideoCapture(source)
             if not self._cap.isOpened():
                 raise MediaReadError(f"cannot open webcam {source}; is a camera connected?")
         else:
             path = Path(source)
+            if path.is_dir():
+                raise MediaReadError(f"{path} is a directory, not a video file")
             if not path.is_file():
                 raise MediaReadError(f"video not found: {path}")
             if path.stat().st_size == 0:
                 raise MediaReadError(f"video file {path} is empty (0 bytes)")
-            self._cap = cv2.VideoCapture(os.fspath(path))
+            with native_stderr_silenced():  # FFmpeg prints "moov atom not found" for truncated files
+                self._cap = cv2.VideoCapture(os.fspath(path))
             if not self._cap.isOpened():
                 raise MediaReadError(f"cannot open {path} as a video (corrupt or unsupported format)")
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -120,11 +127,22 @@ class VideoWriter:
     audio:
         A file whose first audio track is copied into the output (needs ffmpeg).  Files with no
         audio track are ignored.
+
+    The video is written aside and renamed onto ``path`` by :meth:`close` (see
+    :mod:`facelib.io.atomic`); :meth:`abort` — or leaving the ``with`` block by an exception,
+    Ctrl-C included — stops the encoder and removes it, so ``path`` never holds half a video.
+    No file is written when no frame was.
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float, audio: str | os.PathLike[str] | None = None) -> None:
+        from facelib.io.atomic import AtomicOutput
+
         if not fps > 0:
             raise InputError(f"fps must be positive, got {fps}")
+        if not is_video_path(path):
+            raise InputError(
+                f"cannot write a video to {path}: the name needs a video suffix ({', '.join(VIDEO_SUFFIXES)})"
+            )
         self.path = Path(path)
         self.fps = float(fps)
         self.audio = Path(audio) if audio is not None else None
@@ -135,7 +153,7 @@ class VideoWriter:
         self.frames_written = 0
         if self.audio is not None and self._ffmpeg is None:
             require_ffmpeg("Muxing audio into a video")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = AtomicOutput(self.path, "video")
 
     def _open(self, width: int, height: int) -> None:
         self._size = (width, height)
@@ -160,13 +178,13 @@ class VideoWriter:
             if self.audio is not None and has_audio_stream(self.audio):
                 cmd += ["-i", os.fspath(self.audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-shortest"]
             even = "scale=trunc(iw/2)*2:trunc(ih/2)*2"
-            cmd += ["-vf", even, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", os.fspath(self.path)]
+            cmd += ["-vf", even, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", os.fspath(self._out.partial)]
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         else:
             import cv2
 
             fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-            self._cv_writer = cv2.VideoWriter(os.fspath(self.path), fourcc, self.fps, (width, height))
+            self._cv_writer = cv2.VideoWriter(os.fspath(self._out.partial), fourcc, self.fps, (width, height))
             if not self._cv_writer.isOpened():
                 raise MediaReadError(f"OpenCV cannot write a video to {self.path}")
 
@@ -196,18 +214,41 @@ class VideoWriter:
         return self._proc.stderr.read().decode(errors="replace").strip()
 
     def close(self) -> None:
-        """Finish the file (waits for ffmpeg)."""
+        """Finish the file (waits for ffmpeg) and move it onto :attr:`path`."""
+        try:
+            if self._proc is not None:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+                code = self._proc.wait()
+                err = self._stderr()
+                self._proc = None
+                if code != 0:
+                    raise MediaReadError(f"ffmpeg failed writing {self.path} (exit {code}): {err}")
+            if self._cv_writer is not None:
+                self._cv_writer.release()
+                self._cv_writer = None
+        except BaseException:
+            self.abort()
+            raise
+        if self.frames_written and not self._out.done:
+            self._out.commit()
+        else:
+            self._out.discard()
+
+    def abort(self) -> None:
+        """Stop the encoder and delete the partial video; :attr:`path` is left as it was."""
         if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            code = self._proc.wait()
-            err = self._stderr()
+            self._proc.kill()
+            self._proc.wait()
+            for stream in (self._proc.stdin, self._proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):  # unflushed frames: the pipe is gone
+                        stream.close()
             self._proc = None
-            if code != 0:
-                raise MediaReadError(f"ffmpeg failed writing {self.path} (exit {code}): {err}")
         if self._cv_writer is not None:
             self._cv_writer.release()
             self._cv_writer = None
+        self._out.discard()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -215,7 +256,10 @@ class VideoWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:

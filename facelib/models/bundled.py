@@ -2,7 +2,7 @@
 
 ``pip install facelib`` also installs ``facelib-models``, whose import package ``facelib_models``
 holds complete model packages (card, ONNX files, ``hub.json`` provenance) for the defaults of
-head pose and expression capture: :data:`DEFAULT_MODELS`.  They were converted once by facelib's
+head pose and expression capture: :data:`BUNDLED_MODELS`.  They were converted once by facelib's
 own converters from the upstream files, each checked against the upstream sha256 recorded in
 :mod:`facelib.models.registry` (``scripts/build_default_models.py`` regenerates them; see
 docs/decisions.md).  The hub (:func:`facelib.models.hub.ensure_package`) looks here before its
@@ -19,14 +19,14 @@ import importlib.util
 import os
 from pathlib import Path
 
-__all__ = ["BUNDLED_ENV", "BUNDLE_MODULE", "DEFAULT_MODELS", "bundled_dir", "bundled_root", "is_bundled"]
+__all__ = ["BUNDLED_ENV", "BUNDLED_MODELS", "BUNDLE_MODULE", "bundled_dir", "bundled_root", "is_bundled"]
 
 #: Import package of the ``facelib-models`` distribution.
 BUNDLE_MODULE = "facelib_models"
 #: Environment variable: ``0`` / ``false`` / ``no`` / ``off`` disables the bundled packages.
 BUNDLED_ENV = "FACELIB_BUNDLED"
 #: Registry names of the packages ``facelib-models`` ships.
-DEFAULT_MODELS: tuple[str, ...] = ("fsanet", "ultraface-rfb-320", "mediapipe-face-landmarker")
+BUNDLED_MODELS: tuple[str, ...] = ("fsanet", "ultraface-rfb-320", "mediapipe-face-landmarker")
 
 _OFF = {"0", "false", "no", "off"}
 
@@ -54,7 +54,7 @@ def bundled_dir(name: str) -> Path | None:
     Only existence is checked here; the hub also compares its recipe with the registry's.
     """
     root = bundled_root()
-    if root is None or name not in DEFAULT_MODELS:
+    if root is None or name not in BUNDLED_MODELS:
         return None
     path = root / name
     return path if path.is_dir() else None

@@ -38,7 +38,7 @@ import attrs
 
 from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelCardError, ModelError
 from facelib.models.archive import ArchiveError, safe_extract, safe_extract_tar, safe_extract_zip
-from facelib.models.bundled import BUNDLED_ENV, DEFAULT_MODELS, bundled_dir
+from facelib.models.bundled import BUNDLED_ENV, BUNDLED_MODELS, bundled_dir
 from facelib.models.cache import cache_dir
 from facelib.models.card import CARD_FILENAME
 from facelib.models.fetch import (
@@ -136,7 +136,7 @@ def _require_modules(spec: PackageSpec, modules: tuple[str, ...], *, use_prebuil
     if spec.prebuilt and not use_prebuilt:
         paths = ", ".join(get_artefact(n).mirror_path for n in spec.prebuilt.values())
         hints.append(f"point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files ({paths})")
-    if spec.name in DEFAULT_MODELS:
+    if spec.name in BUNDLED_MODELS:
         hints.append(
             f"use the ready {spec.name!r} of the facelib-models distribution "
             f"(pip install facelib-models; {BUNDLED_ENV} unset; no --force)"
@@ -302,7 +302,7 @@ def _build(
     mirror: str | Path | None,
     use_prebuilt: bool,
 ) -> None:
-    from facelib import __version__
+    from facelib._version import __version__
     from facelib.models.package import sha256_file
 
     work = Path(tempfile.mkdtemp(prefix=f".build-{spec.name}-", dir=packages_dir()))

@@ -184,8 +184,16 @@ class ModelPackage:
     def session(self, role: str, backend: Backend, compile_options: dict[str, Any] | None = None) -> Session:
         """Open the file with ``role`` on ``backend``, compiling (and caching) when needed.
 
-        The session's inputs/outputs are checked against the card.
+        The session's inputs/outputs are checked against the card.  A backend chosen by
+        ``"auto"`` whose compile or load fails gives way to the next available one, with a
+        one-line warning (:func:`facelib.backends.registry.open_with_fallback`); a backend
+        named explicitly raises :class:`~facelib.errors.BackendError` naming it.
         """
+        from facelib.backends.registry import open_with_fallback
+
+        return open_with_fallback(backend, lambda b: self._open_session(role, b, compile_options))
+
+    def _open_session(self, role: str, backend: Backend, compile_options: dict[str, Any] | None) -> Session:
         item = self.card.file(role)
         source = self.path(role)
         if source.suffix in backend.formats:

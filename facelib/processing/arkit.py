@@ -86,6 +86,8 @@ def to_arkit(values: np.ndarray, names: Sequence[str], fill: float = 0.0) -> np.
     (..., 52) float32 array in :data:`ARKIT_NAMES` order.
     """
     values = np.asarray(values, dtype=np.float32)
+    if values.ndim == 0:
+        raise InputError(f"expected an array of {len(names)} weights, got a single value ({values})")
     if values.shape[-1] != len(names):
         raise InputError(f"got {values.shape[-1]} weights for {len(names)} names")
     out = np.full((*values.shape[:-1], len(ARKIT_NAMES)), fill, dtype=np.float32)

@@ -270,13 +270,15 @@ def transformation_matrix(
 
 
 def head_pose_angles(matrix: np.ndarray) -> np.ndarray:
-    """Yaw, pitch, roll in degrees from a facial transformation matrix.
+    """Yaw, pitch, roll in degrees from a facial transformation matrix, in facelib's convention.
 
-    The rotation part R (scale removed) is decomposed as ``R = Ry(yaw) @ Rx(pitch) @ Rz(roll)``
-    in MediaPipe's camera space (+X image right, +Y up, +Z towards the viewer), all angles
-    right-handed.  So, for a face looking at the camera: yaw > 0 turns the face towards the
-    image right (the subject's own left in an unmirrored photo), pitch > 0 tilts the chin
-    down, roll > 0 tilts the head counter-clockwise on screen.
+    facelib's one convention (``docs/decisions.md``, "Head-pose angles") is that of the
+    300W-LP / AFLW2000 ``Pose_Para`` labels, which :class:`~facelib.HeadPose` (FSA-Net) is
+    trained on: for a face looking at the camera in an unmirrored image, yaw > 0 turns the face
+    towards the image left (the subject's own right), pitch > 0 raises the chin (looking up),
+    roll > 0 tilts the head clockwise on screen.  In MediaPipe's camera space (+X image right,
+    +Y up, +Z towards the viewer) the rotation part R (scale removed) of the matrix is
+    ``R = Ry(-yaw) @ Rx(-pitch) @ Rz(-roll)`` with right-handed elementary rotations.
 
     Returns
     -------
@@ -287,4 +289,4 @@ def head_pose_angles(matrix: np.ndarray) -> np.ndarray:
     pitch = math.asin(max(-1.0, min(1.0, -rot[1, 2])))
     yaw = math.atan2(rot[0, 2], rot[2, 2])
     roll = math.atan2(rot[1, 0], rot[1, 1])
-    return np.degrees(np.array([yaw, pitch, roll]))
+    return -np.degrees(np.array([yaw, pitch, roll])) + 0.0  # + 0.0: no negative zeros

@@ -14,6 +14,8 @@ import math
 import attrs
 import numpy as np
 
+from facelib.processing import rect_warp
+
 #: Side of the landmark model input, in pixels.
 INPUT_SIZE = 256
 #: Number of landmarks the model returns: 468 mesh points + 2 x 5 iris points.
@@ -40,6 +42,33 @@ def normalize_radians(angle: float) -> float:
 def rotation_between(start: np.ndarray, end: np.ndarray) -> float:
     """ROI rotation (radians) that makes the line ``start -> end`` (pixels) horizontal."""
     return normalize_radians(-math.atan2(-(float(end[1]) - float(start[1])), float(end[0]) - float(start[0])))
+
+
+def _rotation_f32(start: np.ndarray, end: np.ndarray, width: int, height: int) -> float:
+    """:func:`rotation_between` for normalised float32 points, in MediaPipe's float32 arithmetic
+    (``DetectionsToRectsCalculator::ComputeRotation``, then ``NormalizeRadians`` in double)."""
+    f32 = np.float32
+    w, h = f32(width), f32(height)
+    x0, y0 = f32(start[0]) * w, f32(start[1]) * h
+    x1, y1 = f32(end[0]) * w, f32(end[1]) * h
+    angle = f32(0.0) - np.arctan2(-(y1 - y0), x1 - x0)
+    return float(f32(normalize_radians(float(angle))))
+
+
+def _rect_to_roi(
+    xmin: np.float32, ymin: np.float32, box_w: np.float32, box_h: np.float32, rotation: float,
+    width: int, height: int, scale: float, square_long: bool,
+) -> Roi:  # fmt: skip
+    """Normalised box -> pixel :class:`Roi` in MediaPipe's float32 steps (``RectFromBox``,
+    ``RectTransformationCalculator`` without shift, ``GetRoi``)."""
+    f32 = np.float32
+    w, h = f32(width), f32(height)
+    cx, cy = xmin + box_w / f32(2.0), ymin + box_h / f32(2.0)
+    if square_long:
+        long_side = max(box_w * w, box_h * h)
+        box_w, box_h = long_side / w, long_side / h
+    box_w, box_h = box_w * f32(scale), box_h * f32(scale)
+    return Roi(float(cx * w), float(cy * h), float(box_w * w), float(box_h * h), rotation)
 
 
 @attrs.frozen
@@ -79,38 +108,59 @@ class Roi:
 
 
 def roi_from_detection(box: np.ndarray, keypoints: np.ndarray, scale: float = 1.5) -> Roi:
-    """Landmark ROI from a detector box (pixels) and its keypoints (eyes are keypoints 0 and 1)."""
+    """Landmark ROI from a detector box (pixels) and its keypoints (eyes are keypoints 0 and 1).
+
+    float64 arithmetic; :func:`roi_from_relative_detection` is MediaPipe's exact float32 version.
+    """
     x1, y1, x2, y2 = (float(v) for v in box)
     rotation = rotation_between(keypoints[0], keypoints[1])
     return Roi((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, rotation).scaled(scale)
 
 
+def roi_from_relative_detection(
+    box: np.ndarray, keypoints: np.ndarray, width: int, height: int, scale: float = 1.5
+) -> Roi:
+    """Landmark ROI from a detection in normalised float32 coordinates, as MediaPipe computes it.
+
+    Parameters
+    ----------
+    box:
+        (4,) ``xmin, ymin, box width, box height`` normalised by the image size
+        (:attr:`facelib.processing.blazeface.Detections.relative_boxes`).
+    keypoints:
+        (6, 2) normalised keypoints; the eyes (0 and 1) give the rotation.
+    width, height:
+        Image size in pixels.
+    """
+    f32 = np.float32
+    xmin, ymin, box_w, box_h = (f32(v) for v in np.asarray(box, np.float32))
+    rotation = _rotation_f32(keypoints[0], keypoints[1], width, height)
+    return _rect_to_roi(xmin, ymin, box_w, box_h, rotation, width, height, scale, square_long=False)
+
+
 def roi_from_landmarks(landmarks: np.ndarray, width: int, height: int, scale: float = 1.5) -> Roi:
-    """Next-frame ROI from (478, >=2) normalised landmarks: their box, squared on the long side, x1.5."""
-    px = landmarks[:, 0] * width
-    py = landmarks[:, 1] * height
-    x1, x2, y1, y2 = float(px.min()), float(px.max()), float(py.min()), float(py.max())
+    """Next-frame ROI from (478, >=2) normalised landmarks: their box, squared on the long side, x1.5.
+
+    MediaPipe's float32 steps (``LandmarksToDetectionCalculator``, ``DetectionsToRectsCalculator``
+    with the eye corners 33 and 263, ``RectTransformationCalculator`` with ``square_long``): the
+    next frame's crop is sampled on a 1/32-pixel grid, so float64 rounding here would move it.
+    """
+    pts = np.asarray(landmarks, dtype=np.float32)
+    x_min, x_max = pts[:, 0].min(), pts[:, 0].max()
+    y_min, y_max = pts[:, 1].min(), pts[:, 1].max()
     a, b = ROTATION_LANDMARKS
-    rotation = rotation_between((px[a], py[a]), (px[b], py[b]))  # type: ignore[arg-type]
-    side = max(x2 - x1, y2 - y1)
-    return Roi((x1 + x2) / 2, (y1 + y2) / 2, side, side, rotation).scaled(scale)
+    rotation = _rotation_f32(pts[a, :2], pts[b, :2], width, height)
+    return _rect_to_roi(x_min, y_min, x_max - x_min, y_max - y_min, rotation, width, height, scale, square_long=True)
 
 
 def crop(image: np.ndarray, roi: Roi, out: np.ndarray | None = None, size: int = INPUT_SIZE) -> np.ndarray:
     """Warp the rotated ROI of an RGB uint8 image to a (size, size, 3) float32 tensor in [0, 1].
 
-    Bilinear resampling on uint8 with replicated borders (MediaPipe's CPU path).  ``out``, if
-    given, is a (size, size, 3) float32 array to write into (avoids an allocation per face).
+    MediaPipe's resampling (:func:`facelib.processing.rect_warp.warp_rect`: bilinear on uint8,
+    1/32-pixel fixed point) with replicated borders.  ``out``, if given, is a (size, size, 3)
+    float32 array to write into (avoids an allocation per face).
     """
-    import cv2
-
-    warped = cv2.warpAffine(
-        image,
-        roi.inverse_matrix(size),
-        (size, size),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    warped = rect_warp.warp_rect(image, roi.cx, roi.cy, roi.width, roi.height, roi.rotation, size, size, "replicate")
     if out is None:
         out = np.empty((size, size, 3), dtype=np.float32)
     np.multiply(warped, np.float32(1.0 / 255.0), out=out, casting="unsafe")
@@ -129,19 +179,28 @@ def project(raw: np.ndarray, roi: Roi, width: int, height: int, size: int = INPU
 
     Returns
     -------
-    (478, 3) float64 ``(x / W, y / H, z / W)``; z scaled by the length of the crop's x axis in
-    the image (MediaPipe's matrix projection).
+    (478, 3) float64 holding float32 values ``(x / W, y / H, z / W)``; z scaled by the length of
+    the crop's x axis in the image.  The arithmetic is float32 in the order of MediaPipe's
+    ``TensorsToLandmarksCalculator`` and ``LandmarkProjectionCalculator`` (matrix from
+    ``GetRotatedSubRectToRectTransformMatrix``), so the next frame's ROI, built from these
+    values, is MediaPipe's to the bit.
     """
-    pts = np.asarray(raw, dtype=np.float64).reshape(-1, 3) / size
-    c, s = math.cos(roi.rotation), math.sin(roi.rotation)
-    dx = (pts[:, 0] - 0.5) * roi.width
-    dy = (pts[:, 1] - 0.5) * roi.height
-    out = np.empty_like(pts)
-    out[:, 0] = (roi.cx + c * dx - s * dy) / width
-    out[:, 1] = (roi.cy + s * dx + c * dy) / height
-    z_scale = math.hypot(c * roi.width / width, s * roi.width / height)
-    out[:, 2] = pts[:, 2] * z_scale
-    return out
+    f32 = np.float32
+    pts = np.asarray(raw, dtype=np.float32).reshape(-1, 3) / f32(size)
+    a, b = f32(roi.width), f32(roi.height)
+    e, f = f32(roi.cx), f32(roi.cy)
+    c, d = f32(math.cos(f32(roi.rotation))), f32(math.sin(f32(roi.rotation)))
+    g, h = f32(1.0) / f32(width), f32(1.0) / f32(height)
+    m0, m1 = a * c * f32(1.0) * g, -b * d * g
+    m3 = (f32(-0.5) * a * c * f32(1.0) + f32(0.5) * b * d + e) * g
+    m4, m5 = a * d * f32(1.0) * h, b * c * h
+    m7 = (f32(-0.5) * b * c - f32(0.5) * a * d * f32(1.0) + f) * h
+    out = np.empty(pts.shape, dtype=np.float32)
+    out[:, 0] = pts[:, 0] * m0 + pts[:, 1] * m1 + pts[:, 2] * f32(0.0) + m3
+    out[:, 1] = pts[:, 0] * m4 + pts[:, 1] * m5 + pts[:, 2] * f32(0.0) + m7
+    z_scale = f32(math.sqrt(float(m0) ** 2 + float(m4) ** 2))
+    out[:, 2] = z_scale * pts[:, 2]
+    return out.astype(np.float64)
 
 
 def blendshape_input(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:

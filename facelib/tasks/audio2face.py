@@ -23,8 +23,9 @@ attention span (and wav2vec2's first-layer group norm) differ from a whole run.
 attention logits; the cache keeps the last ``max_context`` frames (default 600, the longest
 sequence upstream ever decodes), so each frame costs the same at any position.
 *Streaming* (:meth:`Audio2Face.stream`) uses the same windows causally: a window is encoded as
-soon as its right context has arrived; normalisation uses each window's own statistics and hook
-positions use the nominal 50/30 ratio, because the future is unknown.
+soon as its right context has arrived; normalisation uses the running statistics of the audio
+so far (or each window's own, ``Windowing.stream_normalization``) and hook positions use the
+nominal 50/30 ratio, because the future is unknown.
 ``predict(..., causal=True)`` runs that exact computation offline.
 """
 
@@ -43,7 +44,7 @@ from facelib.backends.base import Session
 from facelib.errors import InputError, ModelCardError
 from facelib.io.audio import TARGET_RATE, audio_info, check_samples, iter_audio_blocks, load_audio
 from facelib.processing import faceformer as ff
-from facelib.results import ResultMixin
+from facelib.results import Audio2FaceResult
 from facelib.tasks.base import BackendSource, ModelSource, Task
 
 AudioSource = str | os.PathLike[str] | np.ndarray
@@ -51,37 +52,7 @@ _HOP = 320  # wav2vec2 CNN stride (samples)
 _FIELD = 400  # wav2vec2 CNN receptive field (samples)
 
 
-@attrs.frozen
-class Audio2FaceResult(ResultMixin):
-    """An animation.
-
-    Attributes
-    ----------
-    vertices:
-        (T, V, 3) float32 vertex positions (template units, usually metres); ``None`` for a
-        coefficient model without a basis.
-    fps:
-        Frames per second (vocaset 30, BIWI 25).
-    subject:
-        Name of the training subject whose speaking style was used.
-    coefficients:
-        (T, K) float32 motion coefficients for coefficient models, else ``None``.
-    """
-
-    vertices: np.ndarray | None
-    fps: float
-    subject: str
-    coefficients: np.ndarray | None = None
-
-    @property
-    def num_frames(self) -> int:
-        data = self.vertices if self.vertices is not None else self.coefficients
-        return 0 if data is None else len(data)
-
-    @property
-    def duration(self) -> float:
-        """Seconds of animation."""
-        return self.num_frames / self.fps
+NORMALIZATIONS = ("window", "running")
 
 
 @attrs.frozen
@@ -99,12 +70,36 @@ class Windowing:
     left_seconds: float = 2.5
     right_seconds: float = 2.5
     first_core_seconds: float | None = None
+    #: How a window is standardised when the utterance's statistics are unknown (streaming):
+    #: ``"window"`` (the window's own mean/variance) or ``"running"`` (mean/variance of all audio
+    #: from the start of the stream to the window's last sample: causal, and stable across windows).
+    stream_normalization: str = "window"
+    #: Seconds at the start of each window's output blended with the previous window's features
+    #: for the same frames (computed in its right context), weights ramping linearly to the new
+    #: window: smooths the seam without extra latency.  At most ``right_seconds``.
+    crossfade_seconds: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.stream_normalization not in NORMALIZATIONS:
+            raise InputError(f"stream_normalization must be one of {NORMALIZATIONS}, got {self.stream_normalization!r}")
+        if not 0.0 <= self.crossfade_seconds <= self.right_seconds:
+            raise InputError(
+                f"crossfade_seconds must be between 0 and right_seconds ({self.right_seconds:g}), "
+                f"got {self.crossfade_seconds:g}"
+            )
 
 
-#: Streaming defaults: 1 s windows with 1.5 s of past and 0.5 s of future context; the first
-#: window outputs 0.3 s, so the first frame needs 0.8 s of audio.
+#: Streaming defaults (measured in docs/audio2face.md, "Streaming: error vs latency"): windows
+#: output 0.5 s of frames each, encoded with 2 s of past and 0.5 s of future audio (3 s per
+#: encoder call, as before), standardised with the running statistics of the stream; the first
+#: window outputs 0.3 s, so the first frame needs 0.8 s of audio and no frame waits more than 1 s.
 STREAM_WINDOWING = Windowing(
-    whole_seconds=0.0, core_seconds=1.0, left_seconds=1.5, right_seconds=0.5, first_core_seconds=0.3
+    whole_seconds=0.0,
+    core_seconds=0.5,
+    left_seconds=2.0,
+    right_seconds=0.5,
+    first_core_seconds=0.3,
+    stream_normalization="running",
 )
 
 
@@ -141,6 +136,10 @@ class _Encoder:
             self.first_core = self.core if first is None else max(1, round(first * fps)) * self.apf
             self.left = round(windowing.left_seconds * fps) * self.apf
             self.right = round(windowing.right_seconds * fps) * self.apf
+        self.running = windowing.stream_normalization == "running"
+        self.fade = min(round(windowing.crossfade_seconds * fps) * self.apf, self.right) if not whole else 0
+        self.tail = np.zeros((0, 0), np.float32)  # previous window's features past its core (for the fade)
+        self.dropped = (0, 0.0, 0.0)  # count, sum, sum of squares (float64) of samples before the buffer
         ratio = 50.0 / fps / self.apf  # CNN frames per hooked frame
         self.window_samples = (int(np.ceil((self.core + self.left + self.right) * ratio)) + 2) * _HOP + _FIELD
         self.buffer = np.zeros(0, np.float32)
@@ -188,6 +187,9 @@ class _Encoder:
             first_cnn = int(np.floor(self._positions(keep, keep + 1)[0]))
             drop = min(first_cnn * _HOP, end) - self.buf_start
             if drop > 0:
+                gone = self.buffer[:drop].astype(np.float64)
+                n, s1, s2 = self.dropped
+                self.dropped = (n + drop, s1 + float(gone.sum()), s2 + float((gone * gone).sum()))
                 self.buffer = self.buffer[drop:]
                 self.buf_start += drop
         return out
@@ -209,11 +211,30 @@ class _Encoder:
             chunk = np.pad(chunk, (0, _FIELD - len(chunk)))
         if self.stats is not None:
             values = ff.normalize_with(chunk, *self.stats, eps=self.task.norm_eps)
+        elif self.running:
+            values = ff.normalize_with(chunk, *self._running_stats(s1), eps=self.task.norm_eps)
         else:
             values = ff.normalize_audio(chunk, eps=self.task.norm_eps)
         rel = (pos - c0).astype(np.float32)
         feats = self.session.run({"input_values": values[None], "positions": rel})["features"]
-        return np.asarray(feats[0, a - lo : b - lo], dtype=np.float32)
+        feats = np.asarray(feats[0], dtype=np.float32)
+        core = feats[a - lo : b - lo].copy()
+        if len(self.tail) and self.fade:
+            # cross-fade: the previous window's features for these frames (its right context)
+            # blend into this window's, the new window's weight rising linearly
+            n = min(len(self.tail), len(core))
+            w = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n + 1))[:, None]
+            core[:n] = (1 - w) * self.tail[:n] + w * core[:n]
+        self.tail = feats[b - lo : b - lo + self.fade]
+        return core
+
+    def _running_stats(self, stop: int) -> tuple[float, float]:
+        """(mean, variance) of every sample from the stream's start to buffer index ``stop``."""
+        seen = self.buffer[:stop].astype(np.float64)
+        n, s1, s2 = self.dropped
+        n, s1, s2 = n + len(seen), s1 + float(seen.sum()), s2 + float((seen * seen).sum())
+        mean = s1 / max(n, 1)
+        return mean, max(s2 / max(n, 1) - mean * mean, 0.0)
 
 
 #: Attention bias of the masked cache slot: its softmax weight is exactly 0 in float32 and float16.

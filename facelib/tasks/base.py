@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from typing_extensions import Self
 
 from facelib.backends.base import Backend, Session
-from facelib.backends.registry import get_backend
+from facelib.backends.registry import active_backend, get_backend, keep_auto
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage
 
@@ -57,17 +57,19 @@ class Task:
     ) -> None:
         from facelib.models.hub import resolve_package
 
+        chosen = get_backend(backend, **dict(backend_options or {}))  # before any download
         self.package = resolve_package(model, task=self.task_name)
-        chosen = get_backend(backend, **dict(backend_options or {}))
         by_name = isinstance(backend, str)
         #: What sub-models get: the resolved backend's name (they tune it for their own workload)
         #: with the caller's options, or the caller's instance as it is.
         self._backend_request: dict[str, Any] = {
-            "backend": chosen.name if by_name else chosen,
+            "backend": ("auto" if backend == "auto" else chosen.name) if by_name else chosen,
             "backend_options": dict(backend_options) if by_name and backend_options else None,
         }
-        tune = by_name and not backend_options and self.workload is not None
-        self.backend = chosen.for_workload(self.workload) if tune and self.workload else chosen
+        # a backend named without options gets the preset of this task's workload; the user's
+        # options or instance are used as given
+        tuned = by_name and not backend_options and self.workload is not None
+        self.backend = keep_auto(chosen, chosen.for_workload(self.workload)) if tuned and self.workload else chosen
         self._sessions: dict[str, Session] = {}
         self._owned: list[Any] = []
         #: Applied to every session this task opens; measuring tools replace it (``facelib bench``).
@@ -119,6 +121,7 @@ class Task:
         session = self._sessions.get(role)
         if session is None:
             session = self.session_hook(role, self.package.session(role, self.backend))
+            self.backend = active_backend(self.backend)  # another one if "auto"'s choice failed to load
             self._sessions[role] = session
         return session
 

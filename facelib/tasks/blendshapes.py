@@ -39,17 +39,14 @@ from facelib.errors import InputError, MediaReadError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame, VideoReader
 from facelib.models.package import ModelPackage
-from facelib.models.registry import DEFAULT_MODELS
 from facelib.processing.arkit import from_mediapipe
 from facelib.processing.face_geometry import head_pose_angles
+from facelib.results import BlendshapeFrame, FaceBlendshapes
 from facelib.tasks.base import BackendSource, ModelSource, Task
-from facelib.tasks.blendshape_results import BlendshapeFrame, FaceBlendshapes
 from facelib.tasks.detection import DetectorSource
 from facelib.tasks.face_landmarker import LandmarkerResult
 
 MODES = ("image", "video", "live")
-#: Name of the default pretrained package (see :meth:`BlendshapeCapture.from_pretrained`).
-DEFAULT_MODEL = DEFAULT_MODELS["blendshapes"]
 VideoSource = str | os.PathLike[str] | int
 #: What an engine returns for a stream of frames: each frame with its faces, in order.
 FrameResults = Iterator[tuple[Frame, list[FaceBlendshapes]]]
@@ -158,7 +155,7 @@ class BlendshapeCapture(Task):
         or object with ``detect(image) -> list[FaceBox]`` (default: the detector package its card
         names).
 
-    Results are :class:`~facelib.tasks.blendshape_results.BlendshapeFrame` objects whose faces
+    Results are :class:`~facelib.results.BlendshapeFrame` objects whose faces
     hold blendshapes in :data:`facelib.processing.arkit.ARKIT_NAMES` order (``tongueOut`` is 0
     for MediaPipe), landmarks (478, 3) in pixels, the 4x4 transform and ``head_pose`` = yaw,
     pitch, roll in degrees (convention: :func:`facelib.processing.face_geometry.head_pose_angles`).

@@ -12,45 +12,11 @@ import os
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-import attrs
 import numpy as np
 
 from facelib.errors import InputError
 from facelib.models.package import ModelPackage
-from facelib.results import ResultMixin
-
-
-def _box(value: object) -> np.ndarray:
-    box = np.asarray(value, dtype=np.float32).reshape(4)
-    return box
-
-
-@attrs.frozen
-class FaceBox(ResultMixin):
-    """One detected face.
-
-    Attributes
-    ----------
-    box:
-        (4,) float32 ``x1, y1, x2, y2`` in pixels of the input image (x right, y down).
-    score:
-        Detector confidence in [0, 1].
-    keypoints:
-        Optional (K, 2) float32 ``x, y`` pixel coordinates of detector keypoints (eyes, nose...),
-        in the detector's documented order.
-    """
-
-    box: np.ndarray = attrs.field(converter=_box, eq=attrs.cmp_using(eq=np.array_equal))
-    score: float = attrs.field(converter=float)
-    keypoints: np.ndarray | None = attrs.field(default=None, eq=attrs.cmp_using(eq=np.array_equal))
-
-    @property
-    def width(self) -> float:
-        return float(self.box[2] - self.box[0])
-
-    @property
-    def height(self) -> float:
-        return float(self.box[3] - self.box[1])
+from facelib.results import FaceBox
 
 
 @runtime_checkable
@@ -60,9 +26,16 @@ class FaceDetectorLike(Protocol):
     def detect(self, image: np.ndarray) -> list[FaceBox]: ...
 
 
-#: Detector class ("module:Class") by the ``variant`` of a ``face_detection`` model card; other
-#: variants (UltraFace's ``RFB-320``, ``slim-320``...) use :data:`DEFAULT_DETECTOR_CLASS`.
-DETECTOR_CLASSES: dict[str, str] = {"faceboxes": "facelib.tasks.faceboxes:FaceBoxesDetector"}
+#: Detector class ("module:Class") by the ``variant`` of a model card: ``face_detection``
+#: packages, and ``mediapipe`` blendshape packages (their BlazeFace detector); other
+#: ``face_detection`` variants (UltraFace's ``RFB-320``, ``slim-320``...) use
+#: :data:`DEFAULT_DETECTOR_CLASS`.
+DETECTOR_CLASSES: dict[str, str] = {
+    "faceboxes": "facelib.tasks.faceboxes:FaceBoxesDetector",
+    "mediapipe": "facelib.tasks.blazeface:BlazeFaceDetector",
+}
+#: Card tasks whose packages can serve as detectors.
+DETECTOR_TASKS = ("face_detection", "blendshapes")
 DEFAULT_DETECTOR_CLASS = "facelib.tasks.face_detection:FaceDetector"
 
 #: What tasks accept as a detector: an object with ``detect``, or a ``face_detection`` package
@@ -82,7 +55,8 @@ def open_detector(
 
     An object with ``detect(image) -> list[FaceBox]`` is returned unchanged.  A package (path, hub
     name or :class:`~facelib.models.package.ModelPackage`) is resolved as a ``face_detection``
-    model (``hub_options``: ``offline``, ``progress``, ``mirror``...) and opened on ``backend``
+    model, or a ``mediapipe`` package for its BlazeFace (``hub_options``: ``offline``,
+    ``progress``, ``mirror``...) and opened on ``backend``
     with the class its card's variant names (:data:`DETECTOR_CLASSES`) and ``options``
     (``score_threshold``...); the caller owns (and closes) what this creates.
     """
@@ -95,8 +69,11 @@ def open_detector(
             "detector must be a face_detection model package (path or hub name), or an object with "
             f"detect(image) -> list[FaceBox]; got {type(source).__name__}"
         )
-    package = resolve_package(source, task="face_detection", **dict(hub_options or {}))
-    module, _, name = DETECTOR_CLASSES.get(package.card.variant, DEFAULT_DETECTOR_CLASS).partition(":")
+    package = resolve_package(source, task=DETECTOR_TASKS, **dict(hub_options or {}))
+    variant = package.card.variant
+    if package.card.task != "face_detection" and variant not in DETECTOR_CLASSES:
+        raise InputError(f"{package.root} is a {variant!r} {package.card.task} package, which holds no face detector")
+    module, _, name = DETECTOR_CLASSES.get(variant, DEFAULT_DETECTOR_CLASS).partition(":")
     cls = getattr(importlib.import_module(module), name)
     detector: FaceDetectorLike = cls(package, backend=backend, backend_options=backend_options, **options)
     return detector

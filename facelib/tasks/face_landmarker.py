@@ -40,50 +40,12 @@ from facelib.errors import InferenceError, InputError, ModelCardError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import blazeface, face_geometry, face_mesh
 from facelib.processing.face_mesh import Roi
-from facelib.results import ResultMixin
+from facelib.results import LandmarkerFace, LandmarkerResult
 from facelib.tasks.base import BackendSource, ModelSource, Task
+from facelib.tasks.blazeface import BlazeFaceConfig
 
 MODES = ("image", "video", "live")
 _ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
-
-
-@attrs.frozen
-class LandmarkerFace(ResultMixin):
-    """One face found by :class:`FaceLandmarker`.
-
-    Attributes
-    ----------
-    box:
-        (4,) float32 ``x1, y1, x2, y2`` pixels: the box of the landmarks.
-    score:
-        Face presence in [0, 1] (the landmark model's confidence that the crop holds a face).
-    landmarks:
-        (478, 3) float32: x, y in pixels; z in the same pixel scale, relative to the face centre,
-        negative towards the camera.
-    roi:
-        The rotated crop the landmarks came from (pixels, radians).
-    blendshapes:
-        (52,) float32 scores in [0, 1], MediaPipe order (:data:`facelib.processing.arkit.MEDIAPIPE_NAMES`),
-        or None unless asked for.
-    transform:
-        (4, 4) float32 facial transformation matrix (canonical face in cm -> camera space), or None.
-    """
-
-    box: np.ndarray = attrs.field(eq=_ARRAY_EQ)
-    score: float
-    landmarks: np.ndarray = attrs.field(eq=_ARRAY_EQ)
-    roi: Roi
-    blendshapes: np.ndarray | None = attrs.field(default=None, eq=_ARRAY_EQ)
-    transform: np.ndarray | None = attrs.field(default=None, eq=_ARRAY_EQ)
-
-
-@attrs.frozen
-class LandmarkerResult(ResultMixin):
-    """Faces of one image (``timestamp_ms`` 0 in image mode), in MediaPipe's output order."""
-
-    timestamp_ms: float
-    faces: tuple[LandmarkerFace, ...]
-    image_size: tuple[int, int] = (0, 0)  # (width, height)
 
 
 ResultCallback = Callable[[LandmarkerResult, np.ndarray, float], None]
@@ -173,7 +135,6 @@ class FaceLandmarker(Task):
         self._callback = result_callback
         try:
             self._tensors: dict[str, dict[str, str]] = meta["tensors"]
-            anchors = meta["anchors"]
             det = meta["detector"]
             lm = meta["landmarks"]
             self._blend_idx = np.asarray(meta["blendshape_landmarks"], dtype=np.int64)
@@ -181,12 +142,7 @@ class FaceLandmarker(Task):
             smooth = meta.get("smoothing", {})
         except KeyError as exc:
             raise ModelCardError(f"model card of {self.package.root} lacks metadata {exc}") from None
-        self._det_size = int(anchors["input_size"])
-        self._anchors = blazeface.ssd_anchors(
-            self._det_size, anchors["strides"], anchors["anchors_per_cell_per_layer"], anchors["offset"]
-        )
-        self._det_scale = float(det["scale"])
-        self._nms_iou = float(det["nms_iou"])
+        self._detector = BlazeFaceConfig.from_card(card, self.package.root)
         self._det_roi_scale = float(det["roi_scale"])
         self._crop = int(lm["crop_size"])
         self._lm_roi_scale = float(lm["roi_scale"])
@@ -279,26 +235,15 @@ class FaceLandmarker(Task):
 
     def detect_faces(self, image: np.ndarray) -> blazeface.Detections:
         """Run the BlazeFace detector on an RGB uint8 image; detections in pixels, best first."""
-        height, width = image.shape[:2]
-        box = blazeface.Letterbox(width, height, self._det_size)
-        names = self._tensors["detector"]
-        out = self._session("detector").run(
-            {names["input"]: blazeface.preprocess(image, box)}, [names["regressors"], names["scores"]]
-        )
-        return blazeface.decode(
-            out[names["regressors"]],
-            out[names["scores"]],
-            self._anchors,
-            box,
-            min_score=self.min_detection,
-            iou_threshold=self._nms_iou,
-            size=self._det_scale,
-        )
+        return self._detector.detect(self._session("detector"), image, self.min_detection)
 
     def _detected_rois(self, image: np.ndarray) -> list[Roi]:
         found = self.detect_faces(image)
+        height, width = image.shape[:2]
         rois = [
-            face_mesh.roi_from_detection(found.boxes[i], found.keypoints[i], self._det_roi_scale)
+            face_mesh.roi_from_relative_detection(
+                found.relative_boxes[i], found.relative_keypoints[i], width, height, self._det_roi_scale
+            )
             for i in range(len(found))
         ]
         return rois[: self.num_faces]
@@ -321,6 +266,8 @@ class FaceLandmarker(Task):
         else:
             rois = self._detected_rois(image)
         raw, presence = self._landmarks(image, rois)
+        if not track:
+            rois, raw, presence = self._second_look(image, rois, raw, presence)
         meshes = []
         for i, roi in enumerate(rois):
             if presence[i] > self.min_presence:
@@ -328,6 +275,34 @@ class FaceLandmarker(Task):
         if track:
             self._tracked = [face_mesh.roi_from_landmarks(m[0], width, height, self._lm_roi_scale) for m in meshes]
         return meshes
+
+    def _second_look(
+        self, image: np.ndarray, rois: list[Roi], raw: np.ndarray, presence: np.ndarray
+    ) -> tuple[list[Roi], np.ndarray, np.ndarray]:
+        """Image mode: a detection whose landmarks fail the presence gate gets one more try, on the
+        ROI of those landmarks (as video mode's tracking would use on the next frame).
+
+        BlazeFace's box of a strongly turned face, and more so of a grayscale photo, can be too
+        loose for the landmark model (presence 0.14 on a grayscale AFLW2000 profile) while the
+        landmarks it returns still locate the face (0.9999 on their ROI).  Faces Google's package
+        finds are unchanged; this only adds faces it would have missed (docs/blendshapes.md).
+        """
+        retry = [i for i in range(len(rois)) if not presence[i] > self.min_presence]
+        if not retry:
+            return rois, raw, presence
+        height, width = image.shape[:2]
+        refined = [
+            face_mesh.roi_from_landmarks(
+                face_mesh.project(raw[i], rois[i], width, height, self._crop), width, height, self._lm_roi_scale
+            )
+            for i in retry
+        ]
+        raw2, presence2 = self._landmarks(image, refined)
+        rois, raw, presence = list(rois), raw.copy(), presence.copy()
+        for j, i in enumerate(retry):
+            if presence2[j] > presence[i]:
+                rois[i], raw[i], presence[i] = refined[j], raw2[j], presence2[j]
+        return rois, raw, presence
 
     def _face_stage(
         self, meshes: list[tuple[np.ndarray, Roi, float]], width: int, height: int, timestamp_ms: float, track: bool

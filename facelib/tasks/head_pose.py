@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import numpy as np
 
 from facelib.backends.batching import run_batched
@@ -30,88 +29,18 @@ from facelib.io.image import ImageSource, read_image
 from facelib.io.video import Frame
 from facelib.models.registry import DEFAULT_MODELS
 from facelib.processing.fsanet import crop_faces
-from facelib.results import ResultMixin
+from facelib.results import FaceBox, HeadPoseFrame, HeadPoseResult
 from facelib.tasks.base import BackendSource, ModelSource, Task
-from facelib.tasks.detection import DetectorSource, FaceBox, FaceDetectorLike, open_detector
+from facelib.tasks.detection import DetectorSource, FaceDetectorLike, open_detector
 
 #: Boxes for one image: an (N, 4) array of ``x1, y1, x2, y2`` pixels, or FaceBox objects.
 BoxesLike = np.ndarray | Sequence[FaceBox] | Sequence[Sequence[float]]
 
 
-def _box(value: object) -> np.ndarray:
-    return np.asarray(value, dtype=np.float32).reshape(4)
-
-
-def _variants(value: Mapping[str, Any] | None) -> dict[str, tuple[float, float, float]]:
-    return {str(k): tuple(float(x) for x in v) for k, v in (value or {}).items()}  # type: ignore[misc]
-
-
-@attrs.frozen
-class HeadPoseResult(ResultMixin):
-    """Head pose of one face.
-
-    Attributes
-    ----------
-    box:
-        (4,) float32 ``x1, y1, x2, y2`` pixels: the face box the pose was estimated from.
-    score:
-        Detector confidence in [0, 1] (1.0 for boxes the caller gave as plain arrays).
-    yaw, pitch, roll:
-        Degrees, FSA-Net's convention (300W-LP / AFLW2000 ``Pose_Para`` angles; see
-        docs/headpose.md): the mean of the selected variants.
-    variants:
-        Variant name -> (yaw, pitch, roll) degrees of each FSA-Net variant that was run.
-    """
-
-    box: np.ndarray = attrs.field(converter=_box, eq=attrs.cmp_using(eq=np.array_equal))
-    score: float = attrs.field(converter=float)
-    yaw: float = attrs.field(converter=float)
-    pitch: float = attrs.field(converter=float)
-    roll: float = attrs.field(converter=float)
-    variants: dict[str, tuple[float, float, float]] = attrs.field(converter=_variants, factory=dict)
-
-    @property
-    def angles(self) -> np.ndarray:
-        """(3,) float32 ``yaw, pitch, roll`` in degrees."""
-        return np.array([self.yaw, self.pitch, self.roll], dtype=np.float32)
-
-
-@attrs.frozen
-class HeadPoseFrame(ResultMixin):
-    """Head poses of one video frame (yielded by :meth:`HeadPose.predict_video`).
-
-    Attributes
-    ----------
-    index, timestamp_ms:
-        Frame number (from 0) and time in milliseconds.
-    faces:
-        One :class:`HeadPoseResult` per face.
-    reused_boxes:
-        True when the detector found no face in this frame and the previous frame's boxes were
-        used (as upstream's video demo does).
-    image:
-        The RGB uint8 frame (not included in :meth:`to_dict`).
-    """
-
-    index: int
-    timestamp_ms: float
-    faces: list[HeadPoseResult]
-    reused_boxes: bool = False
-    image: np.ndarray | None = attrs.field(default=None, repr=False, eq=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "timestamp_ms": self.timestamp_ms,
-            "reused_boxes": self.reused_boxes,
-            "faces": [f.to_dict() for f in self.faces],
-        }
-
-
 def _is_single_image(images: object) -> bool:
     if isinstance(images, np.ndarray):
         return images.ndim in (2, 3)
-    return isinstance(images, str | os.PathLike)
+    return isinstance(images, str | os.PathLike) or not isinstance(images, list | tuple)  # None: read_image says
 
 
 class HeadPose(Task):
@@ -216,11 +145,11 @@ class HeadPose(Task):
         )
 
     def _repr_options(self) -> dict[str, Any]:
-        detector = self.detector
-        return {
-            "variants": list(self.variants),
-            "detector": getattr(getattr(detector, "card", None), "name", type(detector).__name__ if detector else None),
-        }
+        detector: Any = self.detector
+        name = (
+            None if detector is None else detector.card.name if isinstance(detector, Task) else type(detector).__name__
+        )
+        return {"variants": list(self.variants), "detector": name if detector is not None else None}
 
     # -- inference on crops ------------------------------------------------------------------
 

@@ -34,8 +34,8 @@ from facelib.backends.batching import run_batched
 from facelib.errors import InputError, MediaReadError, NoFaceError
 from facelib.io.image import ImageSource, read_image
 from facelib.processing import fomm
-from facelib.processing.face_crop import CropBox, crop, paste_back, square_box
-from facelib.results import ARRAY_EQ, ResultMixin
+from facelib.processing.fomm_crop import CropBox, crop, paste_back, square_box
+from facelib.results import MotionResult, MotionSummary
 from facelib.tasks.base import BackendSource, ModelSource, Task
 from facelib.tasks.detection import DetectorSource, FaceDetectorLike, open_detector
 
@@ -64,58 +64,6 @@ class SourceState:
     kp: KP
     full: np.ndarray
     box: CropBox | None
-
-
-@attrs.frozen
-class MotionSummary(ResultMixin):
-    """What :meth:`MotionTransfer.animate_to_file` wrote.
-
-    Attributes
-    ----------
-    output:
-        The file or directory written.
-    frames, fps:
-        Number of frames written and their rate (frames per second).
-    reference_frame:
-        Index of the driving frame the motion is taken relative to.
-    audio:
-        True when the driving video's audio was copied into ``output``.
-    """
-
-    output: Path
-    frames: int
-    fps: float
-    reference_frame: int
-    audio: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["output"] = str(self.output)
-        return out
-
-
-@attrs.frozen
-class MotionResult(ResultMixin):
-    """An animated clip (returned by :meth:`MotionTransfer.predict`).
-
-    Attributes
-    ----------
-    frames:
-        (T, H, W, 3) float32 RGB in [0, 1]: one frame per driving frame, in driving order (the
-        model size, or the full source size with ``paste_back``).
-    fps:
-        Frame rate of the driving input (30 for frame arrays and iterators).
-    reference_frame:
-        Index of the driving frame the motion is taken relative to.
-    """
-
-    frames: np.ndarray = attrs.field(eq=ARRAY_EQ, repr=lambda a: f"array{a.shape}")
-    fps: float
-    reference_frame: int
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.frames.shape[0])
 
 
 class FaceCropper:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import cv2
@@ -85,6 +86,62 @@ CASES = [
     ),
     Case("mediapipe_blendshapes", "mediapipe/face_blendshapes.onnx", {}, _blendshapes),
 ]
+
+
+def random_feeds(session: Any, batch: int, lo: float, hi: float, seed: int) -> dict[str, np.ndarray]:
+    """Uniform random inputs in ``[lo, hi)`` for every input of ``session``, dynamic dims = ``batch``."""
+    rng = np.random.default_rng(seed)
+    return {
+        s.name: rng.uniform(lo, hi, tuple(batch if d is None else d for d in s.shape)).astype(s.dtype)
+        for s in session.inputs
+    }
+
+
+def assert_matches_onnxruntime(
+    session: Any, onnx_path: Path, feeds: list[dict[str, np.ndarray]], ordered: bool = True, tol: float = 1e-5
+) -> None:
+    """``session`` has the ONNX model's input names (in order) and output names (in order unless
+    ``ordered`` is False) and gives ONNX Runtime's outputs (shapes equal, within ``tol``) on each
+    of ``feeds``, run one after another in the same session."""
+    from facelib.backends import get_backend
+
+    reference = get_backend("onnxruntime").load(onnx_path)
+    assert [s.name for s in session.inputs] == [s.name for s in reference.inputs]
+    names = [s.name for s in session.outputs], [s.name for s in reference.outputs]
+    assert names[0] == names[1] if ordered else sorted(names[0]) == sorted(names[1])
+    for one in feeds:
+        got, want = session.run(one), reference.run(one)
+        assert list(got) == list(want) if ordered else set(got) == set(want)
+        for name in want:
+            assert got[name].shape == want[name].shape, name
+            np.testing.assert_allclose(got[name], want[name], rtol=tol, atol=tol, err_msg=f"{onnx_path.name}:{name}")
+
+
+def decoder_like_onnx(path: Path) -> Path:
+    """Write a small decoder-step-like ONNX graph to ``path``: attention of ``x`` (1, T, 8) over
+    ``memory`` (1, S, 8), T and S dynamic, output ``y`` (1, T, 8); seeded weights, opset 17."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["q"]),
+            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
+            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
+            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
+        ],
+        "decoder_like",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
+            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
+        [w],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+    return path
 
 
 def onnxruntime_outputs(onnx_path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

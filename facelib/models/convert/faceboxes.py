@@ -21,9 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.errors import ConversionError, require
+from facelib.models import checkpoints
 from facelib.models.card import ModelCard
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing.faceboxes import MEAN_BGR, PriorConfig
 
@@ -35,22 +37,10 @@ EXPORT_TOLERANCE = 1e-3
 
 def load_state_dict(path: Path) -> dict[str, Any]:
     """Tensors of a FaceBoxes checkpoint (weights-only unpickling; ``module.`` prefixes removed)."""
-    torch: Any = require("torch", "convert", "Converting FaceBoxes weights")
-    path = Path(path)
-    if not path.is_file():
-        raise ConversionError(f"FaceBoxes weights not found: {path}")
-    try:
-        data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip / weights-only refusal
-        raise ConversionError(
-            f"cannot read {path} as a PyTorch state dict with weights_only=True "
-            f"({type(exc).__name__}: {exc}); expected FaceBoxesProd.pth"
-        ) from exc
-    if isinstance(data, Mapping) and "state_dict" in data:
-        data = data["state_dict"]
-    if not isinstance(data, Mapping) or not all(hasattr(v, "shape") for v in data.values()):
+    state = checkpoints.load_state_dict(path, "Converting FaceBoxes weights", expected="FaceBoxesProd.pth")
+    if not all(hasattr(v, "shape") for v in state.values()):
         raise ConversionError(f"{path} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in data.items()}
+    return state
 
 
 def build_module(state_dict: Mapping[str, Any]) -> Any:
@@ -119,6 +109,7 @@ def check_export(net: Any, path: Path, sizes: tuple[tuple[int, int], ...] = ((24
     return worst
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path], output_dir: Path, *, progress: bool = False, **options: Any
 ) -> ModelPackage:

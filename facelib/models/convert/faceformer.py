@@ -34,7 +34,9 @@ import numpy as np
 
 from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
+from facelib.models import checkpoints
 from facelib.models.card import ModelCard, ModelFile
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing import faceformer as ff
 
@@ -70,20 +72,7 @@ _ENC = "audio_encoder."
 
 def load_state_dict(path: Path) -> dict[str, Any]:
     """Load a checkpoint weights-only (no pickle code execution) and unwrap common wrappers."""
-    torch: Any = require("torch", "convert", "Converting FaceFormer checkpoints")
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConversionError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
-    for key in ("state_dict", "model"):
-        if isinstance(state, Mapping) and key in state and isinstance(state[key], Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping):
-        raise ConversionError(f"{path} does not hold a state_dict (got {type(state).__name__})")
-    state = {re.sub(r"^module\.", "", k): v for k, v in state.items()}
+    state = checkpoints.load_state_dict(path, "Converting FaceFormer checkpoints", wrappers=("state_dict", "model"))
     if "vertice_map_r.weight" not in state or _ENC + "feature_projection.projection.weight" not in state:
         raise ConversionError(f"{path} is not a FaceFormer checkpoint (no vertice_map_r / audio_encoder keys)")
     return state
@@ -409,6 +398,7 @@ def read_template(path: Path, subject: str | None = None) -> tuple[np.ndarray, n
     return mesh.vertices, mesh.faces
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,

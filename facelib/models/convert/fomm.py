@@ -31,10 +31,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.backends.base import ShapeRange
 from facelib.errors import ConversionError, InputError, require
+from facelib.models import checkpoints
 from facelib.models.card import ModelCard, ModelFile
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 
 OPSET = 17
@@ -134,6 +136,8 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
 
 
 def _config_name(config: Any) -> str:
+    if config is None:
+        return DEFAULT_CONFIG
     if isinstance(config, str | os.PathLike) and str(config) in PRESETS:
         return str(config)
     if isinstance(config, str | os.PathLike):
@@ -147,20 +151,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     Optimizer state and other training keys are dropped; a ``module.`` prefix left by
     ``DataParallel`` is removed.
     """
-    torch: Any = require("torch", "convert", "Converting FOMM checkpoints")
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
-        raise ConversionError(f"checkpoint {path} is empty (0 bytes)")
-    try:
-        data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors of every kind
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(
-            f"cannot read {path} as a weights-only PyTorch checkpoint ({first}); "
-            "it may be truncated, or hold pickled objects other than tensors"
-        ) from exc
+    data = checkpoints.load_torch_checkpoint(path, "Converting FOMM checkpoints")
     if not isinstance(data, Mapping):
         raise ConversionError(f"{path}: expected a dict with 'generator' and 'kp_detector', got {type(data).__name__}")
     missing = [k for k in ("generator", "kp_detector") if k not in data]
@@ -173,15 +164,28 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         state = data[key]
         if not isinstance(state, Mapping):
             raise ConversionError(f"{path}: '{key}' is not a state dict")
-        out[key] = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
+        out[key] = checkpoints.strip_prefix(state)
     return out
 
 
-def build_torch_modules(checkpoint: str | os.PathLike[str], config: Any = "vox-256") -> tuple[Any, Any, dict[str, Any]]:
-    """``(kp_detector, generator, config)`` torch modules (eval mode) with the checkpoint loaded."""
+#: The preset used when no config is given.
+DEFAULT_CONFIG = "vox-256"
+
+
+def build_torch_modules(checkpoint: str | os.PathLike[str], config: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """``(kp_detector, generator, config)`` torch modules (eval mode) with the checkpoint loaded.
+
+    ``config`` None means :data:`DEFAULT_CONFIG`, and a checkpoint that does not fit says so.
+    """
     from facelib.models.convert import fomm_torch
 
-    cfg = load_config(config)
+    if config is None:
+        described = f"the {DEFAULT_CONFIG} preset, assumed because no config was given"
+    elif isinstance(config, str | os.PathLike):
+        described = f"config {os.fspath(config)!r}"
+    else:
+        described = "the given config"
+    cfg = load_config(DEFAULT_CONFIG if config is None else config)
     states = load_checkpoint(checkpoint)
     try:
         kp, gen = fomm_torch.build_modules(cfg["model_params"])
@@ -192,8 +196,8 @@ def build_torch_modules(checkpoint: str | os.PathLike[str], config: Any = "vox-2
             fomm_torch.load_state(module, states[key], key)
         except (ValueError, RuntimeError) as exc:
             raise ConversionError(
-                f"{Path(checkpoint).name}: {str(exc).splitlines()[0]}; is the config the one this checkpoint was "
-                "trained with?"
+                f"{Path(checkpoint).name} does not fit {described}: {str(exc).splitlines()[0]}; pass the config "
+                f"it was trained with (--config {' / '.join(PRESETS)} or the upstream YAML file)"
             ) from exc
     return kp, gen, cfg
 
@@ -234,12 +238,13 @@ def _export(module: Any, args: tuple[Any, ...], path: Path, inputs: list[str], o
     onnx.save(model, os.fspath(path))
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,
     *,
     progress: bool = False,
-    config: Any = "vox-256",
+    config: Any = None,
     align_corners: bool = False,
     name: str | None = None,
     **options: Any,
@@ -252,7 +257,8 @@ def build_package(
         ``{"checkpoint": path to the .pth.tar}``.
     config:
         Built-in preset name (``"vox-256"``, ``"taichi-256"``), a path to an upstream YAML
-        config, or an equivalent mapping.
+        config, or an equivalent mapping; None (default) assumes ``"vox-256"`` and says so
+        when the checkpoint does not fit it.
     align_corners:
         ``grid_sample`` corner convention baked into the generator.  False (default) equals
         upstream run with PyTorch >= 1.3; True equals the PyTorch 1.0 the models were trained

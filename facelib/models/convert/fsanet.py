@@ -25,6 +25,7 @@ import numpy as np
 
 from facelib.errors import ConversionError, InputError
 from facelib.models.card import ModelCard
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 
 UPSTREAM_REPO = "https://github.com/shamangary/FSA-Net"
@@ -316,6 +317,7 @@ def _file_entry(path: Path, name: str, outputs: list[str]) -> dict[str, Any]:
     }
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path], output_dir: Path, *, progress: bool = False, ensemble: bool = True, **options: Any
 ) -> ModelPackage:
@@ -344,8 +346,8 @@ def build_package(
     """
     import onnx
 
-    from facelib import __version__
     from facelib._progress import progress as bar
+    from facelib._version import __version__
 
     if options:
         raise InputError(f"unknown FSA-Net converter options: {sorted(options)}")

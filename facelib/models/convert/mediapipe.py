@@ -29,9 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.errors import ConversionError, ModelFileError, require
 from facelib.models.card import ModelCard, ModelFile
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing.arkit import ARKIT_NAMES, MEDIAPIPE_NAMES
 from facelib.processing.face_geometry import NEAR, VERTICAL_FOV_DEGREES, CanonicalFace
@@ -213,6 +214,7 @@ def _tensor_names(role: str, path: Path) -> dict[str, str]:
     return names
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,

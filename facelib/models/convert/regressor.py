@@ -8,7 +8,7 @@ Sources:
   exported by ``facelib convert faceboxes`` (packaged on the fly).
 
 The card (schema: docs/regressor-packages.md) records how to feed the regressor and what its
-outputs mean; the package is validated (by :class:`~facelib.tasks.blendshape_regressor.RegressorSpec`)
+outputs mean; the package is validated (by :class:`~facelib.models.regressor_spec.RegressorSpec`)
 before this function returns.  No torch is needed.
 
 Usage::
@@ -25,14 +25,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from facelib import __version__
+from facelib._version import __version__
 from facelib.errors import ConversionError, ModelError
 from facelib.models.card import CARD_FILENAME, ModelCard
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing.arkit import arkit_index
 
 REGRESSOR_NAME = "regressor.onnx"
 DETECTOR_DIR = "detector"
+#: Detector variants a regressor package can bundle (what BlendshapeCapture's regressor engine runs).
+DETECTOR_VARIANTS = ("faceboxes",)
 
 
 def _detector(source: Path, output_dir: Path, options: Mapping[str, Any]) -> ModelPackage:
@@ -44,6 +47,13 @@ def _detector(source: Path, output_dir: Path, options: Mapping[str, Any]) -> Mod
         package = ModelPackage.load(root)
         if package.card.task != "face_detection":
             raise ConversionError(f"{root} is a {package.card.task!r} package, not a face detector")
+        if package.card.variant not in DETECTOR_VARIANTS:
+            raise ConversionError(
+                f"{root} holds the face detector {package.card.name!r} (variant {package.card.variant!r}); "
+                "regressor packages bundle "
+                f"{' or '.join(DETECTOR_VARIANTS)} detectors (facelib convert faceboxes FaceBoxesProd.pth -o DIR, "
+                "or pass the FaceBoxes .onnx)"
+            )
         shutil.copytree(root, target, ignore=shutil.ignore_patterns(".facelib-cache"))
         return ModelPackage.load(target).check()
     if source.suffix == ".onnx":
@@ -53,6 +63,7 @@ def _detector(source: Path, output_dir: Path, options: Mapping[str, Any]) -> Mod
     raise ConversionError(f"detector source {source} must be a face_detection package directory or a FaceBoxes .onnx")
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,
@@ -89,7 +100,7 @@ def build_package(
     colour_order, mean, std, pixel_scale, layout:
         Input tensor = ``(pixel * pixel_scale - mean) / std`` in ``colour_order``, ``layout``.
     margin, square, interpolation:
-        Crop rule (:mod:`facelib.processing.crop`).
+        Crop rule (:mod:`facelib.processing.regressor_crop`).
     clip, activation:
         Clip the ARKit weights to [0, 1]; apply ``"sigmoid"`` to raw outputs first, or ``"none"``.
     output:
@@ -167,7 +178,7 @@ def build_package(
     )
     card.write(output_dir)
     package = ModelPackage.load(output_dir).check()
-    from facelib.tasks.blendshape_regressor import RegressorSpec
+    from facelib.models.regressor_spec import RegressorSpec
 
     try:
         RegressorSpec.from_package(package)

@@ -17,6 +17,7 @@ from typing import Any
 
 from facelib.errors import ConversionError, InputError
 from facelib.models.card import ModelCard
+from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing import ultraface
 
@@ -36,6 +37,7 @@ def upstream_url(variant: str) -> str:
     return f"{UPSTREAM_REPO}/raw/{UPSTREAM_COMMIT}/models/onnx/{VARIANTS[variant][0]}"
 
 
+@writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
     output_dir: Path,
@@ -55,7 +57,7 @@ def build_package(
     """
     import onnx
 
-    from facelib import __version__
+    from facelib._version import __version__
 
     if options:
         raise InputError(f"unknown UltraFace converter options: {sorted(options)}")

@@ -15,7 +15,13 @@ Dynamic inputs (from the card's min/opt/max) become one of:
 * ``shape`` — shape ranges (``--input_shape="x:1~16,64,64,3"``, or the older
   ``--input_shape_range`` with ``range_syntax="input_shape_range"``); any shape in the range.
 
-``auto`` (default) picks ``batch`` when only batch dims vary, else ``shape``.
+``auto`` (default) picks ``batch`` when only batch dims vary, else ``shape`` -- or ``dims``
+on SoCs whose ATC has no shape-range support (Atlas 200/300/500 inference products and
+Atlas 200I/500 A2: ``Ascend310``, ``Ascend310B*``).  ATC takes 2 to 100 gears; a range that
+leaves a single gear is compiled static at that shape.
+
+ATC writes ``<output>.om``, or ``<output>_<os>_<arch>.om`` (e.g. ``m_linux_x86_64.om``, as its
+``--output`` documentation shows); both are accepted.
 
 ATC keeps input names but not necessarily ONNX output names, and an ``.om`` does not record how
 it was made; so compile writes ``<om>.facelib.json`` (I/O names, dtypes, mode, gears, ranges,
@@ -25,6 +31,7 @@ the ``.om``'s size and sha256, so it is found again after the ``.om`` is renamed
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -44,7 +51,56 @@ from facelib.models.package import read_onnx_specs
 SIDECAR_SUFFIX = ".facelib.json"
 #: facelib precision -> ATC --precision_mode (fp32 keeps every op in fp32 or fails loudly).
 PRECISION_MODES = {"fp32": "must_keep_origin_dtype", "fp16": "force_fp16", "bf16": "allow_fp32_to_bf16"}
-MAX_GEARS = 100
+#: ATC's --dynamic_batch_size / --dynamic_dims take 2 to 100 gears (hiascend ATC parameter pages).
+MIN_GEARS, MAX_GEARS = 2, 100
+#: SoCs whose ATC documentation lists no shape-range support (--input_shape ranges and
+#: --input_shape_range): Atlas 200/300/500 inference products (Ascend310) and Atlas 200I/500 A2
+#: (Ascend310B*).  Ascend310P and Ascend910 support ranges.
+NO_SHAPE_RANGE_SOCS = ("Ascend310", "Ascend310B")
+
+
+def supports_shape_range(soc_version: str) -> bool:
+    """Whether ATC can compile shape ranges for ``soc_version``."""
+    soc = str(soc_version)
+    return not (soc == "Ascend310" or soc.startswith("Ascend310B"))
+
+
+def cann_version(atc: str | None = None) -> str:
+    """The CANN toolkit version ATC belongs to (``version=`` of ``ascend_toolkit_install.info``).
+
+    Looked up under ``$ASCEND_TOOLKIT_HOME`` / ``$ASCEND_HOME_PATH`` and the folders above the
+    ``atc`` executable (``<toolkit>/bin/atc``, ``<toolkit>/compiler/bin/atc``); without that file,
+    a fingerprint of the atc executable (path, size, mtime) so that another ATC still changes it.
+    """
+    import platform
+
+    roots: list[Path] = []
+    for env in ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH"):
+        if os.environ.get(env):
+            roots.append(Path(os.environ[env]))
+    exe = Path(atc).resolve() if atc else None
+    if exe is not None:
+        roots.extend(list(exe.parents)[:4])
+    arch = platform.machine()
+    for root in roots:
+        for info in (root / f"{arch}-linux" / "ascend_toolkit_install.info", root / "ascend_toolkit_install.info"):
+            try:
+                text = info.read_text(errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "version" and value.strip():
+                    return f"CANN {value.strip()}"
+    if exe is not None and exe.is_file():
+        st = exe.stat()
+        return f"atc {exe} {st.st_size} {int(st.st_mtime)}"
+    return "CANN unknown"
+
+
+def _gear_count(count: int, what: str) -> None:
+    if count > MAX_GEARS:
+        raise InputError(f"ATC takes at most {MAX_GEARS} {what} gears, got {count}; give fewer 'gears'")
 
 
 def find_atc(options: Mapping[str, Any]) -> str:
@@ -69,11 +125,15 @@ def _batch_gears(lo: int, opt: int, hi: int) -> list[int]:
         if g > lo:
             gears.add(g)
         g *= 2
-    return sorted(gears)[:MAX_GEARS]
+    return sorted(gears)
 
 
 def plan_dynamic(
-    inputs: Sequence[TensorSpec], shapes: Mapping[str, ShapeRange], dynamic: str, gears: Any
+    inputs: Sequence[TensorSpec],
+    shapes: Mapping[str, ShapeRange],
+    dynamic: str,
+    gears: Any,
+    soc_version: str = "Ascend310P3",
 ) -> dict[str, Any]:
     """Choose the dynamic mode and its gears/ranges for ATC (see the module docstring)."""
     dims = {s.name: _dims(s) for s in inputs}
@@ -104,8 +164,14 @@ def plan_dynamic(
     }
     only_batch = all(v == [0] for v in varying.values())
     batch_ranges = {(shapes[n].min[0], shapes[n].opt[0], shapes[n].max[0]) for n in dyn}
+    ranges_ok = supports_shape_range(soc_version)
     if dynamic == "auto":
-        dynamic = "batch" if only_batch and len(batch_ranges) == 1 else "shape"
+        dynamic = "batch" if only_batch and len(batch_ranges) == 1 else ("shape" if ranges_ok else "dims")
+    if dynamic == "shape" and not ranges_ok:
+        raise InputError(
+            f"ATC cannot compile shape ranges for {soc_version} (Atlas 200/300/500 inference and 200I/500 A2 "
+            "SoCs); use dynamic='dims' (gears) or 'batch'"
+        )
     # shapes with the dynamic dims pinned to each range's values (for static parts and ATC)
     fixed_other = {
         name: [shapes[name].min[i] if (i not in varying[name]) else -1 for i in range(len(d))]
@@ -117,7 +183,13 @@ def plan_dynamic(
         if not (only_batch and len(batch_ranges) == 1):
             raise InputError("dynamic='batch' needs every dynamic input to vary in dim 0 only, over one batch range")
         lo, opt, hi = batch_ranges.pop()
-        batch = sorted(int(g) for g in gears) if gears else _batch_gears(lo, opt, hi)
+        batch = sorted({int(g) for g in gears}) if gears else _batch_gears(lo, opt, hi)
+        _gear_count(len(batch), "batch")
+        if len(batch) < MIN_GEARS:  # one gear: ATC refuses --dynamic_batch_size; compile it static
+            static = {n: list(d) for n, d in dims.items()}
+            for name in dyn:
+                static[name] = [batch[0] if v < 0 else v for v in base[name]]
+            return {"mode": "static", "fixed": static}
         return {"mode": "dymbatch", "fixed": base, "batch_gears": batch}
     if dynamic == "dims":
         if gears:
@@ -128,7 +200,12 @@ def plan_dynamic(
                 gear = {n: list(getattr(shapes[n], pick)) for n in dyn}
                 if gear not in gear_list:
                     gear_list.append(gear)
-        return {"mode": "dymdims", "fixed": base, "dims_gears": gear_list[:MAX_GEARS]}
+        _gear_count(len(gear_list), "dims")
+        if len(gear_list) < MIN_GEARS:  # one gear: compile it static
+            static = {n: list(d) for n, d in dims.items()}
+            static.update({n: list(v) for n, v in gear_list[0].items()})
+            return {"mode": "static", "fixed": static}
+        return {"mode": "dymdims", "fixed": base, "dims_gears": gear_list}
     if dynamic == "shape":
         ranges = {n: [list(shapes[n].min), list(shapes[n].max)] for n in dyn}
         return {"mode": "dymshape", "fixed": base, "ranges": ranges}
@@ -221,6 +298,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _produced_om(stem: Path) -> Path | None:
+    """The ``.om`` ATC wrote for ``--output=<stem>``: ``<stem>.om`` or ``<stem>_<os>_<arch>.om``."""
+    exact = stem.with_name(stem.name + ".om")
+    if exact.is_file():
+        return exact
+    suffixed = sorted(stem.parent.glob(f"{glob.escape(stem.name)}_*.om"))
+    return suffixed[0] if len(suffixed) == 1 else None
+
+
 def compile_om(request: CompileRequest, options: Mapping[str, Any], soc_version: str) -> Path:
     """Run ATC for ``request``; write the ``.om`` to ``request.output_path`` and its sidecar."""
     atc = find_atc(options)
@@ -234,7 +320,7 @@ def compile_om(request: CompileRequest, options: Mapping[str, Any], soc_version:
     precision_mode = options.get("precision_mode") or PRECISION_MODES.get(request.precision)
     if precision_mode is None:
         raise InputError(f"precision must be one of {sorted(PRECISION_MODES)} or 'int8', got {request.precision!r}")
-    plan = plan_dynamic(inputs, request.shapes, str(options.get("dynamic", "auto")), options.get("gears"))
+    plan = plan_dynamic(inputs, request.shapes, str(options.get("dynamic", "auto")), options.get("gears"), soc_version)
     with tempfile.TemporaryDirectory(prefix="facelib-atc-") as tmp:
         stem = Path(tmp) / onnx_path.stem
         cmd = atc_command(atc, onnx_path, stem, soc_version, inputs, plan, str(precision_mode), options)
@@ -244,8 +330,15 @@ def compile_om(request: CompileRequest, options: Mapping[str, Any], soc_version:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise BackendError(f"could not run ATC ({exc}); command: {' '.join(cmd)}") from exc
-        produced = stem.with_name(stem.name + ".om")
-        if proc.returncode != 0 or not produced.is_file():
+        produced = _produced_om(stem)
+        if proc.returncode != 0 or produced is None:
+            if proc.returncode == 0:
+                found = sorted(p.name for p in stem.parent.iterdir())
+                raise BackendError(
+                    f"ATC reported success compiling {onnx_path.name} for {soc_version} but wrote no "
+                    f"{stem.name}.om or {stem.name}_<os>_<arch>.om (the folder holds {found})\n"
+                    f"command: {' '.join(cmd)}"
+                )
             raise BackendError(
                 f"ATC failed (exit code {proc.returncode}) compiling {onnx_path.name} for {soc_version}:\n  "
                 f"{_error_lines(proc.stdout + proc.stderr)}\ncommand: {' '.join(cmd)}"
@@ -259,6 +352,7 @@ def compile_om(request: CompileRequest, options: Mapping[str, Any], soc_version:
         "om_size": output.stat().st_size,
         "om_sha256": sha256_of(output),
         "soc_version": soc_version,
+        "cann_version": cann_version(atc),
         "precision_mode": precision_mode,
         "inputs": [s.to_dict() for s in inputs],
         "outputs": [s.to_dict() for s in outputs],

@@ -10,18 +10,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import (
-    Availability,
-    Backend,
-    CompileRequest,
-    Session,
-    SpecSession,
-    TensorSpec,
-    check_options,
-)
+from facelib.backends import Availability, Backend, CompileRequest, Session, SpecSession, TensorSpec, check_options
 from facelib.backends.batching import pad_batch
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
-from facelib_ascend.atc import compile_om, read_sidecar
+from facelib_ascend.atc import cann_version, compile_om, find_atc, read_sidecar
 
 _OPTION_NAMES = (
     "device_id",
@@ -199,8 +191,13 @@ class AscendBackend(Backend):
         return str(soc)
 
     def cache_key(self) -> str:
+        """ais_bench version, SoC, the CANN version of the ATC that compiles, and the build options."""
         build = sorted((k, repr(v)) for k, v in self.options.items() if k not in ("device_id", "mode", "atc"))
-        return f"ascend|{self.version()}|{self.soc_version()}|{build}"
+        try:
+            cann = cann_version(find_atc(self.options))
+        except BackendUnavailableError:
+            cann = cann_version(None)
+        return f"ascend|{self.version()}|{self.soc_version()}|{cann}|{build}"
 
     def compile(self, request: CompileRequest) -> Path:
         """Run ATC; ``request.options`` may override the backend's compile options."""
@@ -324,6 +321,35 @@ class AscendSession(SpecSession):
                         )
         return arrays, None
 
+    def _prepare(self, arrays: list[np.ndarray]) -> None:
+        """Tell aclruntime the shapes of this call, with the setters every ais_bench version has.
+
+        ``InferSession.infer(mode=...)`` is not used: the Ascend/tools ais_bench (2023) ignores
+        ``static``/``dymbatch`` there and never sets the dynamic batch, while the msit-era one
+        does; ``set_staticbatch``/``set_dynamic_batchsize``/``set_dynamic_hw``/``set_dynamic_dims``/
+        ``set_dynamic_shape``/``set_custom_outsize`` and ``run(feeds, out_array=True)`` are the same in both.
+        """
+        session, mode = self._session, self._mode
+        if mode == "static":
+            session.set_staticbatch()
+        elif mode == "dymbatch":
+            dynamic = [i for i, d in enumerate(self._in_desc) if any(int(v) < 0 for v in d.shape)]
+            if not dynamic:
+                raise InferenceError(f"{self.model_path.name}: not a dynamic-batch model (no -1 input dims)")
+            first = dynamic[0]
+            axis = next(j for j, v in enumerate(self._in_desc[first].shape) if int(v) < 0)
+            session.set_dynamic_batchsize(int(arrays[first].shape[axis]))
+        elif mode == "dymhw":
+            first = next(i for i, d in enumerate(self._in_desc) if int(d.shape[2]) < 0 and int(d.shape[3]) < 0)
+            session.set_dynamic_hw(int(arrays[first].shape[2]), int(arrays[first].shape[3]))  # as ais_bench passes them
+        else:
+            text = ";".join(f"{d.name}:{','.join(str(v) for v in a.shape)}" for d, a in zip(self._in_desc, arrays))
+            if mode == "dymdims":
+                session.set_dynamic_dims(text)
+            else:
+                session.set_dynamic_shape(text)
+                session.set_custom_outsize([int(v) for v in self._custom_sizes])
+
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
         names = self.output_names(output_names)
@@ -334,7 +360,8 @@ class AscendSession(SpecSession):
             if self._closed:
                 raise InferenceError(f"session for {self.model_path.name} was closed")
             try:
-                values = self._session.infer(arrays, mode=self._mode, custom_sizes=list(self._custom_sizes))
+                self._prepare(arrays)
+                values = self._session.run(arrays, out_array=True)
             except RuntimeError as exc:
                 shapes = [a.shape for a in arrays]
                 raise InferenceError(

@@ -8,12 +8,36 @@ options) put first and the CPU provider as the fallback for unsupported nodes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from facelib.backends.base import Availability
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
+from facelib.errors import BackendError, InputError
 
 PROVIDER = "CANNExecutionProvider"
+#: CANNExecutionProvider option keys onnxruntime-cann parses.  1.24.4 (the newest wheel on PyPI)
+#: accepts the first ten -- probed on the real wheel, tests/sdk_names/onnxruntime-cann-1.24.4.json;
+#: onnxruntime main (cann_execution_provider_info.cc @38170d0) replaces precision_mode with
+#: precision_mode_v2 and adds input_format and the dynamic_* keys.  An unknown key makes
+#: onnxruntime drop the provider and run on CPU (it only logs "Unknown provider option").
+KNOWN_OPTIONS = (
+    "device_id",
+    "npu_mem_limit",
+    "arena_extend_strategy",
+    "enable_cann_graph",
+    "enable_cann_subgraph",
+    "dump_graphs",
+    "dump_om_model",
+    "precision_mode",
+    "op_select_impl_mode",
+    "optypelist_for_implmode",
+    "precision_mode_v2",
+    "input_format",
+    "dynamic_batch_size",
+    "dynamic_image_size",
+    "dynamic_dims",
+)
 
 
 def _option_value(value: Any) -> str:
@@ -35,8 +59,9 @@ class AscendCannBackend(OnnxRuntimeBackend):
     provider_options:
         Further CANN EP options passed through untouched (``npu_mem_limit``,
         ``arena_extend_strategy``, ``enable_cann_graph``, ``dump_om_model``,
-        ``op_select_impl_mode``...).  Only pass keys your onnxruntime-cann version knows: it
-        rejects unknown ones.
+        ``op_select_impl_mode``...; newer onnxruntime: ``precision_mode_v2``, ``input_format``,
+        ``dynamic_*``).  Keys no onnxruntime-cann knows are refused here; a key the installed
+        version does not know makes onnxruntime fall back to CPU, which ``load`` reports.
     intra_op_num_threads, inter_op_num_threads, graph_optimization_level, session_config:
         As for the ``onnxruntime`` backend.
     """
@@ -55,6 +80,11 @@ class AscendCannBackend(OnnxRuntimeBackend):
         graph_optimization_level: str = "all",
         session_config: Mapping[str, str] | None = None,
     ) -> None:
+        unknown = sorted(set(provider_options or {}) - set(KNOWN_OPTIONS))
+        if unknown:
+            raise InputError(
+                f"unknown CANNExecutionProvider options {unknown}; onnxruntime-cann knows {list(KNOWN_OPTIONS)}"
+            )
         cann: dict[str, Any] = {"device_id": int(device_id)}
         if precision_mode is not None:
             cann["precision_mode"] = precision_mode
@@ -82,3 +112,17 @@ class AscendCannBackend(OnnxRuntimeBackend):
                 "build, with a matching CANN toolkit (source /usr/local/Ascend/ascend-toolkit/set_env.sh)",
             )
         return Availability(True)
+
+    def _create(self, path: Path) -> Any:
+        session = super()._create(path)
+        active = list(session.get_providers())
+        if PROVIDER not in active:
+            # onnxruntime drops a provider whose options it cannot parse (or that fails to
+            # start) and carries on with the rest, printing only an "EP Error" to stderr
+            raise BackendError(
+                f"onnxruntime did not put {path.name} on the NPU: it runs with {active} only. "
+                f"The {PROVIDER} options {self.options['providers'][0][1]} were refused or CANN failed to "
+                "start (see onnxruntime's 'EP Error' above); keep to the keys your onnxruntime-cann "
+                "version knows (1.24: precision_mode; newer: precision_mode_v2) and check 'npu-smi info'"
+            )
+        return session

@@ -8,20 +8,20 @@
 ``activated(sdk=False)`` hides ais_bench/acl, ``activated(devices=0)`` shows no NPU,
 ``activated(atc=False)`` removes the atc double from PATH, ``soc=`` sets the detected SoC.
 The plugin code under test is unchanged: only sys.path, sys.modules, PATH and the doubles'
-environment variables differ.
+environment variables differ.  :func:`doubles` is the activator the conformance suite uses.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
-import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from facelib.testing.doubles import register_if_missing, sdk_doubles, use_checkout, write_executable
 
 HERE = Path(__file__).resolve().parent
 DOUBLES = HERE / "doubles"
@@ -29,63 +29,29 @@ PLUGIN_ROOT = HERE.parent
 _SDK_MODULES = ("ais_bench", "aclruntime", "acl", "om_format")
 
 
-def _forget_sdk() -> None:
-    for name in list(sys.modules):
-        if name.split(".")[0] in _SDK_MODULES:
-            del sys.modules[name]
-
-
-def ensure_plugin_importable() -> None:
-    try:
-        importlib.import_module("facelib_ascend")
-    except ImportError:
-        sys.path.insert(0, str(PLUGIN_ROOT))
-
-
-def ensure_registered() -> None:
-    """Register both backends by hand when the entry point is not installed (source checkout)."""
-    from facelib.backends import backend_class, register_backend, reload_plugins
-    from facelib.errors import BackendNotFoundError
-
-    reload_plugins()
-    try:
-        backend_class("ascend")
-    except BackendNotFoundError:
-        from facelib_ascend import AscendBackend, AscendCannBackend
-
-        register_backend(AscendBackend, origin="facelib-ascend (source tree)")
-        register_backend(AscendCannBackend, origin="facelib-ascend (source tree)")
-
-
 @contextlib.contextmanager
 def activated(
     sdk: bool = True, devices: int = 1, soc: str = "Ascend310P3", atc: bool = True
 ) -> Iterator[Callable[..., Any]]:
     """Put the doubles on sys.path (and atc on PATH) for the duration; yield ``make_backend(**options)``."""
-    ensure_plugin_importable()
-    saved = {k: os.environ.get(k) for k in ("PATH", "FACELIB_ACL_DOUBLE_DEVICES", "FACELIB_ACL_DOUBLE_SOC")}
-    bindir = tempfile.TemporaryDirectory(prefix="facelib-atc-bin-")
-    home = None if os.environ.get("FACELIB_HOME") else tempfile.TemporaryDirectory(prefix="facelib-home-")
-    if home is not None:  # compiled artefacts of read-only packages stay out of the user's cache
-        os.environ["FACELIB_HOME"] = home.name
-    _forget_sdk()
-    if sdk:
-        sys.path.insert(0, str(DOUBLES))
-    os.environ["FACELIB_ACL_DOUBLE_DEVICES"] = str(devices)
-    os.environ["FACELIB_ACL_DOUBLE_SOC"] = soc
-    if atc:
-        script = Path(bindir.name) / "atc"
-        script.write_text(
-            f'#!/bin/sh\nPYTHONPATH="{DOUBLES}" exec "{sys.executable}" "{DOUBLES / "atc_double.py"}" "$@"\n'
-        )
-        script.chmod(script.stat().st_mode | stat.S_IEXEC)
-        os.environ["PATH"] = f"{bindir.name}{os.pathsep}{os.environ.get('PATH', '')}"
-    else:
-        os.environ["PATH"] = os.pathsep.join(
-            p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "atc").exists()
-        )
-    try:
-        ensure_registered()
+    env = {"FACELIB_ACL_DOUBLE_DEVICES": str(devices), "FACELIB_ACL_DOUBLE_SOC": soc}
+    with (
+        tempfile.TemporaryDirectory(prefix="facelib-atc-bin-") as bindir,
+        sdk_doubles(DOUBLES, _SDK_MODULES, env, place="first" if sdk else "none"),
+    ):
+        if atc:
+            write_executable(
+                Path(bindir) / "atc",
+                f'#!/bin/sh\nPYTHONPATH="{DOUBLES}" exec "{sys.executable}" "{DOUBLES / "atc_double.py"}" "$@"\n',
+            )
+            os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+        else:
+            os.environ["PATH"] = os.pathsep.join(
+                p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "atc").exists()
+            )
+        from facelib_ascend import AscendBackend, AscendCannBackend
+
+        register_if_missing([AscendBackend, AscendCannBackend], "facelib-ascend (source tree)")
 
         def make_backend(name: str = "ascend", **options: Any) -> Any:
             from facelib.backends import get_backend
@@ -93,19 +59,11 @@ def activated(
             return get_backend(name, **options)
 
         yield make_backend
-    finally:
-        if sdk:
-            sys.path.remove(str(DOUBLES))
-        _forget_sdk()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        from facelib.backends import reload_plugins
 
-        reload_plugins()
-        bindir.cleanup()
-        if home is not None:
-            os.environ.pop("FACELIB_HOME", None)
-            home.cleanup()
+
+@contextlib.contextmanager
+def doubles(workdir: Path, **activation: Any) -> Iterator[None]:
+    """The activator of :mod:`facelib.testing.doubles`: this checkout's plugin on the doubles."""
+    use_checkout(PLUGIN_ROOT, "facelib_ascend")
+    with activated(**activation):
+        yield

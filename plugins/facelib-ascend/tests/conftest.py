@@ -1,8 +1,10 @@
-"""Fixtures for the Ascend plugin tests: shared data, the SDK doubles, a backend factory."""
+"""Fixtures of the facelib-ascend tests: a backend factory on the SDK doubles.
+
+The shared-data fixtures (``models_dir``...) come from facelib's pytest plugin.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,36 +12,13 @@ from typing import Any
 
 import pytest
 
-from facelib.backends import reload_plugins
+from facelib.testing.doubles import use_checkout
 
 HERE = Path(__file__).resolve().parent
-# Test this checkout's plugin even when another copy is pip-installed (e.g. editable from another
-# tree): its source folder goes first, and copies imported earlier in the session are forgotten.
-sys.path.insert(0, str(HERE.parent))
-for _name in [m for m in sys.modules if m.split(".")[0] == "facelib_ascend"]:
-    del sys.modules[_name]
-reload_plugins()  # backend classes registered from such a copy are dropped too
+use_checkout(HERE.parent, "facelib_ascend")  # test this checkout's plugin
 sys.path.insert(0, str(HERE))  # ascend_double_env (never the doubles themselves)
 
 from ascend_double_env import activated  # noqa: E402
-
-ROOT = HERE.parents[2]
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    shared = Path(os.environ.get("FACELIB_SHARED", ROOT.parent / "shared"))
-    if not (shared / "assets").is_dir():
-        if os.environ.get("CI"):
-            raise RuntimeError("../shared is missing (set FACELIB_SHARED)")
-        pytest.skip("../shared is not present (set FACELIB_SHARED)")
-    return shared / "assets" / "models"
-
-
-@pytest.fixture
-def backend_name() -> str:
-    """The backend these tests exercise (for task-level tests parametrized by backend)."""
-    return "ascend"
 
 
 @pytest.fixture

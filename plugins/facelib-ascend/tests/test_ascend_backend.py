@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,9 @@ from facelib.backends import CompileRequest, ShapeRange, get_backend
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage
+from facelib.testing.conformance import count_compiles
+from facelib.testing.model_cases import assert_matches_onnxruntime, decoder_like_onnx, random_feeds
+from facelib.testing.packages import head_pose_card_package
 
 FSANET_RANGE = ShapeRange((1, 64, 64, 3), (4, 64, 64, 3), (16, 64, 64, 3))
 # model file -> (shape ranges of dynamic inputs, batches to run in one session, value range)
@@ -34,29 +36,13 @@ MODELS: dict[str, tuple[dict[str, ShapeRange], list[int], tuple[float, float]]] 
 }
 
 
-def _feeds(session: Any, batch: int, lo: float, hi: float, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        s.name: rng.uniform(lo, hi, tuple(batch if d is None else d for d in s.shape)).astype(s.dtype)
-        for s in session.inputs
-    }
-
-
 def _compile(backend: Any, onnx_path: Path, out: Path, shapes: dict[str, ShapeRange], **kw: Any) -> Path:
     return Path(backend.compile(CompileRequest(onnx_path, out, shapes=shapes, **kw)))
 
 
 def _check_against_onnxruntime(session: Any, onnx_path: Path, batches: list[int], lo: float, hi: float) -> None:
-    reference = OnnxRuntimeBackend().load(onnx_path)
-    assert [s.name for s in session.inputs] == [s.name for s in reference.inputs]
-    assert [s.name for s in session.outputs] == [s.name for s in reference.outputs]
-    for i, batch in enumerate(batches):
-        feeds = _feeds(session, batch, lo, hi, seed=i)
-        got, want = session.run(feeds), reference.run(feeds)
-        assert list(got) == list(want)
-        for name in want:
-            assert got[name].shape == want[name].shape, name
-            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5, err_msg=f"{onnx_path.name}:{name}")
+    feeds = [random_feeds(session, batch, lo, hi, seed=i) for i, batch in enumerate(batches)]
+    assert_matches_onnxruntime(session, onnx_path, feeds)
 
 
 @pytest.mark.parametrize("model", list(MODELS))
@@ -104,13 +90,13 @@ def test_batch_gears_pad_and_refuse_beyond_the_largest(
     info = json.loads(Path(str(om) + ".facelib.json").read_text())
     assert info["batch_gears"] == [1, 2, 4, 8, 16]
     with backend.load(om) as session:
-        assert session.run(_feeds(session, 3, 0, 255, 0))["pred_pose/mul_24:0"].shape == (3, 3)  # padded to 4
+        assert session.run(random_feeds(session, 3, 0, 255, 0))["pred_pose/mul_24:0"].shape == (3, 3)  # padded to 4
         with pytest.raises(InputError, match="exceeds the largest compiled batch gear 16"):
             session.run({"input_1:0": np.zeros((17, 64, 64, 3), np.float32)})
         with pytest.raises(InputError, match="expects"):
             session.run({"input_1:0": np.zeros((2, 32, 32, 3), np.float32)})
         with pytest.raises(InputError, match="no outputs named"):
-            session.run(_feeds(session, 1, 0, 255, 0), output_names=["nope"])
+            session.run(random_feeds(session, 1, 0, 255, 0), output_names=["nope"])
 
 
 def test_double_enforces_positional_inputs_sizes_and_dtypes(
@@ -126,7 +112,7 @@ def test_double_enforces_positional_inputs_sizes_and_dtypes(
     x = np.zeros((3, 64, 64, 3), np.float32)
     with pytest.raises(RuntimeError, match="not in the model's gears"):
         raw.infer([x], mode="dymbatch")
-    with pytest.raises(RuntimeError, match="set the dynamic"):
+    with pytest.raises(RuntimeError, match="realsize 786432"):  # no batch set: the largest gear (16)
         raw.infer([np.zeros((4, 64, 64, 3), np.float32)], mode="static")
     with pytest.raises(RuntimeError, match="nums not matched"):
         raw.infer([x, x], mode="dymbatch")
@@ -219,45 +205,12 @@ def test_close_frees_the_session(models_dir: Path, make_backend: Callable[..., A
         session.run({"serving_default_input_points:0": np.zeros((1, 146, 2), np.float32)})
 
 
-def _ultraface_package(models_dir: Path, root: Path) -> Path:
-    from facelib.models import sha256_file
-
-    root.mkdir()
-    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
-    card = {
-        "name": "ultraface-rfb320",
-        "task": "face_detection",
-        "licence": "MIT",
-        "files": {
-            "detector": {
-                "path": "detector.onnx",
-                "sha256": sha256_file(root / "detector.onnx"),
-                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
-                "outputs": [
-                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
-                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
-                ],
-                "shapes": {"input": {"min": [1, 3, 240, 320], "opt": [1, 3, 240, 320], "max": [1, 3, 240, 320]}},
-            }
-        },
-    }
-    (root / "facelib.json").write_text(json.dumps(card))
-    return root
-
-
 def test_model_package_compiles_once_and_caches(
     models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path
 ) -> None:
-    package = ModelPackage.load(_ultraface_package(models_dir, tmp_path / "pkg")).check()
+    package = ModelPackage.load(head_pose_card_package(models_dir, tmp_path / "pkg")).check()
     backend = make_backend()
-    calls: list[CompileRequest] = []
-    original = backend.compile
-
-    def counting(request: CompileRequest) -> Path:
-        calls.append(request)
-        return Path(original(request))
-
-    backend.compile = counting  # type: ignore[method-assign]
+    calls = count_compiles(backend)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 240, 320)).astype(np.float32)
     want = OnnxRuntimeBackend().load(package.path("detector")).run({"input": x})
     with package.session("detector", backend) as session:
@@ -366,34 +319,13 @@ def test_om_without_sidecar_runs_with_om_names(
     Path(str(om) + ".facelib.json").unlink()
     with backend.load(om) as session:
         assert session.mode == "dymbatch" and [o.name for o in session.outputs] == ["om_output_0"]
-        assert session.run(_feeds(session, 4, 0, 255, 0))["om_output_0"].shape == (4, 3)
+        assert session.run(random_feeds(session, 4, 0, 255, 0))["om_output_0"].shape == (4, 3)
         with pytest.raises(InferenceError, match="not in the model's gears"):
-            session.run(_feeds(session, 3, 0, 255, 0))  # no sidecar: gears unknown, ais_bench refuses
+            session.run(random_feeds(session, 3, 0, 255, 0))  # no sidecar: gears unknown, ais_bench refuses
 
 
 def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any], tmp_path: Path) -> None:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "w"], ["q"]),
-            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
-            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
-            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
-            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
-        ],
-        "decoder_like",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
-            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
-        [w],
-    )
-    onnx_path = tmp_path / "decoder.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), onnx_path)
+    onnx_path = decoder_like_onnx(tmp_path / "decoder.onnx")
     shapes = {
         "x": ShapeRange((1, 1, 8), (1, 64, 8), (1, 600, 8)),
         "memory": ShapeRange((1, 1, 8), (1, 200, 8), (1, 900, 8)),

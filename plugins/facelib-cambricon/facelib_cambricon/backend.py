@@ -70,6 +70,7 @@ class CambriconBackend(Backend):
         return f"{self.name}-{self.version()}-{sorted(build.items())!r}"
 
     def compile(self, request: CompileRequest) -> Path:
+        check_options([a.name for a in attrs.fields(BuildOptions)], request.options, "cambricon", "compile")
         merged = {**self.options, **dict(request.options)}
         return build_from_onnx(request, BuildOptions.from_mapping(merged))
 

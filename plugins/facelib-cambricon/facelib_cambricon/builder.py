@@ -78,7 +78,12 @@ def _mm() -> Any:
 
 class _Samples:
     """``mm.CalibDataInterface`` over real samples of one input (created lazily: the base
-    class comes from MagicMind)."""
+    class comes from MagicMind).
+
+    MagicMind's Calibrator calls ``reset()``, then ``next()`` to load each sample and
+    ``get_sample()`` to fetch what ``next()`` loaded, until ``next()`` returns OUT_OF_RANGE
+    (the order every calibrator in Cambricon/magicmind_cloud's ``gen_model`` samples follows).
+    """
 
     @staticmethod
     def make(mm: Any, samples: Sequence[np.ndarray]) -> Any:
@@ -86,25 +91,29 @@ class _Samples:
             def __init__(self) -> None:
                 super().__init__()
                 self._samples = [np.ascontiguousarray(s, dtype=np.float32) for s in samples]
-                self._index = 0
+                self._next = 0  # index of the sample the next next() loads
+                self._current: np.ndarray | None = None
 
             def get_shape(self) -> Any:
-                return mm.Dims(self._samples[self._index].shape)
+                shown = self._current if self._current is not None else self._samples[0]
+                return mm.Dims(shown.shape)
 
             def get_data_type(self) -> Any:
                 return mm.DataType.FLOAT32
 
-            def get_sample(self) -> np.ndarray:
-                return self._samples[self._index]
+            def get_sample(self) -> np.ndarray | None:
+                return self._current
 
             def next(self) -> Any:
-                if self._index + 1 >= len(self._samples):
+                if self._next >= len(self._samples):
                     return mm.Status(mm.Code.OUT_OF_RANGE, "end of calibration data")
-                self._index += 1
+                self._current = self._samples[self._next]
+                self._next += 1
                 return mm.Status.OK()
 
             def reset(self) -> Any:
-                self._index = 0
+                self._next = 0
+                self._current = None
                 return mm.Status.OK()
 
         return Samples()

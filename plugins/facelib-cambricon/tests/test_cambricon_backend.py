@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -12,10 +10,10 @@ import numpy as np
 import pytest
 
 import facelib
-from facelib.backends import CompileRequest, list_backends, reload_plugins
+from facelib.backends import CompileRequest
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
-from facelib.models import ModelPackage, sha256_file
-from facelib.testing.model_cases import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
+from facelib.testing.doubles import entry_point_installed
+from facelib.testing.model_cases import FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 TOL = 1e-5
 FSA = "fsanet/fsanet_capsule_3_16_2_21_5.onnx"
@@ -33,26 +31,6 @@ def _helper() -> object:
     finally:
         sys.path.pop(0)
     return cambricon_testing
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.key for c in CASES])
-def test_real_models_match_onnxruntime(cambricon: type, models_dir: Path, tmp_path: Path, case: object) -> None:
-    onnx = models_dir / case.onnx  # type: ignore[attr-defined]
-    samples = case.inputs(models_dir)  # type: ignore[attr-defined]
-    backend = facelib.get_backend("cambricon")
-    model = _build(backend, onnx, tmp_path / "m.mm", case.shapes)  # type: ignore[attr-defined]
-    with backend.load(model) as session:
-        assert session.mutable == bool(case.shapes)  # type: ignore[attr-defined]
-        if case.key.startswith("fsanet"):  # type: ignore[attr-defined]
-            crops = fsanet_crops(models_dir)  # 6 real crops: batch 6 and 3 (padded to 8 / 4 on static stages)
-            samples = [*samples, {"input_1:0": crops}, {"input_1:0": crops[:3]}]
-        for feeds in samples:
-            got = session.run(feeds)
-            want = onnxruntime_outputs(onnx, feeds)
-            assert list(got) == list(want)
-            for name in want:
-                assert got[name].shape == want[name].shape and got[name].dtype == want[name].dtype
-                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=TOL)
 
 
 def test_fixed_batch_is_padded_never_truncated(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
@@ -181,77 +159,9 @@ def test_fsanet_built_from_tensorflow_graph(cambricon: type, models_dir: Path, t
     np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
 
 
-def _package(tmp_path: Path, models_dir: Path) -> Path:
-    root = tmp_path / "pkg"
-    root.mkdir()
-    shutil.copy(models_dir / FSA, root / "capsule.onnx")
-    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
-    card = {
-        "format_version": 1,
-        "name": "fsanet-test",
-        "task": "head_pose",
-        "variant": "capsule",
-        "licence": "Apache-2.0",
-        "source": {"url": "file://shared"},
-        "files": {
-            "capsule": {
-                "path": "capsule.onnx",
-                "sha256": sha256_file(root / "capsule.onnx"),
-                "inputs": [{"name": "input_1:0", "shape": ["N", 64, 64, 3], "dtype": "float32"}],
-                "outputs": [{"name": OUT, "shape": ["N", 3], "dtype": "float32"}],
-                "shapes": {"input_1:0": {"min": [1, 64, 64, 3], "opt": [4, 64, 64, 3], "max": [8, 64, 64, 3]}},
-            },
-            "detector": {
-                "path": "detector.onnx",
-                "sha256": sha256_file(root / "detector.onnx"),
-                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
-                "outputs": [
-                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
-                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
-                ],
-            },
-        },
-        "preprocessing": {},
-        "outputs": {},
-        "metadata": {},
-    }
-    (root / "facelib.json").write_text(json.dumps(card))
-    return root
-
-
-def test_model_package_compile_cache(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
-    package = ModelPackage.load(_package(tmp_path, models_dir))
-    backend = facelib.get_backend("cambricon")
-    crops = fsanet_crops(models_dir)
-    with package.session("capsule", backend) as session:
-        got = session.run({"input_1:0": crops[:5]})[OUT]
-    np.testing.assert_allclose(
-        got, onnxruntime_outputs(package.path("capsule"), {"input_1:0": crops[:5]})[OUT], atol=TOL
-    )
-    cached = package.compiled_path("capsule", backend)
-    assert cached.is_file() and cached.suffix == ".mm"
-    stamp = cached.stat().st_mtime_ns
-    with package.session("capsule", backend):
-        pass
-    assert cached.stat().st_mtime_ns == stamp
-    assert package.compiled_path("capsule", facelib.get_backend("cambricon", precision_mode="force_float16")) != cached
-    with package.session("detector", backend) as det:
-        assert [o.name for o in det.outputs] == ["scores", "boxes"]
-
-
 def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
     if importlib.util.find_spec("facelib_cambricon") is None:
         pytest.skip("facelib_cambricon is not importable")
-    dist = tmp_path / "facelib_cambricon-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: facelib-cambricon\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[facelib.backends]\ncambricon = facelib_cambricon.plugin\n")
-    sys.path.insert(0, str(tmp_path))
-    reload_plugins()
-    try:
-        infos = [b for b in list_backends() if b.name == "cambricon"]
+    with entry_point_installed(tmp_path, "facelib-cambricon", "cambricon", "facelib_cambricon.plugin") as infos:
         assert any("facelib-cambricon" in b.origin for b in infos)
         assert all(b.formats == (".mm", ".magicmind") for b in infos)
-    finally:
-        sys.path.remove(str(tmp_path))
-        reload_plugins()

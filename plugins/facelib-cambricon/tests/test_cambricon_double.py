@@ -61,3 +61,31 @@ def test_runtime_order_dtypes_and_sync(cambricon: type, models_dir: Path, tmp_pa
     bad = mm.Device()
     bad.id = 5
     assert not bad.active().ok() and bad.create_queue() is None
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_calibration_delivers_every_sample_in_magicmind_call_order(
+    cambricon: type, models_dir: Path, count: int
+) -> None:
+    """MagicMind calls reset(), then next() before each get_sample(); all samples arrive, first included."""
+    import magicmind.python.runtime as mm
+    from facelib_cambricon.builder import _Samples
+
+    rng = np.random.default_rng(0)
+    samples = [rng.standard_normal((1, 64, 64, 3)).astype(np.float32) for _ in range(count)]
+    network = _network(mm, models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx")
+    assert network.get_input(0).set_dimension(mm.Dims((1, 64, 64, 3))).ok()
+    config = mm.BuilderConfig()
+    assert config.parse_from_string('{"precision_config": {"precision_mode": "qint8_mixed_float16"}}').ok()
+    device = mm.Device()
+    device.id = 0
+    assert device.active().ok()
+    calibrator = mm.Calibrator([_Samples.make(mm, samples)])
+    status = calibrator.calibrate(network, config)
+    assert status.ok(), status
+    seen = calibrator.samples_seen[0]
+    assert len(seen) == count
+    for got, want in zip(seen, samples):
+        np.testing.assert_array_equal(got, want)
+    source = _Samples.make(mm, samples)
+    assert source.get_sample() is None  # nothing loaded before the first next()

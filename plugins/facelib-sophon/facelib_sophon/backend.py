@@ -88,6 +88,7 @@ class SophonBackend(Backend):
         return f"{self.name}-{self.version()}-tpu_mlir {compiler}-{sorted(compile_options.items())!r}"
 
     def compile(self, request: CompileRequest) -> Path:
+        check_options([a.name for a in attrs.fields(SophonCompileOptions)], request.options, "sophon", "compile")
         merged = {**{k: v for k, v in self.options.items() if k not in ("device_id", "graph")}, **dict(request.options)}
         return compile_onnx(request, SophonCompileOptions.from_mapping(merged))
 

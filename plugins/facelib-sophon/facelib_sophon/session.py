@@ -12,11 +12,13 @@ from facelib.backends.base import SpecSession, TensorSpec
 from facelib.backends.batching import Fit, Stage, fit, pad_batch, unpad_batch
 from facelib.errors import BackendError, InferenceError, InputError, ModelFileError
 
-_STAGE_SUFFIX = re.compile(r"^(?P<base>.+)_b(?P<batch>\d+)$")
+#: Stage graphs facelib compiles (facelib_sophon.compiler.CompilePlan.stage_name):
+#: ``<model>_b<batch>`` when stages differ by batch, ``<model>_s<index>`` when they share one.
+_STAGE_SUFFIX = re.compile(r"^(?P<base>.+)_(?:b|s)(?P<number>\d+)$")
 
 
 def family_of(graph: str) -> str:
-    """The model a graph belongs to: ``fsanet_b4`` -> ``fsanet`` (stages compiled by facelib)."""
+    """The model a graph belongs to: ``fsanet_b4`` / ``seq_s1`` -> ``fsanet`` / ``seq`` (facelib stages)."""
     match = _STAGE_SUFFIX.match(graph)
     return match.group("base") if match else graph
 
@@ -39,8 +41,8 @@ class SophonSession(SpecSession):
     device_id:
         TPU id as listed by ``bm-smi``.
     graph:
-        Graph (net) name, or the family name of graphs ``NAME_b<batch>`` compiled by facelib
-        as static batch stages; default: the only family in the file.
+        Graph (net) name, or the family name of graphs ``NAME_b<batch>`` / ``NAME_s<index>``
+        compiled by facelib as static stages; default: the only family in the file.
     """
 
     def __init__(self, path: Path, device_id: int = 0, graph: str | None = None) -> None:

@@ -1,58 +1,24 @@
-"""Fixtures of the facelib-sophon tests: shared models, and the SAIL / TPU-MLIR doubles."""
+"""Fixtures of the facelib-sophon tests: the SAIL / TPU-MLIR doubles.
+
+The shared-data fixtures (``models_dir``...) come from facelib's pytest plugin.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from facelib.backends import reload_plugins
+from facelib.testing.doubles import load_module, use_checkout
 
 HERE = Path(__file__).resolve().parent
-# Test this checkout's plugin even when another copy is pip-installed (e.g. editable from another
-# tree): its source folder goes first, and copies imported earlier in the session are forgotten.
-sys.path.insert(0, str(HERE.parent))
-for _name in [m for m in sys.modules if m.split(".")[0] == "facelib_sophon"]:
-    del sys.modules[_name]
-reload_plugins()  # backend classes registered from such a copy are dropped too
-
-
-def _load_helper() -> object:
-    """Import doubles/sophon_testing.py without leaving the doubles folder on sys.path."""
-    spec = importlib.util.spec_from_file_location("sophon_testing", HERE / "doubles" / "sophon_testing.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sophon_testing"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sophon_doubles = _load_helper().sophon_doubles  # type: ignore[attr-defined]
-
-REPO = HERE.parents[2]
-
-
-def _shared() -> Path | None:
-    path = Path(os.environ.get("FACELIB_SHARED", REPO.parent / "shared"))
-    return path if (path / "assets").is_dir() else None
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    path = _shared()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("the shared data folder is missing (../shared or FACELIB_SHARED)")
-        pytest.skip("../shared is not present (set FACELIB_SHARED)")
-    return path / "assets" / "models"
+use_checkout(HERE.parent, "facelib_sophon")  # test this checkout's plugin
+sophon_testing = load_module(HERE / "doubles" / "sophon_testing.py", "sophon_testing")
 
 
 @pytest.fixture
 def sophon(tmp_path: Path) -> Iterator[type]:
     """The SophonBackend class with the SAIL and TPU-MLIR doubles active."""
-    with sophon_doubles(tmp_path) as cls:
+    with sophon_testing.sophon_doubles(tmp_path) as cls:
         yield cls

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -12,35 +10,16 @@ import numpy as np
 import pytest
 
 import facelib
-from facelib.backends import CompileRequest, list_backends, reload_plugins
+from facelib.backends import CompileRequest
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
-from facelib.models import ModelPackage, sha256_file
-from facelib.testing.model_cases import CASES, FSA_RANGE, fsanet_crops, onnxruntime_outputs
+from facelib.testing.doubles import entry_point_installed
+from facelib.testing.model_cases import FSA_RANGE, fsanet_crops, onnxruntime_outputs
 
 TOL = 1e-5
 
 
 def _compile(backend: object, onnx: Path, out: Path, shapes: dict, **kw: object) -> Path:
     return backend.compile(CompileRequest(onnx, out, shapes=shapes, **kw))  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.key for c in CASES])
-def test_real_models_match_onnxruntime(sophon: type, models_dir: Path, tmp_path: Path, case: object) -> None:
-    onnx = models_dir / case.onnx  # type: ignore[attr-defined]
-    samples = case.inputs(models_dir)  # type: ignore[attr-defined]
-    backend = facelib.get_backend("sophon")
-    bmodel = _compile(backend, onnx, tmp_path / "m.bmodel", case.shapes, calibration=samples)  # type: ignore[attr-defined]
-    with backend.load(bmodel) as session:
-        if case.key.startswith("fsanet"):  # type: ignore[attr-defined]
-            crops = fsanet_crops(models_dir)  # 6 real crops: batch 6 and 3 (padded to 8 / 4 on static stages)
-            samples = [*samples, {"input_1:0": crops}, {"input_1:0": crops[:3]}]
-        for feeds in samples:
-            got = session.run(feeds)
-            want = onnxruntime_outputs(onnx, feeds)
-            assert set(got) == set(want)
-            for name in want:
-                assert got[name].shape == want[name].shape
-                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=TOL)
 
 
 def test_fsanet_batches_are_padded_to_static_stages(sophon: type, models_dir: Path, tmp_path: Path) -> None:
@@ -179,83 +158,14 @@ def test_combined_package_bmodel_selects_graph(sophon: type, models_dir: Path, t
             )
 
 
-def _package(tmp_path: Path, models_dir: Path) -> Path:
-    root = tmp_path / "pkg"
-    root.mkdir()
-    shutil.copy(models_dir / "fsanet/fsanet_capsule_3_16_2_21_5.onnx", root / "capsule.onnx")
-    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
-    card = {
-        "format_version": 1,
-        "name": "fsanet-test",
-        "task": "head_pose",
-        "variant": "capsule",
-        "licence": "Apache-2.0",
-        "source": {"url": "file://shared"},
-        "files": {
-            "capsule": {
-                "path": "capsule.onnx",
-                "sha256": sha256_file(root / "capsule.onnx"),
-                "inputs": [{"name": "input_1:0", "shape": ["N", 64, 64, 3], "dtype": "float32"}],
-                "outputs": [{"name": "pred_pose/mul_24:0", "shape": ["N", 3], "dtype": "float32"}],
-                "shapes": {"input_1:0": {"min": [1, 64, 64, 3], "opt": [4, 64, 64, 3], "max": [8, 64, 64, 3]}},
-            },
-            "detector": {
-                "path": "detector.onnx",
-                "sha256": sha256_file(root / "detector.onnx"),
-                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
-                "outputs": [
-                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
-                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
-                ],
-            },
-        },
-        "preprocessing": {},
-        "outputs": {},
-        "metadata": {},
-    }
-    (root / "facelib.json").write_text(json.dumps(card))
-    return root
-
-
-def test_model_package_compile_cache(sophon: type, models_dir: Path, tmp_path: Path) -> None:
-    package = ModelPackage.load(_package(tmp_path, models_dir))
-    backend = facelib.get_backend("sophon")
-    crops = fsanet_crops(models_dir)
-    with package.session("capsule", backend) as session:
-        got = session.run({"input_1:0": crops[:3]})["pred_pose/mul_24:0"]
-    np.testing.assert_allclose(
-        got, onnxruntime_outputs(package.path("capsule"), {"input_1:0": crops[:3]})["pred_pose/mul_24:0"], atol=TOL
-    )
-    cached = package.compiled_path("capsule", backend)
-    assert cached.is_file() and cached.suffix == ".bmodel" and ".facelib-cache" in str(cached)
-    stamp = cached.stat().st_mtime_ns
-    with package.session("capsule", backend):
-        pass
-    assert cached.stat().st_mtime_ns == stamp  # reused, not recompiled
-    assert package.compiled_path("capsule", facelib.get_backend("sophon", chip="bm1688")) != cached
-    with package.session("detector", backend) as det:
-        assert [o.name for o in det.outputs] == ["scores", "boxes"]
-    assert not list(cached.parent.glob("*.tmp")) and not list(cached.parent.glob("facelib-sophon-*"))
-
-
 def test_entry_point_registers_the_plugin(tmp_path: Path) -> None:
     if importlib.util.find_spec("facelib_sophon") is None:
         pytest.skip("facelib_sophon is not importable")
-    dist = tmp_path / "facelib_sophon-0.1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: facelib-sophon\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[facelib.backends]\nsophon = facelib_sophon.plugin\n")
-    sys.path.insert(0, str(tmp_path))
-    reload_plugins()
-    try:
-        infos = [b for b in list_backends() if b.name == "sophon"]
+    with entry_point_installed(tmp_path, "facelib-sophon", "sophon", "facelib_sophon.plugin") as infos:
         if len(infos) == 1:
             assert "facelib-sophon" in infos[0].origin and infos[0].formats == (".bmodel",)
         else:  # also installed for real: both copies are seen
             assert any("facelib-sophon" in b.origin for b in infos)
-    finally:
-        sys.path.remove(str(tmp_path))
-        reload_plugins()
 
 
 def test_relative_paths_are_resolved(

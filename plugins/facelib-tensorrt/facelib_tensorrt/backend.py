@@ -9,15 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facelib.backends.base import (
-    Availability,
-    Backend,
-    CompileRequest,
-    Session,
-    SpecSession,
-    TensorSpec,
-    check_options,
-)
+from facelib.backends import Availability, Backend, CompileRequest, Session, SpecSession, TensorSpec, check_options
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib_tensorrt import cuda
 from facelib_tensorrt.sdk import MIN_MAJOR, dtype_name, import_tensorrt, make_logger, trt_major
@@ -30,6 +22,8 @@ _OPTION_NAMES = (
     "strongly_typed",
     "version_compatible",
     "calibration_cache",
+    "precision",
+    "calibration_data",
 )
 
 
@@ -50,9 +44,19 @@ class TensorRTBackend(Backend):
     strongly_typed:
         Build strongly typed networks on TensorRT 10 too (always on in TensorRT 11).
     version_compatible:
-        Build engines later TensorRT runtimes of the same major version can load.
+        Build engines later TensorRT runtimes can load (later 10.x and 11.x for a 10.x build,
+        later 11.x for an 11.x build).  Such a plan embeds TensorRT's lean runtime as host code,
+        so a backend with this option also allows host code when loading
+        (``Runtime.engine_host_code_allowed``): load only engines you built or trust.
     calibration_cache:
-        File to read/write the int8 calibration cache.
+        File to read/write the int8 calibration cache (TensorRT 10 implicit quantization).
+    precision:
+        ``fp16``, ``bf16`` or ``int8`` for compile requests that ask for the default ``fp32``.
+        On strongly typed networks (TensorRT 11) facelib builds from a float16 / Q/DQ int8 copy
+        of the ONNX (see :mod:`facelib_tensorrt.precision`).
+    calibration_data:
+        ``.npz`` of real input samples (one array per input, samples on axis 0) for int8 when
+        the compile request carries none.
     """
 
     name: ClassVar[str] = "tensorrt"
@@ -61,6 +65,8 @@ class TensorRTBackend(Backend):
 
     def __init__(self, **options: Any) -> None:
         check_options(_OPTION_NAMES, options, "TensorRT")
+        if options.get("precision") not in (None, "fp32", "fp16", "bf16", "int8"):
+            raise InputError(f"precision must be fp32, fp16, bf16 or int8, got {options['precision']!r}")
         options.setdefault("device_id", 0)
         super().__init__(**options)
 
@@ -143,7 +149,9 @@ class TensorRTBackend(Backend):
             raise ModelFileError(f"the TensorRT backend loads {self.formats} files, not {path.name}")
         if not path.is_file():
             raise ModelFileError(f"TensorRT engine not found: {path}")
-        return TensorRTSession(path, int(self.options["device_id"]))
+        return TensorRTSession(
+            path, int(self.options["device_id"]), allow_host_code=bool(self.options.get("version_compatible"))
+        )
 
 
 def _cuda_version(code: int) -> str:
@@ -158,7 +166,7 @@ class TensorRTSession(SpecSession):
     before TensorRT sees it.  ``run`` is serialized by a lock (one context per session).
     """
 
-    def __init__(self, path: Path, device_id: int) -> None:
+    def __init__(self, path: Path, device_id: int, allow_host_code: bool = False) -> None:
         self.model_path = path
         self._trt = import_tensorrt()
         self._rt = cuda.import_runtime()
@@ -168,6 +176,10 @@ class TensorRTSession(SpecSession):
         cuda.set_device(self._rt, device_id)
         self._logger = make_logger(self._trt)
         self._runtime = self._trt.Runtime(self._logger)
+        if allow_host_code:
+            # NVIDIA, "Version Compatibility" (TensorRT 10.16 developer guide): a version-compatible
+            # plan holds the lean runtime, which only deserializes with host code allowed.
+            self._runtime.engine_host_code_allowed = True
         data = path.read_bytes()
         if not data:
             raise ModelFileError(f"{path} is empty; delete it so it is compiled again")

@@ -11,8 +11,14 @@ Precision and TensorRT versions
   ``BuilderFlag.INT8`` and feeds an entropy calibrator from ``request.calibration`` (or relies
   on Q/DQ nodes already in the ONNX).
 * Strongly typed networks (TensorRT 11, where the precision flags are gone, or
-  ``strongly_typed=True`` on 10.x): tensor types come from the ONNX file.  ``fp16`` then needs
-  an FP16 ONNX and ``int8`` a Q/DQ-quantized ONNX; anything else is refused with what to do.
+  ``strongly_typed=True`` on 10.x): tensor types come from the ONNX file.  An ONNX already in
+  FP16 / with Q/DQ nodes is built as it is; otherwise ``fp16`` builds from a float16 copy and
+  ``int8`` from a Q/DQ copy calibrated on ``request.calibration`` (or the ``calibration_data``
+  .npz), both made with onnxruntime's tools (:mod:`facelib_tensorrt.precision`).  ``bf16``
+  needs a BF16 ONNX.
+
+The backend option ``precision`` applies to requests that ask for the default ``fp32`` (so that
+``facelib check <package> --backend tensorrt --backend-option precision=fp16`` measures it).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from facelib.backends.base import CompileRequest, ShapeRange
@@ -248,17 +255,63 @@ def build_engine(request: CompileRequest, options: Mapping[str, Any], device_tag
     rt = cuda.import_runtime()
     cuda.set_device(rt, int(options.get("device_id", 0)))
     precision = request.precision
+    if precision == "fp32" and options.get("precision"):
+        precision = str(options["precision"])
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     onnx_path = Path(request.onnx_path)
     if not onnx_path.is_file():
         raise BackendError(f"ONNX file not found: {onnx_path}")
+    calibration: list[Mapping[str, np.ndarray]] = list(request.calibration or [])
+    if not calibration and options.get("calibration_data"):
+        from facelib_tensorrt.precision import load_calibration
+
+        calibration = list(load_calibration(options["calibration_data"]))
+    request = attrs.evolve(request, precision=precision, calibration=calibration or None)
+    strongly_typed = trt_major(trt) >= 11 or bool(options.get("strongly_typed", False))
+    output = Path(request.output_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    converted = _typed_onnx(onnx_path, output, precision, calibration) if strongly_typed else None
+    try:
+        return _build(trt, rt, request, converted or onnx_path, options, device_tag, strongly_typed)
+    finally:
+        if converted is not None:
+            converted.unlink(missing_ok=True)
+
+
+def _typed_onnx(onnx_path: Path, output: Path, precision: str, calibration: Sequence[Any]) -> Path | None:
+    """For a strongly typed build: an FP16 / Q/DQ copy of the ONNX when it lacks those types."""
+    from facelib_tensorrt import precision as convert
+
+    if precision not in ("fp16", "int8"):
+        return None
+    features = onnx_features(onnx_path)
+    if features["fp16" if precision == "fp16" else "qdq"]:
+        return None  # already typed: build it as it is
+    target = output.with_name(f".{output.name}.{os.getpid()}.{precision}.onnx")
+    try:
+        if precision == "fp16":
+            return convert.to_fp16(onnx_path, target)
+        return convert.to_qdq_int8(onnx_path, target, calibration)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _build(
+    trt: Any,
+    rt: Any,
+    request: CompileRequest,
+    onnx_path: Path,
+    options: Mapping[str, Any],
+    device_tag: str,
+    strongly_typed: bool,
+) -> Path:
 
     logger = make_logger(trt)
     trt.init_libnvinfer_plugins(logger, "")
     builder = trt.Builder(logger)
     flag_enum = trt.NetworkDefinitionCreationFlag
-    strongly_typed = trt_major(trt) >= 11 or bool(options.get("strongly_typed", False))
     flags = 0
     if strongly_typed and hasattr(flag_enum, "STRONGLY_TYPED"):
         flags |= 1 << int(flag_enum.STRONGLY_TYPED)
@@ -283,7 +336,7 @@ def build_engine(request: CompileRequest, options: Mapping[str, Any], device_tag
 
     feeder: _CalibrationFeeder | None = None
     try:
-        feeder = _set_precision(trt, rt, builder, config, network, inputs, request, options, strongly_typed)
+        feeder = _set_precision(trt, rt, builder, config, network, inputs, request, onnx_path, options, strongly_typed)
         cache_path = _timing_cache_path(options, device_tag, str(trt.__version__))
         cache_bytes = cache_path.read_bytes() if cache_path is not None and cache_path.is_file() else b""
         if cache_path is not None:
@@ -317,28 +370,25 @@ def _set_precision(
     network: Any,
     inputs: list[tuple[str, tuple[int, ...]]],
     request: CompileRequest,
+    onnx_path: Path,
     options: Mapping[str, Any],
     strongly_typed: bool,
 ) -> _CalibrationFeeder | None:
     precision = request.precision
     if precision == "fp32":
         return None
-    features = onnx_features(Path(request.onnx_path))
+    features = onnx_features(onnx_path)
     flag = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}[precision]
     has_flag = hasattr(trt.BuilderFlag, flag)
     if strongly_typed or not has_flag:
         needed = {"fp16": "fp16", "bf16": "bf16", "int8": "qdq"}[precision]
         if features[needed]:
             return None  # the ONNX already carries the types; the strongly typed build follows them
-        how = (
-            "quantize it with Q/DQ nodes (e.g. NVIDIA ModelOpt)"
-            if precision == "int8"
-            else f"convert it to {precision.upper()} (e.g. onnxconverter-common float16, keep_io_types=True)"
-        )
         raise BackendError(
             f"TensorRT {trt.__version__} builds strongly typed networks: precision comes from the ONNX file's "
-            f"types, and {Path(request.onnx_path).name} has no {precision} tensors. Either {how} and compile "
-            "that file with precision 'fp32', or use TensorRT 10 without strongly_typed."
+            f"types, and {Path(request.onnx_path).name} has no {precision} tensors. Convert it to "
+            f"{precision.upper()} yourself and compile that file, or use precision 'fp16' or 'int8', "
+            "which facelib converts for you."
         )
     config.set_flag(getattr(trt.BuilderFlag, flag))
     if precision != "int8" or features["qdq"]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,9 @@ from facelib.backends import CompileRequest, ShapeRange, get_backend
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError, ModelFileError
 from facelib.models import ModelPackage
+from facelib.testing.conformance import count_compiles
+from facelib.testing.model_cases import assert_matches_onnxruntime, decoder_like_onnx, random_feeds
+from facelib.testing.packages import head_pose_card_package
 
 # model file -> (shape ranges for dynamic inputs, batches to run in one session, value range)
 MODELS: dict[str, tuple[dict[str, ShapeRange], list[int], tuple[float, float]]] = {
@@ -46,15 +48,6 @@ MODELS: dict[str, tuple[dict[str, ShapeRange], list[int], tuple[float, float]]] 
 }
 
 
-def _feeds(session: Any, batch: int, lo: float, hi: float, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in session.inputs:
-        shape = tuple(batch if d is None else d for d in spec.shape)
-        feeds[spec.name] = rng.uniform(lo, hi, shape).astype(spec.dtype)
-    return feeds
-
-
 def _compile(backend: Any, onnx_path: Path, out: Path, shapes: dict[str, ShapeRange], **kw: Any) -> Path:
     return Path(backend.compile(CompileRequest(onnx_path, out, shapes=shapes, **kw)))
 
@@ -73,18 +66,9 @@ def test_real_models_match_onnxruntime(
     onnx_path = models_dir / model
     backend = make_backend()
     engine = _compile(backend, onnx_path, tmp_path / "model.engine", shapes)
-    reference = OnnxRuntimeBackend().load(onnx_path)
-    with backend.load(engine) as session:
-        assert [s.name for s in session.inputs] == [s.name for s in reference.inputs]
-        assert sorted(s.name for s in session.outputs) == sorted(s.name for s in reference.outputs)
-        for i, batch in enumerate(batches):  # shapes change between calls in one session
-            feeds = _feeds(session, batch, lo, hi, seed=i)
-            got = session.run(feeds)
-            want = reference.run(feeds)
-            assert set(got) == set(want)
-            for name in want:
-                assert got[name].shape == want[name].shape
-                np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5, err_msg=f"{model}:{name}")
+    with backend.load(engine) as session:  # shapes change between calls in one session
+        feeds = [random_feeds(session, batch, lo, hi, seed=i) for i, batch in enumerate(batches)]
+        assert_matches_onnxruntime(session, onnx_path, feeds, ordered=False)
 
 
 def test_buffers_grow_only_when_needed_and_are_freed(
@@ -97,20 +81,20 @@ def test_buffers_grow_only_when_needed_and_are_freed(
     backend = make_backend10()
     engine = _compile(backend, models_dir / model, tmp_path / "m.engine", shapes)
     session = backend.load(engine)
-    session.run(_feeds(session, 8, 0, 255, 0))
+    session.run(random_feeds(session, 8, 0, 255, 0))
     after_first = runtime._stats()["malloc"]
-    session.run(_feeds(session, 3, 0, 255, 1))  # smaller: buffers are reused
+    session.run(random_feeds(session, 3, 0, 255, 1))  # smaller: buffers are reused
     assert runtime._stats()["malloc"] == after_first
-    session.run(_feeds(session, 16, 0, 255, 2))  # larger: input and output grow
+    session.run(random_feeds(session, 16, 0, 255, 2))  # larger: input and output grow
     assert runtime._stats()["malloc"] == after_first + 2
     assert runtime._live_allocations()
-    out = session.run(_feeds(session, 1, 0, 255, 3), output_names=["pred_pose/mul_24:0"])
+    out = session.run(random_feeds(session, 1, 0, 255, 3), output_names=["pred_pose/mul_24:0"])
     assert out["pred_pose/mul_24:0"].shape == (1, 3)
     session.close()
     assert runtime._live_allocations() == {}
     assert runtime._stats()["streams"] == 0
     with pytest.raises(InferenceError, match="closed"):
-        session.run(_feeds(session, 1, 0, 255, 0))
+        session.run(random_feeds(session, 1, 0, 255, 0))
     session.close()  # idempotent
 
 
@@ -212,11 +196,12 @@ def test_precision_follows_the_installed_version(
         engine = _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
         header = _plan_header(engine)
         assert "FP16" in header["flags"] and not header["strongly_typed"]
-    else:
+    else:  # strongly typed: built from a float16 copy of the ONNX (tests/test_tensorrt_precision.py)
+        engine = _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
+        header = _plan_header(engine)
+        assert header["strongly_typed"] and not {"FP16", "INT8"} & set(header["flags"])
         with pytest.raises(BackendError, match="strongly typed"):
-            _compile(backend, onnx_path, tmp_path / "h.engine", {}, precision="fp16")
-        engine = _compile(backend, onnx_path, tmp_path / "f.engine", {})
-        assert _plan_header(engine)["strongly_typed"]
+            _compile(backend, onnx_path, tmp_path / "b.engine", {}, precision="bf16")
     with pytest.raises(InputError, match="precision"):
         _compile(backend, onnx_path, tmp_path / "x.engine", {}, precision="fp8")
 
@@ -248,7 +233,7 @@ def test_int8_calibration_feeds_batches_from_the_request(
             backend, models_dir / model, tmp_path / "w.engine", MODELS[model][0], precision="int8", calibration=wrong
         )
     with backend.load(engine) as session:  # the double computes in fp32: the engine is usable
-        assert session.run(_feeds(session, 2, 0, 255, 0))["pred_pose/mul_24:0"].shape == (2, 3)
+        assert session.run(random_feeds(session, 2, 0, 255, 0))["pred_pose/mul_24:0"].shape == (2, 3)
 
 
 def test_timing_cache_is_written_and_reused(models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path) -> None:
@@ -310,46 +295,12 @@ def test_unavailable_reasons_name_what_is_missing() -> None:
         assert "too old" in TensorRTBackend.available().reason
 
 
-def _ultraface_package(models_dir: Path, root: Path) -> Path:
-    from facelib.models import sha256_file
-
-    root.mkdir()
-    shutil.copy(models_dir / "ultraface/version-RFB-320.onnx", root / "detector.onnx")
-    card = {
-        "name": "ultraface-rfb320",
-        "task": "face_detection",
-        "variant": "RFB-320",
-        "licence": "MIT",
-        "files": {
-            "detector": {
-                "path": "detector.onnx",
-                "sha256": sha256_file(root / "detector.onnx"),
-                "inputs": [{"name": "input", "shape": [1, 3, 240, 320], "dtype": "float32"}],
-                "outputs": [
-                    {"name": "scores", "shape": [1, 4420, 2], "dtype": "float32"},
-                    {"name": "boxes", "shape": [1, 4420, 4], "dtype": "float32"},
-                ],
-                "shapes": {"input": {"min": [1, 3, 240, 320], "opt": [1, 3, 240, 320], "max": [1, 3, 240, 320]}},
-            }
-        },
-    }
-    (root / "facelib.json").write_text(json.dumps(card))
-    return root
-
-
 def test_model_package_compiles_once_and_caches(
     models_dir: Path, make_backend: Callable[..., Any], tmp_path: Path
 ) -> None:
-    package = ModelPackage.load(_ultraface_package(models_dir, tmp_path / "pkg")).check()
+    package = ModelPackage.load(head_pose_card_package(models_dir, tmp_path / "pkg")).check()
     backend = make_backend()
-    calls: list[CompileRequest] = []
-    original = backend.compile
-
-    def counting(request: CompileRequest) -> Path:
-        calls.append(request)
-        return Path(original(request))
-
-    backend.compile = counting  # type: ignore[method-assign]
+    calls = count_compiles(backend)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 240, 320)).astype(np.float32)
     want = OnnxRuntimeBackend().load(package.path("detector")).run({"input": x})
     with package.session("detector", backend) as session:
@@ -389,34 +340,8 @@ def test_corrupt_timing_cache_is_replaced(models_dir: Path, make_backend: Callab
     assert engine.is_file() and cache.read_bytes().startswith(b"TRTDBLTC")
 
 
-def _decoder_like(path: Path) -> Path:
-    """A small decoder-step-like graph: x (1, T, 8) and memory (1, S, 8) with T, S dynamic."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32), "w")
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "w"], ["q"]),
-            helper.make_node("Transpose", ["memory"], ["mt"], perm=[0, 2, 1]),
-            helper.make_node("MatMul", ["q", "mt"], ["scores"]),
-            helper.make_node("Softmax", ["scores"], ["attn"], axis=-1),
-            helper.make_node("MatMul", ["attn", "memory"], ["y"]),
-        ],
-        "decoder_like",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T", 8]),
-            helper.make_tensor_value_info("memory", TensorProto.FLOAT, [1, "S", 8]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T", 8])],
-        [w],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
-    return path
-
-
 def test_growing_sequence_inputs_like_a_decoder(make_backend: Callable[..., Any], tmp_path: Path) -> None:
-    onnx_path = _decoder_like(tmp_path / "decoder.onnx")
+    onnx_path = decoder_like_onnx(tmp_path / "decoder.onnx")
     shapes = {
         "x": ShapeRange((1, 1, 8), (1, 64, 8), (1, 600, 8)),
         "memory": ShapeRange((1, 1, 8), (1, 200, 8), (1, 900, 8)),
@@ -447,7 +372,7 @@ def test_concurrent_runs_on_one_session(models_dir: Path, make_backend10: Callab
         def work(seed: int) -> None:
             try:
                 for k in range(3):
-                    feeds = _feeds(session, 1 + (seed + k) % 6, 0, 255, seed * 10 + k)
+                    feeds = random_feeds(session, 1 + (seed + k) % 6, 0, 255, seed * 10 + k)
                     got = session.run(feeds)["pred_pose/mul_24:0"]
                     want = reference.run(feeds)["pred_pose/mul_24:0"]
                     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -475,3 +400,36 @@ def test_cli_info_and_backends_show_the_plugin(
     assert info["inputs"] == [{"name": "input_1:0", "shape": [None, 64, 64, 3], "dtype": "float32"}]
     assert main(["backends"]) == 0
     assert "tensorrt" in capsys.readouterr().out
+
+
+def test_version_compatible_engines_load_on_later_runtimes(models_dir: Path, tmp_path: Path) -> None:
+    """VC plans carry host code (the lean runtime): loading must allow it; versions compare as numbers."""
+    onnx_path = models_dir / "mediapipe/face_blendshapes.onnx"
+    with activated(version="10.9.0") as make_backend:
+        vc = _compile(make_backend(version_compatible=True), onnx_path, tmp_path / "vc.engine", {})
+        plain = _compile(make_backend(), onnx_path, tmp_path / "plain.engine", {})
+        assert _plan_header(vc)["host_code"] and not _plan_header(plain)["host_code"]
+    feeds = {"serving_default_input_points:0": np.zeros((1, 146, 2), np.float32)}
+    for later in ("10.16.1", "11.1.0"):  # 10.9.0 < 10.16.1 numerically; TRT 10 VC plans also run on 11
+        with activated(version=later) as make_backend:
+            with make_backend(version_compatible=True).load(vc) as session:
+                assert session.run(feeds)["StatefulPartitionedCall:0"].shape == (52,)
+            with pytest.raises(ModelFileError, match="rebuild"):  # not version compatible
+                make_backend().load(plain)
+    with activated(version="10.16.1") as make_backend:
+        newer = _compile(make_backend(version_compatible=True), onnx_path, tmp_path / "newer.engine", {})
+    with activated(version="10.9.0") as make_backend, pytest.raises(ModelFileError, match="rebuild"):
+        make_backend(version_compatible=True).load(newer)  # never on an older runtime
+
+
+def test_double_refuses_host_code_unless_allowed(models_dir: Path, tmp_path: Path) -> None:
+    onnx_path = models_dir / "mediapipe/face_blendshapes.onnx"
+    with activated(version="10.16.1") as make_backend:
+        vc = _compile(make_backend(version_compatible=True), onnx_path, tmp_path / "vc.engine", {})
+        import tensorrt as trt
+
+        runtime = trt.Runtime(trt.Logger())
+        assert runtime.engine_host_code_allowed is False
+        assert runtime.deserialize_cuda_engine(vc.read_bytes()) is None
+        runtime.engine_host_code_allowed = True
+        assert runtime.deserialize_cuda_engine(vc.read_bytes()) is not None

@@ -129,6 +129,11 @@ class InferenceSession:
         self._current: dict[str, list[int]] | None = (
             {t["name"]: list(t["shape"]) for t in header["inputs"]} if self._kind == "static" else None
         )
+        if self._kind == "batch":
+            # until set_dynamic_batchsize, a dynamic-batch model takes its largest gear: realsize is
+            # the max size (Ascend/tools aclruntime ModelInferenceProcessor compares feed bytes with it)
+            top = max(header["dynamic"]["batch_gears"])
+            self._current = {t["name"]: [top if d < 0 else d for d in t["shape"]] for t in header["inputs"]}
         self._custom: list[int] | None = None
         self._static_requested = False
         self._summary = _Summary()
@@ -268,9 +273,6 @@ class InferenceSession:
         return out
 
     def sumary(self) -> _Summary:
-        return self._summary
-
-    def summary(self) -> _Summary:
         return self._summary
 
     def reset_sumaryinfo(self) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 import om_format
 
+# SoCs without shape-range support in their ATC documentation (hiascend ATC "--input_shape" /
+# "--input_shape_range" pages: not for Atlas 200/300/500 inference products or Atlas 200I/500 A2).
+NO_RANGE_SOCS = ("Ascend310", "Ascend310B1")
 SOCS = ("Ascend310", "Ascend310B1", "Ascend310P1", "Ascend310P3", "Ascend910A", "Ascend910B1", "Ascend910B3")
 PRECISION = (
     "force_fp32",
@@ -132,6 +136,8 @@ def main(argv: list[str]) -> int:
     ranged = "input_shape" in args and any("~" in part for part in args["input_shape"].split(","))
     if len(dynamic_opts) + int(ranged) > 1:
         fail("E10001", f"dynamic options {dynamic_opts} are mutually exclusive.")
+    if (ranged or "input_shape_range" in args) and args["soc_version"] in NO_RANGE_SOCS:
+        fail("E10001", f"shape ranges are not supported for soc_version [{args['soc_version']}].")
     shapes: dict[str, list[tuple[int, int]]] = {}
     if "input_shape" in args:
         shapes = parse_shapes(args["input_shape"], bracketed=False)
@@ -149,8 +155,9 @@ def main(argv: list[str]) -> int:
     dynamic: dict[str, object] = {"kind": "static"}
     if "dynamic_batch_size" in args:
         gears = [int(v) for v in args["dynamic_batch_size"].split(",")]
-        if not gears or len(gears) > 100 or any(g <= 0 for g in gears) or len(set(gears)) != len(gears):
-            fail("E10035", "[--dynamic_batch_size] needs 1..100 distinct positive values.")
+        # hiascend ATC "--dynamic_batch_size": 2 to 100 gears, distinct positive values
+        if not 2 <= len(gears) <= 100 or any(g <= 0 for g in gears) or len(set(gears)) != len(gears):
+            fail("E10035", "[--dynamic_batch_size] needs 2..100 distinct positive values.")
         for name, dims in final.items():
             if any(d < 0 for d in dims[1:]):
                 fail("E10036", f"[--dynamic_batch_size]: only dim 0 of [{name}] may be -1.")
@@ -170,8 +177,8 @@ def main(argv: list[str]) -> int:
             for (name, i), v in zip(slots, values):
                 gear[name][i] = v
             gear_list.append(gear)
-        if len(gear_list) > 100:
-            fail("E10035", "[--dynamic_dims] allows at most 100 gears.")
+        if not 2 <= len(gear_list) <= 100:  # hiascend ATC "--dynamic_dims": 2 to 100 gears
+            fail("E10035", "[--dynamic_dims] needs 2..100 gears.")
         dynamic = {"kind": "dims", "dims_gears": gear_list}
     elif ranged or "input_shape_range" in args:
         ranges = {}
@@ -212,7 +219,13 @@ def main(argv: list[str]) -> int:
         ],
         "dynamic": dynamic,
     }
-    om_format.write(args["output"] + ".om", header, model.SerializeToString())
+    # hiascend ATC "--output": the file may be named <output>_<os>_<arch>.om (its example shows
+    # ..._linux_x86_64.om); FACELIB_ATC_DOUBLE_NAMING=plain gives the older <output>.om.
+    if os.environ.get("FACELIB_ATC_DOUBLE_NAMING", "os_arch") == "plain":
+        target = args["output"] + ".om"
+    else:
+        target = f"{args['output']}_linux_{platform.machine()}.om"
+    om_format.write(target, header, model.SerializeToString())
     return 0
 
 
@@ -226,4 +239,3 @@ if __name__ == "__main__":
         sys.exit(255)
     print("ATC run success, welcome to the next use.")
     sys.exit(code)
-_ = os

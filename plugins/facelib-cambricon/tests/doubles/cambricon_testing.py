@@ -18,48 +18,35 @@ MagicMind; ``fail="enqueue"`` / ``"sync"`` makes that runtime call return a bad 
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from facelib.testing.doubles import register_if_missing, sdk_doubles, use_checkout
 
 DOUBLES = Path(__file__).resolve().parent
 PLUGIN_ROOT = DOUBLES.parents[1]
 
 
-def _drop_double_modules() -> None:
-    for name in [m for m in sys.modules if m == "magicmind" or m.startswith("magicmind.")]:
-        sys.modules.pop(name, None)
-
-
 @contextmanager
 def cambricon_doubles(mlus: int = 1, magicmind: bool = True, fail: str | None = None) -> Iterator[type]:
     """Activate the double; yields the ``CambriconBackend`` class (registered as ``"cambricon"``)."""
-    from facelib.backends import registry
-
-    saved_path, saved_env = list(sys.path), dict(os.environ)
-    _drop_double_modules()
-    try:
-        if magicmind:
-            sys.path.insert(0, str(DOUBLES))
-        else:
-            sys.modules["magicmind"] = None  # type: ignore[assignment]  # import -> ImportError
+    env = {"FACELIB_MM_DOUBLE_MLUS": str(mlus), **({"FACELIB_MM_DOUBLE_FAIL": fail} if fail else {})}
+    place, hide = ("first", ()) if magicmind else ("none", ("magicmind",))
+    with sdk_doubles(DOUBLES, ["magicmind"], env, place=place, hide=hide, home=False):
         if importlib.util.find_spec("facelib_cambricon") is None:
             sys.path.insert(0, str(PLUGIN_ROOT))
-        os.environ["FACELIB_MM_DOUBLE_MLUS"] = str(mlus)
-        if fail:
-            os.environ["FACELIB_MM_DOUBLE_FAIL"] = fail
         from facelib_cambricon.backend import CambriconBackend
 
-        try:
-            registry.backend_class("cambricon")
-        except Exception:  # noqa: BLE001 - not installed as a distribution: register it here
-            registry.register_backend(CambriconBackend, "facelib-cambricon (test doubles)")
+        register_if_missing([CambriconBackend], "facelib-cambricon (test doubles)")
         yield CambriconBackend
-    finally:
-        sys.path[:] = saved_path
-        os.environ.clear()
-        os.environ.update(saved_env)
-        _drop_double_modules()
-        registry.reload_plugins()
+
+
+@contextmanager
+def doubles(workdir: Path, **activation: Any) -> Iterator[None]:
+    """The activator of :mod:`facelib.testing.doubles`: this checkout's plugin on the doubles."""
+    use_checkout(PLUGIN_ROOT, "facelib_cambricon")
+    with cambricon_doubles(**activation):
+        yield

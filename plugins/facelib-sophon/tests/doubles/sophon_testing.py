@@ -16,29 +16,30 @@ registry).  ``tpus=0`` simulates a machine without a TPU; ``sail=False`` one wit
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from facelib.testing.doubles import register_if_missing, sdk_doubles, use_checkout, write_executable
 
 DOUBLES = Path(__file__).resolve().parent
 PLUGIN_ROOT = DOUBLES.parents[1]
 TOOLS = ("model_transform", "model_deploy", "run_calibration", "model_tool")
-_DOUBLE_MODULES = ("sophon", "sophon.sail", "fake_bmodel", "tpu_mlir_double")
+_DOUBLE_MODULES = ("sophon", "fake_bmodel", "tpu_mlir_double")
 
 
 def write_tool_shims(bin_dir: Path) -> Path:
     """Executables named like TPU-MLIR's pip-wheel commands, running the doubles."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in TOOLS:
-        shim = bin_dir / tool
-        shim.write_text(
+        write_executable(
+            bin_dir / tool,
             f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(DOUBLES)!r})\n"
-            f"import tpu_mlir_double\ntpu_mlir_double.TOOLS[{tool!r}]()\n"
+            f"import tpu_mlir_double\ntpu_mlir_double.TOOLS[{tool!r}]()\n",
         )
-        shim.chmod(0o755)
     return bin_dir
 
 
@@ -47,35 +48,24 @@ def sophon_doubles(
     workdir: str | os.PathLike[str], tpus: int = 1, chip: str = "bm1684x", sail: bool = True, tools: bool = True
 ) -> Iterator[type]:
     """Activate the doubles; yields the ``SophonBackend`` class (registered as ``"sophon"``)."""
-    from facelib.backends import registry
-
-    saved_path, saved_env = list(sys.path), dict(os.environ)
-    for name in _DOUBLE_MODULES:
-        sys.modules.pop(name, None)
-    try:
-        if sail:
-            sys.path.insert(0, str(DOUBLES))
-        else:
-            sys.modules["sophon"] = None  # type: ignore[assignment]  # import sophon.sail -> ImportError
-            sys.path.append(str(DOUBLES))  # fake_bmodel for the tool shims only
+    env = {"FACELIB_SAIL_DOUBLE_TPUS": str(tpus), "FACELIB_SAIL_DOUBLE_CHIP": chip}
+    # without SAIL, `import sophon.sail` fails but fake_bmodel stays importable for the tool shims
+    place, hide = ("first", ()) if sail else ("last", ("sophon",))
+    with sdk_doubles(DOUBLES, _DOUBLE_MODULES, env, place=place, hide=hide, home=False):
         if importlib.util.find_spec("facelib_sophon") is None:
             sys.path.insert(0, str(PLUGIN_ROOT))
         if tools:
             bin_dir = write_tool_shims(Path(workdir) / "tpu-mlir-bin")
             os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        os.environ["FACELIB_SAIL_DOUBLE_TPUS"] = str(tpus)
-        os.environ["FACELIB_SAIL_DOUBLE_CHIP"] = chip
         from facelib_sophon.backend import SophonBackend
 
-        try:
-            registry.backend_class("sophon")
-        except Exception:  # noqa: BLE001 - not installed as a distribution: register it here
-            registry.register_backend(SophonBackend, "facelib-sophon (test doubles)")
+        register_if_missing([SophonBackend], "facelib-sophon (test doubles)")
         yield SophonBackend
-    finally:
-        sys.path[:] = saved_path
-        os.environ.clear()
-        os.environ.update(saved_env)
-        for name in _DOUBLE_MODULES:
-            sys.modules.pop(name, None)
-        registry.reload_plugins()
+
+
+@contextmanager
+def doubles(workdir: Path, **activation: Any) -> Iterator[None]:
+    """The activator of :mod:`facelib.testing.doubles`: this checkout's plugin on the doubles."""
+    use_checkout(PLUGIN_ROOT, "facelib_sophon")
+    with sophon_doubles(workdir / "sophon", **activation):
+        yield

@@ -106,7 +106,7 @@ def model_transform(argv: list[str] | None = None) -> None:
     p.add_argument("--input_shapes", default="")
     p.add_argument("--input_types")
     p.add_argument("--output_names")
-    p.add_argument("--test_input", default="")
+    p.add_argument("--test_input", default="", type=lambda v: [f.strip() for f in v.split(",") if f.strip()])
     p.add_argument("--test_result")
     p.add_argument("--tolerance", default="0.99,0.99")
     p.add_argument("--excepts")
@@ -154,7 +154,7 @@ def model_transform(argv: list[str] | None = None) -> None:
     }
     Path(args.mlir).write_text(json.dumps(mlir))
     if args.test_input:
-        test = np.load(args.test_input)
+        test = np.load(args.test_input[0])
         feeds = {}
         for inp, shape in zip(inputs, shapes):
             if inp.name not in test.files:
@@ -199,12 +199,14 @@ def run_calibration(argv: list[str] | None = None) -> None:
 def model_deploy(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser("model_deploy")
     p.add_argument("--mlir", required=True)
-    p.add_argument("--chip", "--processor", dest="chip", required=True)
-    p.add_argument("--quantize", default="F32")
+    # sophgo/tpu-mlir python/tools/model_deploy.py: --chip type=str.lower, --quantize type=str.upper,
+    # --test_input split on commas (str2list), --opt choices [1, 2]
+    p.add_argument("--chip", "--processor", dest="chip", required=True, type=str.lower)
+    p.add_argument("--quantize", default="F32", type=str.upper)
     p.add_argument("--calibration_table")
     p.add_argument("--asymmetric", action="store_true")
     p.add_argument("--quantize_table")
-    p.add_argument("--test_input", default="")
+    p.add_argument("--test_input", default="", type=lambda v: [f.strip() for f in v.split(",") if f.strip()])
     p.add_argument("--test_reference", default="")
     p.add_argument("--tolerance", default="0.8,0.5")
     p.add_argument("--compare_all", action="store_true")
@@ -214,8 +216,10 @@ def model_deploy(argv: list[str] | None = None) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--quant_input", action="store_true")
     p.add_argument("--quant_output", action="store_true")
-    p.add_argument("--opt", type=int, default=2)
+    p.add_argument("--opt", type=int, default=2, choices=[1, 2])
     args = p.parse_args(argv)
+    if len(args.test_input) > 1 or (args.test_input and not args.test_input[0].endswith(".npz")):
+        _fail(f"this double takes one .npz --test_input (got {args.test_input}; a comma splits the list)")
     if args.chip not in CHIPS:
         _fail(f"argument --chip: invalid choice: {args.chip!r}")
     if args.quantize not in QUANTIZE:
@@ -234,7 +238,7 @@ def model_deploy(argv: list[str] | None = None) -> None:
     shapes = {i["name"]: i["shape"] for i in mlir["inputs"]}
     feeds = {n: np.ones(s, np.float32) for n, s in shapes.items()}
     if args.test_input and not args.skip_validation:
-        test = np.load(args.test_input)
+        test = np.load(args.test_input[0])
         feeds = {n: test[n] for n in shapes}
         result = run_onnx(onnx_bytes, feeds)
         if args.test_reference:

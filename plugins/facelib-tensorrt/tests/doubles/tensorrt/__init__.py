@@ -26,12 +26,94 @@ import numpy as np
 
 
 class _LazyCuda:
-    """The CUDA runtime double, imported on first use (TensorRT does not need cuda-python to import)."""
+    """The CUDA runtime, imported on first use (TensorRT does not need cuda-python to import).
+
+    Device memory is reached in one of two ways: through the cuda-bindings double's simulated
+    memory (the tests), or -- when the real cuda-bindings is imported, as ``scripts/gpu-check.sh``
+    does on a GPU machine -- with real ``cudaMemcpy`` calls, so that the plugin's own device
+    buffers, copies, streams and tensor addresses are the real ones and only the kernels are
+    replaced by onnxruntime on the CPU.
+    """
 
     def __getattr__(self, name: str) -> Any:
         from cuda.bindings import runtime
 
         return getattr(runtime, name)
+
+    @property
+    def simulated(self) -> bool:
+        from cuda.bindings import runtime
+
+        return hasattr(runtime, "_device_view")
+
+    def _device_view(self, ptr: int, nbytes: int) -> Any:  # simulated memory only
+        from cuda.bindings import runtime
+
+        return runtime._device_view(ptr, nbytes)
+
+    def valid(self, ptr: int, nbytes: int) -> bool:
+        """Whether [ptr, ptr+nbytes) lies inside one live device allocation."""
+        if self.simulated:
+            return self._device_view(ptr, nbytes) is not None
+        from cuda.bindings import driver
+
+        err, base, size = driver.cuMemGetAddressRange(ptr)
+        if err != driver.CUresult.CUDA_SUCCESS:
+            return False
+        return int(base) <= ptr and ptr + nbytes <= int(base) + int(size)
+
+    def read(self, ptr: int, nbytes: int) -> np.ndarray | None:
+        """A host copy (uint8) of device bytes, or None when they are not a live allocation."""
+        if self.simulated:
+            view = self._device_view(ptr, nbytes)
+            return None if view is None else np.array(view, copy=True)
+        if not self.valid(ptr, nbytes):
+            return None
+        host = np.empty(nbytes, np.uint8)
+        (err,) = self.cudaMemcpy(host.ctypes.data, ptr, nbytes, self.cudaMemcpyKind.cudaMemcpyDeviceToHost)
+        if err != self.cudaError_t.cudaSuccess:
+            raise MemoryError(f"cudaMemcpy device to host failed: {err}")
+        return host
+
+    def write(self, ptr: int, data: np.ndarray) -> None:
+        """Copy host bytes (uint8, C-contiguous) to device memory."""
+        if self.simulated:
+            view = self._device_view(ptr, data.nbytes)
+            if view is None:
+                raise MemoryError(f"device range 0x{ptr:x}+{data.nbytes} is not a live allocation")
+            view[:] = data
+            return
+        if not self.valid(ptr, data.nbytes):
+            raise MemoryError(f"device range 0x{ptr:x}+{data.nbytes} is not a live allocation")
+        (err,) = self.cudaMemcpy(ptr, data.ctypes.data, data.nbytes, self.cudaMemcpyKind.cudaMemcpyHostToDevice)
+        if err != self.cudaError_t.cudaSuccess:
+            raise MemoryError(f"cudaMemcpy host to device failed: {err}")
+
+    def stream_alive(self, handle: int) -> bool:
+        from cuda.bindings import runtime
+
+        if self.simulated:
+            return bool(runtime._stream_alive(handle))
+        (err,) = runtime.cudaStreamQuery(handle)
+        return err in (runtime.cudaError_t.cudaSuccess, runtime.cudaError_t.cudaErrorNotReady)
+
+    def enqueue(self, handle: int, work: Any) -> bool:
+        """Run ``work`` in stream order: queued on the simulated stream, or -- on a real GPU --
+        after the stream's earlier work (the plugin's input copies) has finished."""
+        from cuda.bindings import runtime
+
+        if self.simulated:
+            return bool(runtime._enqueue(handle, work))
+        (err,) = runtime.cudaStreamSynchronize(handle)
+        if err != runtime.cudaError_t.cudaSuccess:
+            self.last_error: BaseException | str = f"cudaStreamSynchronize: {err}"
+            return False
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - reported through the logger, as TensorRT does
+            self.last_error = exc
+            return False
+        return True
 
 
 _cuda = _LazyCuda()
@@ -125,6 +207,7 @@ if _MAJOR >= 11:
         DEBUG = 1
         REFIT = 4
         VERSION_COMPATIBLE = 11
+        EXCLUDE_LEAN_RUNTIME = 13
         TF32 = 6
         DIRECT_IO = 12
 else:
@@ -141,6 +224,7 @@ else:
         TF32 = 6
         BF16 = 17
         VERSION_COMPATIBLE = 11
+        EXCLUDE_LEAN_RUNTIME = 13
         DIRECT_IO = 12
 
 
@@ -432,8 +516,6 @@ class IBuilderConfig:
         return len(self._profiles)
 
     def set_calibration_profile(self, profile: IOptimizationProfile) -> bool:
-        if _MAJOR >= 11:
-            raise AttributeError("set_calibration_profile")
         if not profile:
             return False
         self._calibration_profile = profile
@@ -471,7 +553,8 @@ class IHostMemory(bytes):
 class Builder:
     def __init__(self, logger: ILogger) -> None:
         self.logger = logger
-        self.platform_has_fast_fp16 = True
+        if _MAJOR < 11:  # deprecated in 10.x, gone from the 11.x bindings (sdk_names/tensorrt-11.txt)
+            self.platform_has_fast_fp16 = True
 
     def create_network(self, flags: int = 0) -> INetworkDefinition:
         allowed = 0
@@ -524,7 +607,7 @@ class Builder:
             self._error("Network is strongly typed: precision builder flags (FP16/INT8/BF16) are not allowed")
             return None
         calibrated = False
-        if "INT8" in flags and config.int8_calibrator is not None:
+        if "INT8" in flags and getattr(config, "int8_calibrator", None) is not None:
             calibrated = self._calibrate(network, config, dynamic)
             if not calibrated:
                 return None
@@ -534,6 +617,8 @@ class Builder:
             "version": __version__,
             "device": _device_tag(),
             "version_compatible": "VERSION_COMPATIBLE" in flags,
+            # a version-compatible plan embeds the lean runtime (host code) unless EXCLUDE_LEAN_RUNTIME
+            "host_code": "VERSION_COMPATIBLE" in flags and "EXCLUDE_LEAN_RUNTIME" not in flags,
             "inputs": [[t.name, list(t.shape), int(t.dtype)] for t in network._inputs],
             "outputs": [[t.name, list(t.shape), int(t.dtype)] for t in network._outputs],
             "profiles": profiles,
@@ -577,7 +662,7 @@ class Builder:
             for t, ptr in zip(network._inputs, pointers):
                 dtype = np.dtype(nptype(t.dtype))
                 nbytes = int(np.prod(shapes[t.name])) * dtype.itemsize
-                view = _cuda._device_view(int(ptr), nbytes)
+                view = _cuda.read(int(ptr), nbytes)
                 if view is None:
                     self._error(f"Calibration batch pointer for {t.name} is not a device allocation of {nbytes} bytes")
                     return False
@@ -592,12 +677,44 @@ class Builder:
         return True
 
 
+if _MAJOR >= 11:
+    # TensorRT 11 removed implicit quantization (calibrators, calibration profiles) and these
+    # properties: the 11.4 bindings hold none of the names (tests/sdk_names/tensorrt-11.txt).
+    del IInt8Calibrator, IInt8EntropyCalibrator2
+    del IBuilderConfig.set_calibration_profile
+
+
 # -- runtime ---------------------------------------------------------------------------------------
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def _loads_version(built: str, version_compatible: bool) -> bool:
+    """Whether a plan built by TensorRT ``built`` deserializes with this version.
+
+    docs.nvidia.com/deeplearning/tensorrt/10.16.1/inference-library/version-compatibility.html
+    and 11.1.0/inference-library/engine-compatibility.html: a plan loads with the exact version
+    that built it; a version-compatible plan also with later versions of the same major, and a
+    TensorRT 10 version-compatible plan with TensorRT 11 -- never with an older runtime.
+    Versions compare numerically (10.9.0 < 10.16.1).
+    """
+    if built == __version__:
+        return True
+    mine, theirs = _version_tuple(__version__), _version_tuple(built)
+    if not version_compatible or theirs > mine:
+        return False
+    return theirs[0] == mine[0] or (theirs[0] == 10 and mine[0] == 11)
 
 
 class Runtime:
     def __init__(self, logger: ILogger) -> None:
         self.logger = logger
+        # Python API (tensorrt.Runtime): "engine_host_code_allowed: Whether this runtime is
+        # allowed to deserialize engines that contain host executable code (Default: False)";
+        # version-compatible plans carry the lean runtime as host code (version-compatibility page).
+        self.engine_host_code_allowed = False
 
     def deserialize_cuda_engine(self, serialized_engine: Any) -> ICudaEngine | None:
         data = bytes(serialized_engine)
@@ -607,15 +724,20 @@ class Runtime:
         (size,) = struct.unpack("<Q", data[8:16])
         header = json.loads(data[16 : 16 + size])
         onnx_bytes = data[16 + size :]
-        major = header["version"].split(".")[0]
-        same = header["version"] == __version__
-        compatible = header["version_compatible"] and major == str(_MAJOR) and header["version"] <= __version__
-        if not (same or compatible):
+        if not _loads_version(header["version"], bool(header["version_compatible"])):
             _log(
                 self.logger,
                 _Severity.ERROR,
                 "The engine plan file is not compatible with this version of TensorRT, "
                 f"expecting library version {__version__} got {header['version']}, please rebuild.",
+            )
+            return None
+        if header.get("host_code") and not self.engine_host_code_allowed:
+            _log(
+                self.logger,
+                _Severity.ERROR,
+                "Cannot deserialize engine with lean runtime since host code is not allowed. "
+                "Set IRuntime::setEngineHostCodeAllowed(true) to allow it.",
             )
             return None
         if header["device"].split("|")[-1] != _device_tag().split("|")[-1]:
@@ -796,7 +918,7 @@ class IExecutionContext:
     def execute_async_v3(self, stream_handle: int) -> bool:
         if not isinstance(stream_handle, int):
             raise TypeError("execute_async_v3(): incompatible function arguments")
-        if not _cuda._stream_alive(stream_handle):
+        if not _cuda.stream_alive(stream_handle):
             self._error("IExecutionContext::enqueueV3: Error Code 1: Cuda Runtime (invalid resource handle)")
             return False
         missing = self._inputs_specified()
@@ -819,7 +941,7 @@ class IExecutionContext:
             shape = self._shapes[name] if mode == TensorIOMode.INPUT else out_shapes[name]
             itemsize = np.dtype(nptype(dtype)).itemsize
             nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize
-            if _cuda._device_view(address, nbytes) is None:
+            if not _cuda.valid(address, nbytes):
                 self._error(
                     f"[double] tensor {name} needs {nbytes} bytes at 0x{address:x}, which is not inside a live "
                     "device allocation (a real GPU would read or write out of bounds)"
@@ -832,20 +954,24 @@ class IExecutionContext:
             feeds = {}
             for name, shape, dtype, mode, address, nbytes in plan:
                 if mode == TensorIOMode.INPUT:
-                    view = _cuda._device_view(address, nbytes)
+                    view = _cuda.read(address, nbytes)
                     if view is None:
                         raise MemoryError(f"input {name} was freed before the launch")
                     feeds[name] = view.view(dtype).reshape(shape).copy()
             names = [p[0] for p in plan if p[3] == TensorIOMode.OUTPUT]
             values = dict(zip(names, session.run(names, feeds)))
-            for name, shape, dtype, mode, address, nbytes in plan:
+            for name, shape, dtype, mode, address, _nbytes in plan:
                 if mode == TensorIOMode.OUTPUT:
                     value = np.ascontiguousarray(values[name], dtype=dtype)
                     if value.shape != tuple(shape):
                         raise RuntimeError(f"output {name} came out {value.shape}, expected {shape}")
-                    view = _cuda._device_view(address, nbytes)
-                    if view is None:
-                        raise MemoryError(f"output {name} was freed before the launch")
-                    view[:] = value.reshape(-1).view(np.uint8)
+                    _cuda.write(address, value.reshape(-1).view(np.uint8))
 
-        return _cuda._enqueue(stream_handle, launch)
+        if _cuda.enqueue(stream_handle, launch):
+            return True
+        self._error(f"IExecutionContext::enqueueV3: Error Code 1: {getattr(_cuda, 'last_error', 'launch failed')}")
+        return False
+
+
+if _MAJOR >= 11:
+    del IExecutionContext.all_shape_inputs_specified  # absent from the 11.4 bindings

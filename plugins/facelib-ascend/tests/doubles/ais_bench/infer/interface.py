@@ -1,7 +1,21 @@
-"""Test double of ``ais_bench.infer.interface`` (the Python wrapper around aclruntime)."""
+"""Test double of ``ais_bench.infer.interface`` (the Python wrapper around aclruntime).
+
+Two API generations, chosen by ``FACELIB_AIS_BENCH_DOUBLE_API``:
+
+* ``msit`` (default): the newer ais_bench (gitee ascend/ait -> msit, components/benchmark;
+  mirror github mjlovesz/sync-ait ``ait/components/benchmark/ais_bench/infer/interface.py``):
+  ``infer(feeds, mode, custom_sizes, out_array)`` dispatches every mode, ``summary()``,
+  ``free_resource()``, static ``finalize()``.
+* ``tools-2023``: github Ascend/tools @ 9d6da90
+  ``ais-bench_workload/tool/ais_bench/ais_bench/infer/interface.py``: ``infer(feeds, mode,
+  custom_sizes)`` only handles ``dymshape``/``dymdims`` -- ``static`` and ``dymbatch`` fall
+  through to ``run`` without setting a batch; ``sumary()``; instance ``finalize()``; no
+  ``free_resource``.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aclruntime
@@ -19,6 +33,9 @@ _NP_SCALARS = (
     np.float32,
     np.float64,
 )
+
+
+_API = os.environ.get("FACELIB_AIS_BENCH_DOUBLE_API", "msit")
 
 
 class InferSession:
@@ -94,6 +111,8 @@ class InferSession:
     def infer(
         self, feeds: list[Any], mode: str = "static", custom_sizes: Any = 100000, out_array: bool = True
     ) -> list[Any]:
+        if _API == "tools-2023":
+            return self._infer_2023(feeds, mode, custom_sizes)
         inputs, shapes = [], []
         descs = self.session.get_inputs()
         for i, feed in enumerate(feeds):
@@ -124,7 +143,7 @@ class InferSession:
             self.session.free_resource()
 
     def summary(self) -> Any:
-        return self.session.summary()
+        return self.session.sumary()  # aclruntime binds only the misspelt "sumary" (both generations)
 
     def _static_prepare(self, shapes: list[Any], custom_sizes: Any) -> None:
         self.set_staticbatch()
@@ -170,3 +189,34 @@ class InferSession:
         elif not isinstance(custom_sizes, list):
             raise RuntimeError(f"custom_sizes:{custom_sizes} type:{type(custom_sizes)} invalid")
         self.session.set_custom_outsize(custom_sizes)
+
+    def _infer_2023(self, feeds: list[Any], mode: str, custom_sizes: Any) -> list[Any]:
+        """The 2023 Ascend/tools ``infer``: no ``out_array`` argument, and only dymshape/dymdims set shapes."""
+        inputs, shapes = [], []
+        for feed in feeds:
+            if type(feed) is np.ndarray:
+                shapes.append(feed.shape)
+            elif type(feed) in _NP_SCALARS:
+                feed = np.array(feed)
+                shapes.append([feed.size])
+            else:
+                raise RuntimeError(f"type:{type(feed)} invalid")
+            inputs.append(feed)
+        if mode in ("dymshape", "dymdims"):
+            text = self._shape_string(shapes)
+            if mode == "dymshape":
+                self.session.set_dynamic_shape(text)
+                if isinstance(custom_sizes, int):
+                    custom_sizes = [custom_sizes] * len(self.get_outputs())
+                self.session.set_custom_outsize(custom_sizes)
+            else:
+                self.session.set_dynamic_dims(text)
+        return self.run(inputs, out_array=True)
+
+
+if _API == "tools-2023":
+    # the 2023 wrapper: no free_resource, "sumary" only, finalize on the instance
+    del InferSession.free_resource
+    del InferSession.summary, InferSession.get_max_dym_batchsize
+    InferSession.sumary = lambda self: self.session.sumary()  # type: ignore[attr-defined]
+    InferSession.finalize = lambda self: None  # type: ignore[assignment,method-assign]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 __version__ = "1.7.0-double"
-MAGIC = b"FACELIB-FAKE-MAGICMIND v1\n"
+_MAGIC = b"FACELIB-FAKE-MAGICMIND v1\n"
 
 
 class Code(enum.IntEnum):
@@ -50,10 +50,10 @@ class Status:
     def ok(self) -> bool:
         return self._code == Code.OK
 
-    def error_code(self) -> Code:
+    def _error_code(self) -> Code:  # not a confirmed MagicMind name: the double's own
         return self._code
 
-    def error_message(self) -> str:
+    def _error_message(self) -> str:
         return self._message
 
     def __str__(self) -> str:
@@ -287,13 +287,27 @@ class Calibrator:
                 Code.INVALID_ARGUMENT,
                 f"{len(self._data)} calibration inputs for {network.get_input_count()} network inputs",
             )
+        # Call order of the real Calibrator, as every CalibDataInterface in Cambricon/magicmind_cloud
+        # is written for it (buildin/cv/segmentation/u2net_pytorch/gen_model/gen_model.py
+        # FixedCalibData; buildin/cv/classification/alexnet_bn_caffe/gen_model/calibrator.py):
+        # reset() clears, next() loads the following sample (OUT_OF_RANGE once exhausted), and
+        # get_sample() returns what the last next() loaded -- it is never asked before next().
+        seen: list[list[np.ndarray]] = []
         for data, tensor in zip(self._data, network._inputs):
             st = data.reset()
             if not st.ok():
                 return st
-            count = 0
+            samples: list[np.ndarray] = []
             while True:
-                sample = np.asarray(data.get_sample())
+                st = data.next()
+                if not st.ok():
+                    if st._error_code() != Code.OUT_OF_RANGE:
+                        return st
+                    break
+                raw = data.get_sample()
+                if raw is None:
+                    return _err(Code.INVALID_ARGUMENT, "get_sample() returned no data after next() returned OK")
+                sample = np.asarray(raw)
                 shape = data.get_shape().GetDims()
                 if list(sample.shape) != shape or len(shape) != len(tensor._dims):
                     return _err(
@@ -305,14 +319,12 @@ class Calibrator:
                     )
                 if data.get_data_type() != DataType.FLOAT32 or sample.dtype != np.float32:
                     return _err(Code.INVALID_ARGUMENT, "calibration data must be FLOAT32")
-                count += 1
-                st = data.next()
-                if not st.ok():
-                    if st.error_code() != Code.OUT_OF_RANGE:
-                        return st
-                    break
-            if count == 0:
+                samples.append(sample.copy())
+            if not samples:
                 return _err(Code.INVALID_ARGUMENT, "no calibration samples")
+            seen.append(samples)
+        #: test hook: the samples each input delivered, in order
+        self.samples_seen = seen
         network._calibrated_mode = config.mode
         return Status.OK()
 
@@ -329,7 +341,7 @@ class Model:
         assert self._spec is not None
         try:
             Path(path).write_bytes(
-                MAGIC + json.dumps({**self._spec, "onnx": base64.b64encode(self._onnx).decode()}).encode()
+                _MAGIC + json.dumps({**self._spec, "onnx": base64.b64encode(self._onnx).decode()}).encode()
             )
         except OSError as exc:
             return _err(Code.INTERNAL, str(exc))
@@ -342,9 +354,9 @@ class Model:
             data = Path(path).read_bytes()
         except OSError as exc:
             return _err(Code.NOT_FOUND, str(exc))
-        if not data.startswith(MAGIC):
+        if not data.startswith(_MAGIC):
             return _err(Code.INVALID_ARGUMENT, f"{path} is not a MagicMind model")
-        spec = json.loads(data[len(MAGIC) :])
+        spec = json.loads(data[len(_MAGIC) :])
         self._onnx = base64.b64decode(spec.pop("onnx"))
         self._spec = spec
         return Status.OK()
