@@ -176,7 +176,10 @@ def main() -> int:
                 )
         align = np.abs(nominal[: len(reference)] - reference[: len(nominal)])
         floors = {
-            "whole clip with the stream's alignment (nominal 50/30 positions)": align,
+            "whole clip with the stream's alignment"
+            + (
+                " (nominal 50/30 positions)" if args.dataset == "vocaset" else " (BIWI: no resampling, the same)"
+            ): align,
             "offline windowed `predict` (20 s windows)": np.abs(offline[: len(reference)] - reference),
         }
     write(args, rows, scale, fps, {k: (v.max() / scale, v.mean() / scale) for k, v in floors.items()})

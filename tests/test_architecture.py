@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "models": 4,
     "tasks": 5,
     "tools": 6,
+    "batch": 6,
     "testing": 7,
     "commands": 8,
     "cli": 9,

@@ -59,14 +59,9 @@ def _add_headpose(sub: Any) -> None:
 
 
 def _annotate(image: Any, faces: Any) -> Any:
-    from facelib.io.draw import draw_box, draw_pose_axes
+    from facelib.io.draw import draw_head_poses
 
-    for face in faces:
-        x1, y1, x2, y2 = (float(v) for v in face.box)
-        image = draw_box(image, face.box, label=f"y{face.yaw:.0f} p{face.pitch:.0f} r{face.roll:.0f}")
-        size = max(20.0, 0.5 * min(x2 - x1, y2 - y1))
-        image = draw_pose_axes(image, face.yaw, face.pitch, face.roll, ((x1 + x2) / 2, (y1 + y2) / 2), size)
-    return image
+    return draw_head_poses(image, faces)
 
 
 def _face_line(face: Any) -> str:

@@ -20,6 +20,7 @@ it up, a positive roll turns X clockwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,3 +97,19 @@ def draw_box(
     if label:
         cv2.putText(out, label, (x1, max(y1 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return out
+
+
+def draw_head_poses(image: np.ndarray, faces: Sequence[Any]) -> np.ndarray:
+    """A copy of RGB ``image`` with each face's box, ``y/p/r`` label and pose axes drawn.
+
+    ``faces`` are :class:`~facelib.results.HeadPoseResult`-like objects: ``box`` (x1, y1, x2, y2
+    pixels) and ``yaw``, ``pitch``, ``roll`` in degrees.  The axes are drawn at the box centre,
+    half the box's smaller side long (at least 20 pixels).
+    """
+    for face in faces:
+        yaw, pitch, roll = float(face.yaw), float(face.pitch), float(face.roll)
+        x1, y1, x2, y2 = (float(v) for v in face.box)
+        image = draw_box(image, face.box, label=f"y{yaw:.0f} p{pitch:.0f} r{roll:.0f}")
+        size = max(20.0, 0.5 * min(x2 - x1, y2 - y1))
+        image = draw_pose_axes(image, yaw, pitch, roll, ((x1 + x2) / 2, (y1 + y2) / 2), size)
+    return image

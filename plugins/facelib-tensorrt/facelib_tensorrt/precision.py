@@ -23,6 +23,7 @@ the result is to float32 is measured with ``facelib check <package> --backend te
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -34,9 +35,25 @@ from facelib.errors import BackendError, InputError
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
+def _ort_tools() -> None:
+    """Put ``onnxruntime/transformers`` on sys.path, as its ``__init__`` does on first import.
+
+    Its modules import each other by bare name (``from fusion_utils import ...``, also reached
+    from ``onnxruntime.quantization``); when sys.path was reset after that first import, the
+    next module of it would fail to import.
+    """
+    import onnxruntime.transformers
+
+    folder = os.path.dirname(onnxruntime.transformers.__file__)
+    if folder not in sys.path:
+        sys.path.append(folder)
+
+
 def to_fp16(source: Path, target: Path) -> Path:
     """Write a float16 copy of ``source`` (float32 inputs/outputs kept) to ``target``."""
     import onnx
+
+    _ort_tools()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(os.fspath(source))
@@ -72,6 +89,8 @@ class _Reader:
 def to_qdq_int8(source: Path, target: Path, samples: Sequence[Mapping[str, np.ndarray]]) -> Path:
     """Write a Q/DQ int8 copy of ``source`` calibrated on ``samples`` (real inputs) to ``target``."""
     import onnx
+
+    _ort_tools()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     if not samples:
