@@ -53,10 +53,11 @@ class DownloadError(ModelError):
 class MissingDependencyError(FacelibError, ImportError):
     """An optional dependency (an extra such as ``facelib[convert]``) is not installed."""
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
+    def __init__(self, package: str, extra: str, purpose: str, alternative: str = "") -> None:
+        """``alternative``: another way out, appended as ``", or <alternative>"``."""
         super().__init__(
             f"{purpose} needs the optional package {package!r}, which is not installed. "
-            f"Install it with: pip install 'facelib[{extra}]'"
+            f"Install it with: pip install 'facelib[{extra}]'" + (f", or {alternative}" if alternative else "")
         )
         self.package = package
         self.extra = extra

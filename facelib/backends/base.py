@@ -108,7 +108,11 @@ class CompileRequest:
 
 @attrs.frozen
 class Availability:
-    """Whether a backend can run here, and if not, what is missing (a sentence for humans)."""
+    """Whether a backend can run here, and if not, what is missing (a sentence for humans).
+
+    An available backend may still give a ``reason``: details shown by ``facelib backends``
+    (ONNX Runtime: its build and execution providers).
+    """
 
     ok: bool
     reason: str = ""

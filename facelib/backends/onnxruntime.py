@@ -146,11 +146,17 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def available(cls) -> Availability:
+        """Available when ``onnxruntime`` imports; the reason names the build and its providers."""
+        from facelib.backends import ort_build
+
         try:
-            import onnxruntime  # noqa: F401
+            import onnxruntime
         except ImportError as exc:
+            if not ort_build.installed_distributions():
+                return Availability(False, ort_build.missing_runtime_message())
             return Availability(False, f"onnxruntime is not importable: {exc}")
-        return Availability(True)
+        _, text = ort_build.describe(list(onnxruntime.get_available_providers()))
+        return Availability(True, text)
 
     @classmethod
     def version(cls) -> str | None:
@@ -169,8 +175,8 @@ class OnnxRuntimeBackend(Backend):
             if provider_name not in have:
                 raise InputError(
                     f"execution provider {provider_name!r} is not in this onnxruntime build "
-                    f"(it has {sorted(have)}); install the matching onnxruntime package "
-                    "(onnxruntime-gpu, onnxruntime-cann, onnxruntime-openvino, ...)"
+                    f"(it has {sorted(have)}); install facelib with the matching runtime extra instead of this build "
+                    "(facelib[cuda], facelib[cann], facelib[openvino]; docs/install.md)"
                 )
 
     def load(self, artefact: Path) -> Session:

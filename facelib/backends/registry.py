@@ -189,7 +189,9 @@ class _Registry:
             if len(entries) == 1 and entries[0].cls not in self._auto_failed and _availability(entries[0].cls)[0]
         ]
         if not candidates:
-            raise BackendUnavailableError("no backend is available; is onnxruntime installed?")
+            ort = self._backends.get("onnxruntime")
+            reason = _availability(ort[0].cls)[1] if ort else "the built-in backend is not registered"
+            raise BackendUnavailableError(f"no backend is available; ONNX Runtime: {reason}")
         return max(candidates, key=lambda c: (c.priority, c.name))
 
 

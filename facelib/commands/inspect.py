@@ -41,7 +41,7 @@ def _run_backends(args: argparse.Namespace) -> int:
         [
             i.name,
             i.version or "-",
-            "yes" if i.available else f"no: {i.reason}",
+            (f"yes: {i.reason}" if i.reason else "yes") if i.available else f"no: {i.reason}",
             " ".join(i.formats),
             str(i.priority),
             i.origin,

@@ -38,6 +38,7 @@ import attrs
 
 from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelCardError, ModelError
 from facelib.models.archive import ArchiveError, safe_extract, safe_extract_tar, safe_extract_zip
+from facelib.models.bundled import BUNDLED_ENV, BUNDLED_MODELS, bundled_dir
 from facelib.models.cache import cache_dir
 from facelib.models.card import CARD_FILENAME
 from facelib.models.fetch import (
@@ -95,6 +96,12 @@ def _installed(spec: PackageSpec, target: Path) -> bool:
     return (target / CARD_FILENAME).is_file() and record.get("recipe") == _jsonable(spec.recipe())
 
 
+def _bundled(spec: PackageSpec) -> Path | None:
+    """The ready package shipped in ``facelib-models`` (:mod:`facelib.models.bundled`), if current."""
+    path = bundled_dir(spec.name)
+    return path if path is not None and _installed(spec, path) else None
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
@@ -125,11 +132,18 @@ def _require_modules(spec: PackageSpec, modules: tuple[str, ...], *, use_prebuil
     missing = _missing_modules(modules)
     if not missing:
         return
-    hint = ""
+    hints = []
     if spec.prebuilt and not use_prebuilt:
         paths = ", ".join(get_artefact(n).mirror_path for n in spec.prebuilt.values())
-        hint = f", or point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files ({paths})"
-    raise MissingDependencyError(missing[0], "convert", f"Building model {spec.name!r} from its upstream files{hint}")
+        hints.append(f"point --mirror / $FACELIB_MIRROR at a mirror holding its prebuilt ONNX files ({paths})")
+    if spec.name in BUNDLED_MODELS:
+        hints.append(
+            f"use the ready {spec.name!r} of the facelib-models distribution "
+            f"(pip install facelib-models; {BUNDLED_ENV} unset; no --force)"
+        )
+    raise MissingDependencyError(
+        missing[0], "convert", f"Building model {spec.name!r} from its upstream files", alternative=", or ".join(hints)
+    )
 
 
 def _load_converter(spec: PackageSpec) -> Any:
@@ -200,7 +214,9 @@ def ensure_package(
     Returns
     -------
     Path
-        The package directory (``<cache>/packages/<name>``), loadable with ``ModelPackage.load``.
+        The package directory, loadable with ``ModelPackage.load``: the ready package shipped in
+        ``facelib-models`` when there is a current one (:mod:`facelib.models.bundled`; not with
+        ``force``, ``prebuilt`` or ``files``, which ask for a build), else ``<cache>/packages/<name>``.
 
     Raises
     ------
@@ -212,6 +228,9 @@ def ensure_package(
     """
     spec = get_package(name)
     target = _target(name)
+    bundled = _bundled(spec) if not force and files is None and prebuilt is None else None
+    if bundled is not None:
+        return bundled
     if not force and _installed(spec, target):
         return target
     offline = resolve_offline(offline)
@@ -370,7 +389,7 @@ def list_models() -> list[ModelInfo]:
                 manual=spec.manual,
                 size=None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None),
                 prebuilt=bool(spec.prebuilt),
-                path=target if _installed(spec, target) else None,
+                path=_bundled(spec) or (target if _installed(spec, target) else None),
             )
         )
     return infos
@@ -380,6 +399,9 @@ def package_path(name: str, *, must_exist: bool = True) -> Path:
     """Directory of the cached package ``name``; with ``must_exist`` a clear error if not built."""
     spec = get_package(name)
     target = _target(name)
+    bundled = _bundled(spec)
+    if bundled is not None:
+        return bundled
     if must_exist and not _installed(spec, target):
         raise ModelError(f"model {name!r} is not in the cache ({target}); get it with 'facelib models fetch {name}'")
     return target

@@ -230,7 +230,9 @@ class ModelPackage:
         suffix = backend.formats[0] if backend.formats else ".bin"
         name = f"{Path(item.path).stem}-{key}{suffix}"
         local = self.root / ".facelib-cache" / backend.name
-        if os.access(self.root, os.W_OK):
+        from facelib.models.bundled import is_bundled
+
+        if os.access(self.root, os.W_OK) and not is_bundled(self.root):  # never write into site-packages
             return local / name
         from facelib.models.cache import cache_dir
 

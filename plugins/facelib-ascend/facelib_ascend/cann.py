@@ -108,8 +108,8 @@ class AscendCannBackend(OnnxRuntimeBackend):
             return Availability(
                 False,
                 f"this onnxruntime build ({ort.__version__}) has no {PROVIDER} (it has {', '.join(have)}); "
-                "install onnxruntime-cann instead of onnxruntime, with a matching CANN toolkit "
-                "(source /usr/local/Ascend/ascend-toolkit/set_env.sh)",
+                "install facelib's cann extra (onnxruntime-cann) in an environment without another onnxruntime "
+                "build, with a matching CANN toolkit (source /usr/local/Ascend/ascend-toolkit/set_env.sh)",
             )
         return Availability(True)
 
