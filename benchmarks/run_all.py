@@ -74,6 +74,19 @@ def scripts(wanted: list[str] | None = None) -> list[Path]:
     return [names[w] for w in dict.fromkeys(wanted)]
 
 
+def settle(limit: float, timeout: float) -> float:
+    """Wait until the 1-minute load average is at most ``limit`` or ``timeout`` seconds have passed.
+
+    Each benchmark loads every core it is given, and the 1-minute load average decays over about
+    a minute, so without this pause the next section would start on a machine that our own previous
+    section still shows as loaded.  Returns the seconds waited.
+    """
+    start = time.monotonic()
+    while os.getloadavg()[0] > limit and time.monotonic() - start < timeout:
+        time.sleep(2.0)
+    return time.monotonic() - start
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description="Run every benchmarks/bench_*.py (facelib vs upstream, same machine, same run) "
@@ -86,6 +99,13 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run (tiny sizes; results not publishable)")
     parser.add_argument("--cores", default=None, help="comma-separated core counts (default: 1 and all cores)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=180.0,
+        help="seconds to wait before each benchmark for the load left by the previous one to decay to "
+        "quiet (default 180); a section still above it is marked LOADED",
+    )
     parser.add_argument(
         "--allow-loaded", action="store_true", help="run on a loaded machine anyway; sections are marked LOADED"
     )
@@ -116,7 +136,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     for script in [] if args.assemble_only else selected:
         for cores in counts:
-            print(f"== {script.name} --cores {cores}", flush=True)
+            waited = settle(QUIET_LOAD_PER_CORE * (os.cpu_count() or 1), args.settle)
+            print(f"== {script.name} --cores {cores} (waited {waited:.0f} s for quiet)", flush=True)
             cmd = [sys.executable, str(script), "--cores", str(cores), *(["--quick"] if args.quick else [])]
             code = subprocess.call(cmd, cwd=ROOT, env=env)
             if code != 0:
