@@ -136,7 +136,9 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     for script in [] if args.assemble_only else selected:
         for cores in counts:
-            waited = settle(QUIET_LOAD_PER_CORE * (os.cpu_count() or 1), args.settle)
+            # a quick or --allow-loaded run is not publishable anyway: no pause
+            pause = 0.0 if args.quick or args.allow_loaded else args.settle
+            waited = settle(QUIET_LOAD_PER_CORE * (os.cpu_count() or 1), pause)
             print(f"== {script.name} --cores {cores} (waited {waited:.0f} s for quiet)", flush=True)
             cmd = [sys.executable, str(script), "--cores", str(cores), *(["--quick"] if args.quick else [])]
             code = subprocess.call(cmd, cwd=ROOT, env=env)
