@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from facelib.errors import InputError
+from facelib.io.atomic import replace_directory
 
 STATE_DIR = ".facelib-batch"
 RESULTS_NAME = "results.parquet"
@@ -169,11 +170,7 @@ class JobStore:
             target = self.outdir / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
-                if target.exists():
-                    trash = target.with_name(f".{target.name}.old.{os.getpid()}")
-                    os.replace(target, trash)
-                    shutil.rmtree(trash, ignore_errors=True)
-                os.replace(source, target)
+                replace_directory(source, target)
             else:
                 os.replace(source, target)
             published.append(Path(rel).as_posix())

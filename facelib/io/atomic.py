@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,4 +134,24 @@ def copy_file_atomic(src: str | os.PathLike[str], dest: str | os.PathLike[str]) 
         return target
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
+    return target
+
+
+def replace_directory(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Move the finished folder ``source`` to ``target``, replacing any folder already there.
+
+    ``source`` must be on the same file system (build it beside ``target``).  An existing
+    ``target`` is first renamed aside and deleted only after ``source`` is in place, so the path
+    never holds a mixture of old and new files; at worst, for the instant between the two renames,
+    it is absent.  Returns ``target``.
+    """
+    source, target = Path(source), Path(target)
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        old.rmdir()
+        os.replace(target, old)
+    os.replace(source, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return target

@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 
 from facelib.errors import ConversionError, FacelibError, MissingDependencyError, ModelCardError, ModelError
+from facelib.io.atomic import replace_directory
 from facelib.models.archive import ArchiveError, safe_extract, safe_extract_tar, safe_extract_zip
 from facelib.models.bundled import BUNDLED_ENV, BUNDLED_MODELS, bundled_dir
 from facelib.models.cache import cache_dir
@@ -340,13 +341,7 @@ def _build(
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (out / PROVENANCE_FILENAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if target.exists():
-            old = target.with_name(f".old-{spec.name}-{uuid.uuid4().hex[:8]}")
-            os.replace(target, old)
-        os.replace(out, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_directory(out, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

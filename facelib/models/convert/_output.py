@@ -11,7 +11,6 @@ package as a whole.  A non-empty folder that is not a model package is refused, 
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec
 
 from facelib.errors import InputError
+from facelib.io.atomic import replace_directory
 from facelib.models.card import CARD_FILENAME
 from facelib.models.package import ModelPackage
 
@@ -47,13 +47,7 @@ def writes_whole_package(build: Builder[P]) -> Builder[P]:
         work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
         try:
             build(sources, work, *args, **kwargs)
-            old = None
-            if target.exists():
-                old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(target, old)
-            os.replace(work, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_directory(work, target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return ModelPackage.load(target)
