@@ -23,7 +23,18 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from facelib._version import __version__
-from facelib.commands import audio2face, batch, blendshapes, export, headpose, inspect, measure, models, motion
+from facelib.commands import (
+    audio2face,
+    batch,
+    blendshapes,
+    export,
+    headpose,
+    inspect,
+    measure,
+    models,
+    motion,
+    precision,
+)
 from facelib.errors import FacelibError
 
 EXIT_USER_ERROR = 2
@@ -31,7 +42,7 @@ EXIT_USER_ERROR = 2
 EXIT_BROKEN_PIPE = 141
 
 #: Command modules, in the order ``facelib --help`` lists their subcommands.
-_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face, export, batch)
+_MODULES = (inspect, measure, models, headpose, blendshapes, motion, audio2face, precision, export, batch)
 
 
 def _add_group(

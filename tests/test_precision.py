@@ -4,24 +4,37 @@
   other three and on all six (AFLW2000 MAE against the ground truth, and against float32);
 * Audio2Face (transformer encoder + decoder step, dynamic int8): vertex error against the
   float32 package on the tiny reference checkpoint and real speech;
-* bf16 on ONNX Runtime CPU and unknown words are typed errors; nothing half-written is left.
+* bf16 on ONNX Runtime CPU and unknown words are typed errors; nothing half-written is left;
+* the measured per-role plan: files whose int8 form was slower stay float32 and the card says so;
+* the CLI: ``facelib convert precision`` (atomic) and ``facelib check TASK --precision int8``
+  (the AFLW2000 MAE of float32 and int8 on the shared faces, the per-field differences).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
+from facelib.cli import main
 from facelib.errors import InputError
 from facelib.models.package import ModelPackage
-from facelib.models.precision import check_precision, method_for, quantize_package, record_feeds
+from facelib.models.precision import (
+    MEASURED,
+    PrecisionWarning,
+    check_precision,
+    method_for,
+    plan_for,
+    quantize_package,
+    record_feeds,
+)
 from facelib.tasks.head_pose import HeadPose
 from facelib.tasks.head_pose_eval import evaluate_aflw
 from tests.faceformer_helpers import convert, reference
-from tests.headpose_support import build_fsanet
+from tests.headpose_support import build_fsanet, build_ultraface
 
 
 def _ops(path: Path) -> set[str]:
@@ -41,10 +54,11 @@ def test_headpose_int8_static_costs_little_on_aflw2000(fsanet: Path, shared: Pat
         assert set(feeds) == {"ensemble"} and len(feeds["ensemble"]) == 3
         want = fp32.predict_crops(crops)[0]
         fp32_eval = evaluate_aflw(shared / "assets" / "media" / "aflw2000", fp32, crop="landmarks")
-    out = quantize_package(fsanet, "int8", tmp_path / "fsanet-int8", calibration=feeds)
+    out = quantize_package(fsanet, "int8", tmp_path / "fsanet-int8", calibration=feeds, roles=["ensemble"])
     pkg = ModelPackage.load(out)
     assert pkg.card.metadata["precision"] == "int8"
-    assert pkg.card.metadata["quantization"]["ensemble"] == "static"
+    assert pkg.card.metadata["quantization"]["ensemble"] == "static (forced: measured slower than fp32)"
+    assert pkg.card.metadata["quantization"]["capsule"].startswith("fp32 (not among")
     assert not pkg.validate()  # hashes and I/O of the card match the new files
     assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(pkg.path("ensemble"))
     assert not list(tmp_path.glob(".fsanet-int8.*"))  # the work directory is gone
@@ -100,7 +114,9 @@ def test_precision_words_and_errors(fsanet: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="precision must be one of"):
         check_precision("int4")
     with pytest.raises(InputError, match="calibration inputs"):
-        quantize_package(fsanet, "int8", tmp_path / "no-calibration")
+        quantize_package(fsanet, "int8", tmp_path / "no-calibration", roles=["ensemble"])
+    with pytest.raises(InputError, match="has no files"):
+        quantize_package(fsanet, "int8", tmp_path / "no-such-role", roles=["decoder"])
     assert not (tmp_path / "no-calibration").exists()
     assert not list(tmp_path.iterdir())  # nothing half-written
 
@@ -118,12 +134,98 @@ def test_from_pretrained_int8_makes_a_cached_calibrated_variant(fsanet: Path, sh
         for crop in crops[:3]:
             task.predict_crops(crop[None])
 
-    with HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate) as pose:
+    with (
+        pytest.warns(PrecisionWarning, match="no file was quantized"),
+        HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate) as pose,
+    ):
         assert pose.card.metadata["precision"] == "int8"
         assert pose.package.root == package / ".facelib-cache" / "precision-int8"
         got = pose.predict_crops(crops)[0]
+        with HeadPose(package) as fp32:  # FSA-Net stays float32: int8 measured slower on CPU
+            np.testing.assert_array_equal(fp32.predict_crops(crops)[0], got)
     with HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate) as again:
         np.testing.assert_array_equal(again.predict_crops(crops)[0], got)
     assert calls == [1]  # calibrated once, then cached
     with pytest.raises(InputError, match="bf16 needs an accelerator"):
         HeadPose.from_pretrained(str(package), precision="bf16")
+
+
+def test_measured_plan_keeps_slower_files_fp32_and_says_why(fsanet: Path, tmp_path: Path) -> None:
+    card = ModelPackage.load(fsanet).card
+    plan = plan_for(card)
+    assert {c.method for c in plan.values() if not isinstance(c, str)} == {"fp32"}  # every FSA-Net file
+    with pytest.warns(PrecisionWarning, match="no file was quantized to int8"):
+        out = quantize_package(fsanet, "int8", tmp_path / "v")
+    meta = ModelPackage.load(out).card.metadata
+    assert meta["quantization"]["ensemble"].startswith("fp32 (kept fp32: int8 measured 0.74x fp32")
+    assert meta["quantization_measured"]["ensemble"] == {"method": "fp32", "speed_vs_fp32": 0.74, "max_error": 4.71}
+    # every file the plan quantizes was measured faster than float32; every slower one stays float32
+    for (task, role), choice in MEASURED.items():
+        assert choice.speed > 1.0 if choice.method != "fp32" else True, (task, role)
+        assert choice.method == "fp32" if choice.speed < 1.0 else True, (task, role)
+    assert plan_for(card, roles=["ensemble"])["ensemble"] == "forced"
+
+
+@pytest.fixture(scope="module")
+def ultraface(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_ultraface(models_dir, tmp_path_factory.mktemp("prec-uf") / "ultraface")
+
+
+def test_cli_convert_precision_writes_the_variant_atomically(
+    fsanet: Path, ultraface: Path, media_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fsanet-int8"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run")
+    image = str(media_dir / "images" / "two_people.jpg")
+    args = ["convert", "precision", str(fsanet), "-o", str(out), "--precision", "int8", "--detector", str(ultraface)]
+    assert main([*args, "--roles", "ensemble", "--calibrate", image, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["quantization"]["ensemble"].startswith("static")
+    assert not (out / "stale.txt").exists()  # the folder was replaced as a whole
+    assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(ModelPackage.load(out).path("ensemble"))
+    assert not ModelPackage.load(out).validate()
+    # static without calibration media: a typed error, and the earlier variant is left as it was
+    before = sorted(p.name for p in out.iterdir())
+    assert main([*args, "--roles", "ensemble"]) == 2
+    assert "calibration inputs" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fsanet-int8"]  # no work folder left
+    assert main([*args[:-2], "--precision", "bf16"]) == 2
+    assert "bf16 needs an accelerator" in capsys.readouterr().err
+    assert main([*args[:-2], "--precision", "int4"]) == 2
+    assert "precision must be one of" in capsys.readouterr().err
+
+
+def test_cli_check_precision_reports_aflw2000_mae(
+    fsanet: Path, ultraface: Path, media_dir: Path, shared: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aflw = shared / "assets" / "media" / "aflw2000"
+    image = str(media_dir / "images" / "two_people.jpg")
+    common = ["check", "headpose", "--model", str(fsanet), "--detector", str(ultraface), "--input", image]
+    assert main([*common, "--precision", "int8", "--dataset", str(aflw), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["quantized"] == []  # FSA-Net stays float32 by default: no cost at all
+    assert all(d["max_abs"] == 0 for d in default["differences"])
+    assert default["figures"]["aflw2000_mae_fp32"] == default["figures"]["aflw2000_mae_int8"]
+    calib = sorted(str(p) for p in aflw.glob("*.jpg"))[:1]
+    forced = [*common, "--precision", "int8", "--roles", "ensemble", "--calibrate", calib[0], "--dataset", str(aflw)]
+    assert main(forced) == 0
+    text = capsys.readouterr().out
+    assert "ensemble: static (forced" in text and "AFLW2000 MAE over 6 faces" in text
+    assert main([*forced, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    figures = report["figures"]
+    assert report["quantized"] == ["ensemble"]
+    assert 6.0 < figures["aflw2000_mae_fp32"] < 9.0  # 7.39 deg (landmark crops)
+    assert figures["aflw2000_mae_int8"] != figures["aflw2000_mae_fp32"]  # really quantized
+    assert abs(figures["aflw2000_mae_int8"] - figures["aflw2000_mae_fp32"]) < 1.0
+    yaw = next(d for d in report["differences"] if d["output"] == "yaw")
+    assert 0 < yaw["max_abs"] < 10.0  # degrees, on the --input faces
+    assert main([*forced, "--tolerance", "0.001"]) == 1  # the int8 cost is above a 0.001 deg budget
+    capsys.readouterr()
+    assert main([*common, "--precision", "bf16"]) == 2
+    assert "bf16 needs an accelerator" in capsys.readouterr().err
+    assert main([*common, "--precision", "int8", "--backend", "tensorrt"]) == 2
+    err = capsys.readouterr().err
+    assert "precision=int8" in err or "tensorrt" in err

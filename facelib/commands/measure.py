@@ -12,6 +12,7 @@ from facelib.commands._common import (
     _backend_options,
     _print_json,
 )
+from facelib.commands.precision import add_precision_args
 
 
 def _add_bench(sub: Any) -> None:
@@ -106,13 +107,55 @@ def _add_check(sub: Any) -> None:
     )
     p.add_argument("--batch", type=int, default=1, help="batch size for dynamic batch inputs (default 1)")
     _add_task_args(p)
+    add_precision_args(p)
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        metavar="DIR",
+        help="with --precision, head pose: AFLW2000-3D style folder (*.jpg + .mat) for the MAE of both",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run_check)
+
+
+def _run_check_precision(args: argparse.Namespace) -> int:
+    """``check TASK --precision int8``: the variant's accuracy cost against float32 (a report)."""
+    from facelib.errors import InputError
+    from facelib.models.precision import check_precision
+    from facelib.tools.precision_check import format_report, precision_report
+
+    check_precision(args.precision, args.backend if args.backend != "auto" else "onnxruntime")
+    if args.precision != "fp32" and args.backend not in ("auto", "onnxruntime"):
+        raise InputError(
+            f"check --precision compares ONNX Runtime variants; for {args.backend} pass "
+            f"--backend-option precision={args.precision} and check it against the reference backend"
+        )
+    run = _task_target(args)
+    if run is None:
+        raise InputError("check --precision needs a task (headpose, blendshapes, audio2face, motion) with --input")
+    report = precision_report(
+        run,
+        args.precision,
+        calibrate=args.calibrate,
+        roles=args.roles,
+        dataset=args.dataset,
+        max_frames=args.max_frames,
+    )
+    limit = float("inf") if args.tolerance is None else args.tolerance
+    failed = [d for d in report.differences if not d.max_abs <= limit]
+    if args.json:
+        _print_json({**report.to_dict(), "tolerance": args.tolerance, "ok": not failed})
+    else:
+        print(format_report(report))
+    return 1 if failed else 0
 
 
 def _run_check(args: argparse.Namespace) -> int:
     from facelib.backends.registry import get_backend
     from facelib.tools.check import check_model, format_differences
+
+    if args.precision != "fp32" or args.dataset is not None:
+        return _run_check_precision(args)
 
     run = _task_target(args)
     if run is not None:
