@@ -229,3 +229,44 @@ def test_cli_check_precision_reports_aflw2000_mae(
     assert main([*common, "--precision", "int8", "--backend", "tensorrt"]) == 2
     err = capsys.readouterr().err
     assert "precision=int8" in err or "tensorrt" in err
+
+
+def test_check_precision_motion_quantizes_the_measured_files(
+    reference_dir: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")  # to convert the tiny checkpoint
+    from facelib.models.convert.fomm import build_package
+    from facelib.tools.precision_check import precision_report
+    from facelib.tools.task_tools import prepare
+
+    pkg = build_package(
+        {"checkpoint": reference_dir / "fomm_tiny_seed1.pth.tar"},
+        tmp_path / "fomm",
+        config=reference_dir / "fomm_tiny_seed1.yaml",
+    ).root
+    source, video = media_dir / "images" / "fomm_source_02.png", media_dir / "video" / "fomm_driving_00.mp4"
+    run = prepare("motion", pkg, [source, video])
+    report = precision_report(run, "int8", calibrate=[media_dir / "images" / "obama.jpg", video], max_frames=3)
+    assert report.quantized == ["source_encoder", "generator"]  # kp_detector measured slower in int8
+    assert report.quantization["kp_detector"].startswith("fp32 (kept fp32: int8 measured 0.97x")
+    (frames,) = report.differences
+    assert frames.output == "frames" and frames.shape == (3 * 256 * 256 * 3,)
+    print(f"FOMM tiny int8: frame error max {frames.max_abs:.3g}, mse {frames.mse:.2e}")
+    assert 0 < frames.max_abs < 0.005 and frames.mse < 1e-6  # RGB in [0, 1]; 3.6e-4 when written
+
+
+def test_cli_check_precision_audio2face_vertex_error(
+    reference_dir: Path, media_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pkg = convert(reference_dir, tmp_path / "voca", "vocaset")
+    audio = str(media_dir / "audio" / "jfk_16k_mono.wav")
+    template = str(media_dir / "meshes" / "FLAME_sample.ply")
+    args = ["check", "audio2face", "--model", str(pkg), "--input", audio, "--template", template]
+    assert main([*args, "--precision", "int8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quantized"] == ["audio_encoder", "decoder_step"]
+    vertices = next(d for d in report["differences"] if d["output"] == "vertices")
+    print(f"Audio2Face tiny int8 (CLI): vertex error max {vertices['max_abs']:.2e}")
+    assert 0 < vertices["max_abs"] < 2e-3  # template units (metres): 0.86 mm when written
+    assert main([*args, "--precision", "int8", "--dataset", str(media_dir)]) == 2
+    assert "--dataset (AFLW2000 MAE) is for head pose" in capsys.readouterr().err
