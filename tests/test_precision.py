@@ -270,3 +270,27 @@ def test_cli_check_precision_audio2face_vertex_error(
     assert 0 < vertices["max_abs"] < 2e-3  # template units (metres): 0.86 mm when written
     assert main([*args, "--precision", "int8", "--dataset", str(media_dir)]) == 2
     assert "--dataset (AFLW2000 MAE) is for head pose" in capsys.readouterr().err
+
+
+def test_check_precision_blendshapes_against_mediapipe(
+    mediapipe_package: Path, fsanet: Path, media_dir: Path, models_dir: Path
+) -> None:
+    import attrs
+
+    pytest.importorskip("mediapipe")
+    from facelib.tools.precision_check import format_report, precision_report
+    from facelib.tools.task_tools import prepare
+
+    video = media_dir / "video" / "talking_face_01.mp4"
+    run = prepare("blendshapes", mediapipe_package, [video])
+    task = models_dir / "mediapipe" / "face_landmarker.task"
+    report = precision_report(run, "int8", mediapipe_task=task, max_frames=8)
+    assert report.quantized == []  # the landmarker's int8 files were slower and wrong: all stay float32
+    assert all(d.max_abs == 0 for d in report.differences)
+    f = report.figures
+    assert f["mediapipe_frames"] == 8
+    assert f["mediapipe_blendshapes_max_fp32"] == f["mediapipe_blendshapes_max_int8"]
+    assert 0 < f["mediapipe_blendshapes_max_fp32"] < 0.35  # parity with the mediapipe package
+    assert "blendshapes vs the mediapipe package over 8 frames" in format_report(report)
+    with pytest.raises(InputError, match="--mediapipe-task is for blendshapes"):
+        precision_report(attrs.evolve(run, model=ModelPackage.load(fsanet)), mediapipe_task=task)

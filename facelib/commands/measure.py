@@ -114,6 +114,12 @@ def _add_check(sub: Any) -> None:
         metavar="DIR",
         help="with --precision, head pose: AFLW2000-3D style folder (*.jpg + .mat) for the MAE of both",
     )
+    p.add_argument(
+        "--mediapipe-task",
+        type=Path,
+        metavar="FILE",
+        help="with --precision, blendshapes: Google's face_landmarker.task, to compare both with the mediapipe package",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run_check)
 
@@ -139,6 +145,7 @@ def _run_check_precision(args: argparse.Namespace) -> int:
         calibrate=args.calibrate,
         roles=args.roles,
         dataset=args.dataset,
+        mediapipe_task=args.mediapipe_task,
         max_frames=args.max_frames,
     )
     limit = float("inf") if args.tolerance is None else args.tolerance
@@ -154,7 +161,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from facelib.backends.registry import get_backend
     from facelib.tools.check import check_model, format_differences
 
-    if args.precision != "fp32" or args.dataset is not None:
+    if args.precision != "fp32" or args.dataset is not None or args.mediapipe_task is not None:
         return _run_check_precision(args)
 
     run = _task_target(args)

@@ -102,6 +102,48 @@ def _aflw_mae(dataset: Path, packages: dict[str, ModelPackage]) -> dict[str, flo
     return figures
 
 
+def _mediapipe_scores(task_file: Path, frames: Sequence[Any], video: bool) -> list[dict[str, float] | None]:
+    """Blendshape scores by name of Google's ``mediapipe`` landmarker (first face) for each frame."""
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+    except ImportError:
+        raise InputError("--mediapipe-task needs the mediapipe package (pip install mediapipe)") from None
+    if not Path(task_file).is_file():
+        raise InputError(f"not a file: {task_file} (face_landmarker.task)")
+    mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(task_file)),
+        running_mode=mode,
+        num_faces=1,
+        output_face_blendshapes=True,
+    )
+    out: list[dict[str, float] | None] = []
+    with vision.FaceLandmarker.create_from_options(options) as landmarker:
+        for i, frame in enumerate(frames):
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame)
+            result = landmarker.detect_for_video(image, i * 33) if video else landmarker.detect(image)
+            faces = result.face_blendshapes
+            out.append({c.category_name: float(c.score) for c in faces[0]} if faces else None)
+    return out
+
+
+def _against_mediapipe(results: Sequence[Any], scores: Sequence[dict[str, float] | None]) -> tuple[float, int]:
+    """Max |ours - mediapipe| over the ARKit blendshapes of frames where both found a face."""
+    from facelib.processing.arkit import ARKIT_NAMES
+
+    worst, frames = 0.0, 0
+    for result, theirs in zip(results, scores):
+        if theirs is None or not result.faces:
+            continue
+        ours = result.faces[0].blendshapes
+        worst = max(
+            worst, max(abs(float(ours[i]) - theirs[name]) for i, name in enumerate(ARKIT_NAMES) if name in theirs)
+        )
+        frames += 1
+    return worst, frames
+
+
 def precision_report(
     run: TaskRun,
     precision: str = "int8",
@@ -109,20 +151,36 @@ def precision_report(
     calibrate: Sequence[Path] = (),
     roles: Sequence[str] | None = None,
     dataset: str | os.PathLike[str] | None = None,
+    mediapipe_task: str | os.PathLike[str] | None = None,
     max_frames: int = 64,
 ) -> PrecisionReport:
     """Make the ``precision`` variant of ``run.model`` (calibrated on ``calibrate``, default the
     inputs themselves) and compare it with float32 on ``run.inputs``; ``dataset``: an AFLW2000
-    folder for head pose (MAE of both against its labels)."""
+    folder for head pose (MAE of both against its labels); ``mediapipe_task``: Google's
+    ``face_landmarker.task`` for blendshapes (both sides' blendshapes against the ``mediapipe``
+    package on the same frames)."""
     check_precision(precision)
     if dataset is not None and run.model.card.task != "head_pose":
         raise InputError("--dataset (AFLW2000 MAE) is for head pose; other tasks are compared on --input")
+    if mediapipe_task is not None and run.model.card.task != "blendshapes":
+        raise InputError("--mediapipe-task is for blendshapes (a parity check against the mediapipe package)")
     media = list(calibrate) or list(run.inputs)
     with tempfile.TemporaryDirectory(prefix="facelib-precision-") as tmp:
         variant = make_variant(run, precision, Path(tmp) / "variant", media, roles, max_frames)
-        want = result_fields(run_task(run, "onnxruntime", max_frames=max_frames))
-        got = result_fields(run_task(attrs.evolve(run, model=variant), "onnxruntime", max_frames=max_frames))
+        fp32_results = run_task(run, "onnxruntime", max_frames=max_frames)
+        variant_results = run_task(attrs.evolve(run, model=variant), "onnxruntime", max_frames=max_frames)
+        want, got = result_fields(fp32_results), result_fields(variant_results)
         figures = _aflw_mae(Path(dataset), {"fp32": run.model, precision: variant}) if dataset is not None else {}
+        if mediapipe_task is not None:
+            from facelib.tools.adapters import BlendshapesAdapter, load_frames
+
+            frames = load_frames(run.inputs[0], max_frames)
+            video = BlendshapesAdapter.mode_for(run.inputs) == "video"
+            scores = _mediapipe_scores(Path(mediapipe_task), frames, video)
+            for name, results in (("fp32", fp32_results), (precision, variant_results)):
+                worst, count = _against_mediapipe(results, scores)
+                figures[f"mediapipe_blendshapes_max_{name}"] = worst
+                figures["mediapipe_frames"] = float(count)
         quantization = {str(k): str(v) for k, v in variant.card.metadata.get("quantization", {}).items()}
     diffs = []
     for field in sorted(set(got) | set(want)):
@@ -154,6 +212,12 @@ def format_report(report: PrecisionReport) -> str:
         lines.append(
             f"  AFLW2000 MAE over {int(f['aflw2000_faces'])} faces: fp32 {f['aflw2000_mae_fp32']:.2f} deg, "
             f"{report.precision} {f[f'aflw2000_mae_{report.precision}']:.2f} deg"
+        )
+    if "mediapipe_frames" in f:
+        lines.append(
+            f"  blendshapes vs the mediapipe package over {int(f['mediapipe_frames'])} frames: max |fp32 - mediapipe| "
+            f"{f['mediapipe_blendshapes_max_fp32']:.3f}, max |{report.precision} - mediapipe| "
+            f"{f[f'mediapipe_blendshapes_max_{report.precision}']:.3f}"
         )
     lines.append(f"{'field':<40}{'max abs':>12}{'max rel':>12}{'mse':>12}")
     lines += [f"{d.output[:39]:<40}{d.max_abs:>12.3g}{d.max_rel:>12.3g}{d.mse:>12.3g}" for d in report.differences]
