@@ -112,9 +112,10 @@ MEASURED: dict[tuple[str, str], Choice] = {
     ("motion_transfer", "kp_detector"): Choice("fp32", 0.97, 0.00201, "QDQ 0.53x, QOperator 0.70x, without ends 0.97x"),
     # FaceFormer: wav2vec2 encoder and the decoder step are MatMul-dominated
     # (the conv feature extractor: static Q/DQ 0.82x, with dynamic MatMul 1.31x; ConvInteger 0.42x;
-    # MatMulNBits weight-only 8-bit 0.97x, 4-bit 0.88x -- none beats dynamic MatMul alone)
+    # MatMulNBits weight-only 8-bit 0.97x, 4-bit 0.88x; ORT transformer fusion + dynamic 0.98x --
+    # none beats dynamic MatMul alone)
     ("audio2face", "audio_encoder"): Choice(
-        "dynamic", 1.25, 0.109, "MatMul int8 per-channel, 1.14x and 1.36x in two runs; per-tensor 1.09x"
+        "dynamic", 1.25, 0.109, "MatMul int8 per-channel, 1.14x, 1.36x and 1.41x in three runs; per-tensor 1.09x"
     ),
     ("audio2face", "decoder_step"): Choice("dynamic", 1.34, 0.0242, "Gemm/MatMul int8 per-channel"),
 }
