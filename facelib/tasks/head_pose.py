@@ -59,8 +59,8 @@ class HeadPose(Task):
         Where to run the pose network (and a detector given as a package).  A backend named
         without options is tuned for the ``small_models`` workload (ONNX Runtime: one intra-op
         thread; these networks are small and per-face calls are faster without thread hand-offs),
-        and batches of ``BATCHED_FROM`` (8) faces or more run on a second session tuned for
-        ``batched`` (one thread per usable core); benchmarks/bench_defaults.py measures both.
+        and batches of ``BATCHED_FROM`` (4) faces or more run on a second session tuned for
+        ``batched`` (one thread per usable physical core); benchmarks/bench_defaults.py measures both.
     variants:
         Variant names to run and average (default: every variant of the card, e.g. ``capsule``,
         ``var_capsule``, ``noS_capsule`` as the upstream demos do).
