@@ -110,7 +110,7 @@ def test_ultraface_converter(models_dir, tmp_path):
         ultraface.build_package({"model": source}, tmp_path / "z")
 
 
-def _separable(stride: int = 1, extra_user: bool = False):  # type: ignore[no-untyped-def]
+def _separable(stride: int = 1, extra_user: bool = False):
     """A 3-channel depthwise 3x3 (with bias) then a 1x1 convolution to 16 channels, random weights."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -137,7 +137,7 @@ def _separable(stride: int = 1, extra_user: bool = False):  # type: ignore[no-un
     return model
 
 
-def _run(model, x):  # type: ignore[no-untyped-def]
+def _run(model, x):
     import onnxruntime as ort
 
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
