@@ -166,6 +166,7 @@ def test_optimised_ensemble_equals_the_released_models_on_aflw_crops(models_dir,
     package = fsanet.build_package(sources, tmp_path / "pkg")
     for role in FSANET_STEMS:
         assert package.card.source["files"][role]["depthwise_folded"] == 2
+        assert package.card.source["files"][role]["reshapes_made_constant"] == 3
     ensemble = onnx.load(str(package.path("ensemble")))
     grouped = [
         n.name
@@ -180,3 +181,33 @@ def test_optimised_ensemble_equals_the_released_models_on_aflw_crops(models_dir,
             np.testing.assert_allclose(mean, ref[f"{kind}_ensemble"], atol=1e-4)
             for role, key in REF_KEYS.items():
                 np.testing.assert_allclose(per_variant[role], ref[f"{kind}_{key}"], atol=1e-4)
+
+
+def test_constant_reshape_shapes_keep_every_batch_size() -> None:
+    """Reshape (N, 4, 4, 2) -> (N, 16, 2) with the target built from Shape at run time."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.asarray([0], np.int64), "zero"),
+        numpy_helper.from_array(np.asarray([16, 2], np.int64), "tail"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Concat", ["n", "tail"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["y"], name="r"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 4, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    assert fsanet.constant_reshape_shapes(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Reshape"]
+    for batch in (1, 5):
+        x = np.arange(batch * 32, dtype=np.float32).reshape(batch, 4, 4, 2)
+        np.testing.assert_array_equal(_run(model, x)[0], x.reshape(batch, 16, 2))

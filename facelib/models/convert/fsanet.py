@@ -14,6 +14,7 @@ models, computed in one runtime call.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -304,6 +305,63 @@ def fold_input_depthwise(model: Any, max_channels: int = 4) -> int:
     return len(dropped)
 
 
+def constant_reshape_shapes(model: Any) -> int:
+    """Give each ``Reshape`` whose target shape is computed at run time a constant one.
+
+    tf2onnx builds the target shape of Keras ``Reshape`` layers from the input's run-time shape
+    (``Shape -> Gather -> Cast -> Slice -> Concat -> Cast``): six small operators per reshape,
+    run on every call.  Where ONNX shape inference (with data propagation) proves the output is
+    ``(N, d1, ..., dk)`` for an input ``(N, e1, ...)`` with the same batch symbol ``N`` and
+    ``d1*...*dk == e1*...``, the shape becomes the constant ``(-1, d1, ..., dk)``, which gives
+    the same result for every batch size, and the operators that computed it are removed.
+
+    Returns
+    -------
+    int
+        How many reshapes got a constant shape.
+    """
+    from onnx import numpy_helper, shape_inference
+
+    graph = model.graph
+    consts = {init.name for init in graph.initializer}
+    try:
+        inferred = shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - inference is an optimisation here; without it nothing changes
+        return 0
+
+    def dims(value: Any) -> list[int | str]:
+        return [d.dim_param if d.HasField("dim_param") else d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    shapes = {v.name: dims(v) for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[1] in consts:
+            continue
+        source, target = shapes.get(node.input[0]), shapes.get(node.output[0])
+        if not source or not target or len(target) < 2:
+            continue
+        batch, rest_in, rest_out = source[0], source[1:], target[1:]
+        if not isinstance(batch, str) or not batch or target[0] != batch:
+            continue
+        if not all(isinstance(d, int) and d > 0 for d in [*rest_in, *rest_out]):
+            continue
+        if math.prod(int(d) for d in rest_in) != math.prod(int(d) for d in rest_out):
+            continue
+        name = f"{node.name or node.output[0]}/constant_shape"
+        graph.initializer.append(numpy_helper.from_array(np.asarray([-1, *rest_out], dtype=np.int64), name))
+        node.input[1] = name
+        changed += 1
+    if changed:
+        live = _live_nodes(list(graph.node), [o.name for o in graph.output])
+        del graph.node[:]
+        graph.node.extend(live)
+        used = {name for n in graph.node for name in n.input}
+        keep = [init for init in graph.initializer if init.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return changed
+
+
 def _live_nodes(nodes: list[Any], outputs: list[str]) -> list[Any]:
     """``nodes`` without those whose outputs nothing needs (order kept)."""
     needed = set(outputs)
@@ -465,6 +523,7 @@ def build_package(
             model = _normalise(model)
             loops = vectorise_map_loops(model)
             folded = fold_input_depthwise(model)
+            reshapes = constant_reshape_shapes(model)
             models[role] = model
             name = f"{VARIANTS[role]}.onnx"
             target = tmp / name
@@ -478,6 +537,7 @@ def build_package(
                 "is_upstream_file": digest == UPSTREAM_SHA256[role],
                 "map_loops_vectorised": loops,
                 "depthwise_folded": folded,
+                "reshapes_made_constant": reshapes,
             }
         if ensemble and len(models) == len(VARIANTS):
             merged = merge_ensemble(models)
@@ -531,6 +591,8 @@ def build_package(
                 "tf.map_fn Loop of the capsule layer replaced by one batched MatMul (vectorise_map_loops)",
                 "3x3 depthwise convolutions on the colour channels folded into the 1x1 convolutions after them "
                 "(fold_input_depthwise)",
+                "run-time shape computations of Keras Reshape layers replaced by constant shapes "
+                "(constant_reshape_shapes)",
                 "ensemble: the three variants merged into one ONNX graph with their mean",
             ],
         },
