@@ -24,7 +24,9 @@ def test_headpose_json_and_draw(pkgs, media_dir, tmp_path, capsys):
     image = media_dir / "images" / "two_people.jpg"
     code = main(["headpose", str(image), "--model", model, "--detector", detector, "--json", "--draw", str(out)])
     assert code == 0
-    data = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # stdout stays pure JSON; the file written is named on stderr
+    assert f"wrote {out}" in captured.err
     assert len(data["faces"]) == 2
     assert set(data["faces"][0]) == {"box", "score", "yaw", "pitch", "roll"}
     drawn = read_image(out)
@@ -46,7 +48,9 @@ def test_headpose_video(pkgs, media_dir, tmp_path, capsys):
     short.write_bytes(data[: len(data) // 10])
     out = tmp_path / "out.mp4"
     assert main(["headpose", str(short), "--model", model, "--detector", detector, "--json", "--draw", str(out)]) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert f"wrote {out}" in captured.err
     assert len(result["frames"]) > 0 and all(len(f["faces"]) == 1 for f in result["frames"])
     assert out.stat().st_size > 0
 

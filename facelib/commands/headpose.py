@@ -108,6 +108,7 @@ def _run_headpose(args: argparse.Namespace) -> int:
             if args.draw is not None:
                 target = args.draw if len(images) == 1 else args.draw / f"{index:04d}_{Path(path).stem}.png"
                 write_image(target, _annotate(image, faces))
+                print(f"wrote {target}", file=sys.stderr)
         if args.json:
             _print_json(report if len(report) > 1 else report[0])
     return 0
@@ -170,6 +171,8 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
             writer.close()
     if count == 0:
         raise MediaReadError(f"{source} has no decodable frames")
+    if writer is not None:
+        print(f"wrote {args.draw}", file=sys.stderr)
     if args.json:
         _print_json({"input": str(source), "fps": fps, "frames": frames})
     return 0
