@@ -10,7 +10,10 @@ The first form uses ``../shared/reference/faceformer_vocaset_tiny_seed1.pth`` (t
 weights on the project machines: random, with a small wav2vec2); the second re-runs the same
 measurement on the released ``vocaset.pth`` (or ``biwi.pth`` with ``--dataset biwi``).  The table
 goes to ``scratch/audio2face_streaming.md`` (``--out`` to change); docs/audio2face.md quotes it.
-``--quick`` measures the look-ahead and normalisation rows only.
+``--quick`` measures the look-ahead and normalisation rows only; ``--full-size`` measures past
+context and look-ahead on the full-size architecture (random weights in the released layout, as in
+benchmarks/bench_audio2face.py); ``--compute`` times the full-size streaming encoder call against
+past context and look-ahead.
 
 What it measures, on 60 s of looped speech (``faceformer_test.wav``):
 
@@ -75,10 +78,18 @@ def run_stream(task: object, audio: np.ndarray, template: np.ndarray, windowing:
     return np.stack(frames), np.asarray(fed_at), longest
 
 
-def configurations(quick: bool) -> list[dict[str, object]]:
-    """Windowing keyword arguments of every configuration measured (the previous default first)."""
+def configurations(quick: bool, full_size: bool = False) -> list[dict[str, object]]:
+    """Windowing keyword arguments of every configuration measured."""
     base: dict[str, object] = dict(core_seconds=0.5, first_core_seconds=0.3, left_seconds=2.0)
     configs: list[dict[str, object]] = []
+    if full_size:  # the full-size encoder is slow here: past context and look-ahead only
+        configs.append({**base, "right_seconds": 0.5, "stream_normalization": "running"})
+        for left in (1.0, 2.0, 3.0):
+            for right in (0.25, 0.5, 1.0):
+                configs.append(
+                    {**base, "left_seconds": left, "right_seconds": right, "stream_normalization": "running_groupnorm"}
+                )
+        return configs
     rights = (0.25, 0.5, 1.0, 2.0)
     for norm in ("window", "running", "running_groupnorm"):  # look-ahead and normalisation
         for right in rights:
@@ -89,8 +100,8 @@ def configurations(quick: bool) -> list[dict[str, object]]:
     for left in (1.0, 3.0, 5.0):  # past context (attention span; encoder cost grows with it)
         for right in (0.25, 0.5, 1.0):
             configs.append({**gn, "left_seconds": left, "right_seconds": right})
-    for core in (0.2, 1.0):  # window length (how often the context is re-encoded)
-        configs.append({**gn, "core_seconds": core, "first_core_seconds": None, "right_seconds": 0.5})
+    for core, right in ((0.2, 0.25), (0.2, 0.5), (1.0, 0.5)):  # window length (how often context is re-encoded)
+        configs.append({**gn, "core_seconds": core, "first_core_seconds": None, "right_seconds": right})
     for right in (0.5, 1.0):  # cross-fading the seams
         configs.append({**gn, "right_seconds": right, "crossfade_seconds": 0.25})
     return configs
@@ -122,16 +133,13 @@ def alignment_shift(samples: int, dataset: str) -> float:
     return float(ff.hook_positions(cnn, dataset, out - 1, out)[0] - ff.nominal_positions(out - 1, out, dataset)[0])
 
 
-def compute_table(args: argparse.Namespace) -> list[str]:
-    """Encoder call time vs past context on the full-size architecture (random weights in the
-    released layout, benchmarks/bench_audio2face.py), the streaming graph, contenders alternated."""
-    import onnxruntime as ort
-
+def full_size_package() -> tuple[Path, Path]:
+    """The full-size random-weight vocaset checkpoint of benchmarks/bench_audio2face.py and its
+    package (made once under scratch/streaming_full)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_audio2face import make_checkpoint
 
     from facelib.models.convert.faceformer import build_package
-    from facelib.processing import faceformer as ff
 
     scratch = ROOT / "scratch" / "streaming_full"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -141,6 +149,17 @@ def compute_table(args: argparse.Namespace) -> list[str]:
     pkg = scratch / "pkg"
     if not (pkg / "audio_encoder_stream.onnx").is_file():
         build_package({"checkpoint": ckpt}, pkg, dataset="vocaset")
+    return ckpt, pkg
+
+
+def compute_table(args: argparse.Namespace) -> list[str]:
+    """Encoder call time vs past context on the full-size architecture (random weights in the
+    released layout, benchmarks/bench_audio2face.py), the streaming graph, contenders alternated."""
+    import onnxruntime as ort
+
+    from facelib.processing import faceformer as ff
+
+    pkg = full_size_package()[1]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     session = ort.InferenceSession(str(pkg / "audio_encoder_stream.onnx"), opts, providers=["CPUExecutionProvider"])
@@ -196,6 +215,9 @@ def main() -> int:
     parser.add_argument("--encoder-heads", type=int, default=None, help="wav2vec2 heads (tiny: 4, base: 12)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true", help="fewer configurations")
+    parser.add_argument(
+        "--full-size", action="store_true", help="the full-size random-weight architecture (vocaset layout)"
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds excluded from the after-warm-up column")
     parser.add_argument("--compute", action="store_true", help="only the full-size encoder call-time table")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for --compute")
@@ -217,9 +239,13 @@ def main() -> int:
     audio = loop_speech(args.seconds)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        pkg = build_package(
-            {"checkpoint": args.checkpoint}, Path(scratch) / "pkg", dataset=args.dataset, encoder_heads=heads
-        ).root
+        if args.full_size:
+            args.checkpoint, pkg = full_size_package()
+            args.dataset = "vocaset"
+        else:
+            pkg = build_package(
+                {"checkpoint": args.checkpoint}, Path(scratch) / "pkg", dataset=args.dataset, encoder_heads=heads
+            ).root
         with Audio2Face(pkg, windowing=Windowing(whole_seconds=1e9), max_context=None) as whole:
             verts = int(whole.card.outputs["num_vertices"])
             template = np.zeros((verts, 3), np.float32)
@@ -231,7 +257,7 @@ def main() -> int:
         with Audio2Face(pkg) as task:
             offline = task.predict(audio, 0, template).vertices
             assert offline is not None
-            configs = [Windowing(whole_seconds=0.0, **kw) for kw in configurations(args.quick)]  # type: ignore[arg-type]
+            configs = [Windowing(whole_seconds=0.0, **kw) for kw in configurations(args.quick, args.full_size)]  # type: ignore[arg-type]
             for windowing in configs if STREAM_WINDOWING in configs else [*configs, STREAM_WINDOWING]:
                 frames, fed_at, longest = run_stream(task, audio, template, windowing)
                 n = min(len(frames), len(reference), len(nominal))

@@ -23,9 +23,11 @@ attention span (and wav2vec2's first-layer group norm) differ from a whole run.
 attention logits; the cache keeps the last ``max_context`` frames (default 600, the longest
 sequence upstream ever decodes), so each frame costs the same at any position.
 *Streaming* (:meth:`Audio2Face.stream`) uses the same windows causally: a window is encoded as
-soon as its right context has arrived; normalisation uses the running statistics of the audio
-so far (or each window's own, ``Windowing.stream_normalization``) and hook positions use the
-nominal 50/30 ratio, because the future is unknown.
+soon as its right context has arrived; wav2vec2's first-conv GroupNorm uses the running
+per-channel statistics of that layer's output over all audio so far (the package's
+``audio_encoder_stream`` graph takes them as inputs), which converge to the whole utterance's,
+instead of the window's own (``Windowing.stream_normalization``), and hook positions use the
+nominal 50/30 ratio, because the future (the utterance's length) is unknown.
 ``predict(..., causal=True)`` runs that exact computation offline.
 """
 
@@ -95,16 +97,17 @@ class Windowing:
 
 
 #: Streaming defaults (measured in docs/audio2face.md, "Streaming: error vs latency"): windows
-#: output 0.5 s of frames each, encoded with 2 s of past and 0.5 s of future audio (3 s per
-#: encoder call, as before), standardised with the running statistics of the stream; the first
-#: window outputs 0.3 s, so the first frame needs 0.8 s of audio and no frame waits more than 1 s.
+#: output 0.5 s of frames each, encoded with 2 s of past and 0.25 s of future audio (2.75 s per
+#: encoder call), the first-conv GroupNorm with the running statistics of the stream; the first
+#: window outputs 0.3 s, so the first frame needs about 0.6 s of audio and no frame waits more
+#: than 0.8 s (core + look-ahead, rounded to whole frames, + the CNN's 25 ms receptive field).
 STREAM_WINDOWING = Windowing(
     whole_seconds=0.0,
     core_seconds=0.5,
     left_seconds=2.0,
-    right_seconds=0.5,
+    right_seconds=0.25,
     first_core_seconds=0.3,
-    stream_normalization="running",
+    stream_normalization="running_groupnorm",
 )
 
 
@@ -613,7 +616,8 @@ class Audio2Face(Task):
             The neutral face to animate: .ply/.obj/.npy path or (V, 3) array (default: the
             package's template).
         causal:
-            Run exactly as :meth:`stream` would (window statistics, nominal alignment).
+            Run exactly as :meth:`stream` would with its defaults (running statistics, nominal
+            alignment, :data:`STREAM_WINDOWING`).
 
         Returns
         -------
