@@ -187,7 +187,7 @@ def compute_table(args: argparse.Namespace) -> list[str]:
             session.run(None, feed)
             times[i].append(time.perf_counter() - t0)
     lines = [
-        "#### Encoder call vs past context, full-size architecture",
+        "##### Encoder call vs past context, full-size architecture",
         "",
         f"`scripts/measure_audio2face_streaming.py --compute` on {datetime.date.today()} ({platform.machine()}, "
         f"{os.cpu_count()} CPUs shared with other jobs, ONNX Runtime CPU on {args.threads} thread(s)): the "
