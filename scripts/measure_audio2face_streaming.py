@@ -225,7 +225,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "scratch" / "audio2face_streaming.md")
     args = parser.parse_args()
     if args.compute:
-        out = args.out.with_name("audio2face_streaming_compute.md")
+        out = args.out
         out.parent.mkdir(parents=True, exist_ok=True)
         text = "\n".join(compute_table(args)) + "\n"
         out.with_suffix(".tmp").write_text(text, encoding="utf-8")
