@@ -285,7 +285,11 @@ class Backend(abc.ABC):
         return ".onnx" not in self.formats
 
     def compile(self, request: CompileRequest) -> Path:
-        """Compile ``request.onnx_path`` to the native artefact at ``request.output_path``."""
+        """Compile ``request.onnx_path`` to the native artefact at ``request.output_path``.
+
+        A backend may write companion files named ``<artefact>.<what>`` beside it (facts its
+        sessions need that the native format does not carry); model packages cache them with it.
+        """
         raise BackendError(f"backend {self.name!r} loads ONNX directly and has no compile step")
 
     def for_workload(self, workload: str) -> Backend:
