@@ -21,7 +21,8 @@ The package holds:
   ``conv_mean``/``conv_var`` (C,) (variance with the norm's epsilon added) instead of computing them
   over the input, so a stream can normalise with the running statistics of all audio so far;
   ``audio_conv0.npz`` (``weight`` (C, 1, K), ``bias`` (C,), ``stride``): that conv layer, which
-  the stream runs in numpy to keep those statistics.  The offline path never uses them.
+  the stream runs in numpy to keep those statistics.  The offline path never uses them; the
+  streaming graph repeats the encoder's weights (about 380 MB more for wav2vec2-base sizes).
 * ``style.npy`` (D, S): the ``obj_vector`` weight; ``template.npy`` (V, 3) or ``templates.npz``.
 
 torch is imported lazily (the ``convert`` extra); running the package needs only onnxruntime.
