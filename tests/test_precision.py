@@ -264,7 +264,7 @@ def test_cli_check_precision_audio2face_vertex_error(
     args = ["check", "audio2face", "--model", str(pkg), "--input", audio, "--template", template]
     assert main([*args, "--precision", "int8", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["quantized"] == ["audio_encoder", "decoder_step"]
+    assert {"audio_encoder", "decoder_step"} <= set(report["quantized"])  # (+ the streaming encoder)
     vertices = next(d for d in report["differences"] if d["output"] == "vertices")
     print(f"Audio2Face tiny int8 (CLI): vertex error max {vertices['max_abs']:.2e}")
     assert 0 < vertices["max_abs"] < 2e-3  # template units (metres): 0.86 mm when written
