@@ -218,7 +218,8 @@ def quantize_qdq(
 
     if not samples:
         raise InputError(
-            f"static int8 quantization of {source.name} needs calibration inputs from real data (images, audio)"
+            f"static int8 quantization of {source.name} needs calibration inputs from real data (images, video): "
+            "--calibrate MEDIA on the command line, calibrate=... in Python"
         )
 
     class Reader(_Reader, CalibrationDataReader):
