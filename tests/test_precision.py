@@ -146,6 +146,11 @@ def test_from_pretrained_int8_makes_a_cached_calibrated_variant(fsanet: Path, sh
     with HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate) as again:
         np.testing.assert_array_equal(again.predict_crops(crops)[0], got)
     assert calls == [1]  # calibrated once, then cached
+    card_file = package / ".facelib-cache" / "precision-int8" / "facelib.json"
+    card_file.write_text(card_file.read_text().replace('"quantization_plan": "', '"quantization_plan": "old-'))
+    with pytest.warns(PrecisionWarning), HeadPose.from_pretrained(str(package), precision="int8", calibrate=calibrate):
+        pass
+    assert calls == [1, 1]  # a variant made under an older plan is remade
     with pytest.raises(InputError, match="bf16 needs an accelerator"):
         HeadPose.from_pretrained(str(package), precision="bf16")
 

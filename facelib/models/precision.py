@@ -121,6 +121,10 @@ MEASURED: dict[tuple[str, str], Choice] = {
 }
 
 
+#: Changes whenever :data:`MEASURED` does: cached variants made under another plan are remade.
+PLAN_VERSION = "2026-12-01"
+
+
 def plan_for(card: Any, roles: Sequence[str] | None = None) -> dict[str, Choice | str]:
     """The method of each ONNX role of a package card: a measured :class:`Choice`, or a method
     name from the graph (``"static"``/``"dynamic"``, for packages :data:`MEASURED` does not
@@ -376,7 +380,12 @@ def quantize_package(
             methods[role] = method + (" (forced: measured slower than fp32)" if choice == "forced" else "")
             if item.sha256:
                 files[role] = attrs.evolve(item, sha256=sha256_file(quantized))
-        metadata = {**pkg.card.metadata, "precision": precision, "quantization": methods}
+        metadata = {
+            **pkg.card.metadata,
+            "precision": precision,
+            "quantization": methods,
+            "quantization_plan": PLAN_VERSION,
+        }
         if measured:
             metadata["quantization_measured"] = measured
         card = attrs.evolve(pkg.card, files=files, metadata=metadata)
@@ -434,7 +443,9 @@ def precision_variant(
 
         target = cache_dir() / "precision" / pkg.card.name / precision
     if (target / "facelib.json").is_file():
-        return ModelPackage.load(target)
+        cached = ModelPackage.load(target)
+        if cached.card.metadata.get("quantization_plan") == PLAN_VERSION:
+            return cached  # else made under an older plan: remade below
     calibration = None
     if calibrate is not None:
         with task_cls(pkg, backend="onnxruntime", **task_options) as task:
