@@ -1,4 +1,5 @@
-"""Streaming Audio2Face options (issue 19): running normalisation, cross-fade, latency of the default."""
+"""Streaming Audio2Face options (issue 19): running normalisation, running GroupNorm statistics,
+cross-fade, latency of the default."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def voca(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return convert(reference_dir, tmp_path_factory.mktemp("voca"), "vocaset")
+
+
+@pytest.fixture(scope="module")
+def biwi(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return convert(reference_dir, tmp_path_factory.mktemp("biwi"), "biwi")
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +68,25 @@ def test_running_statistics_cover_everything_seen(voca: Path, speech: np.ndarray
 def test_default_stream_latency_and_chunking(voca: Path, reference_dir: Path, speech: np.ndarray) -> None:
     tpl = reference(reference_dir, "vocaset")["template"]
     w = STREAM_WINDOWING
-    assert w.stream_normalization == "running" and w.crossfade_seconds == 0.0
+    assert w.stream_normalization == "running_groupnorm" and w.crossfade_seconds == 0.0
     with Audio2Face(voca) as task:
         small, fed_at, stream = _stream(task, speech, tpl, w, 320)
         large, _, _ = _stream(task, speech, tpl, w, 7000)
         batch = task.predict(speech, 0, tpl, causal=True).vertices
+    assert stream._encoder.normalization == "running_groupnorm"
     # running statistics run to each window's last sample: chunking does not change the result
     np.testing.assert_array_equal(small, large)
     assert batch is not None
     np.testing.assert_array_equal(small, batch)
-    assert stream.lookahead_seconds == pytest.approx(0.8)
-    # every frame came out once at most core + look-ahead (+ one 20 ms chunk) of audio past its start
+    assert stream.lookahead_seconds == pytest.approx(0.55)
+    # every frame came out once at most core + look-ahead (in whole frames) + the CNN's 25 ms
+    # receptive field (+ one 20 ms chunk) of audio past its start
     n = len(fed_at) - 1  # the last frames come out at close()
     wait = fed_at[:n] / 16000 - np.arange(n) / task.fps
-    assert wait.max() <= w.core_seconds + w.right_seconds + 0.02 + 1e-9
-    assert wait[0] <= 0.8 + 0.02 + 1e-9
+    ahead = round(w.right_seconds * task.fps) / task.fps + 400 / 16000 + 0.02 + 1e-9
+    assert wait.max() <= w.core_seconds + ahead
+    assert wait[0] <= 0.3 + ahead
+    assert wait.max() > w.core_seconds + ahead - 0.04  # the bound is tight
 
 
 def test_crossfade_changes_frames_after_the_first_seam_only(
@@ -92,3 +102,99 @@ def test_crossfade_changes_frames_after_the_first_seam_only(
     assert a.shape == b.shape
     np.testing.assert_array_equal(a[:first], b[:first])
     assert np.abs(a[first] - b[first]).max() > 0
+
+
+def test_conv_statistics_cover_everything_seen(voca: Path, speech: np.ndarray) -> None:
+    windowing = attrs.evolve(STREAM_WINDOWING, stream_normalization="running_groupnorm")
+    with Audio2Face(voca) as task:
+        encoder = task._encoder(windowing, None, None)
+        assert encoder.conv0 is not None
+        encoder.feed(speech[: 16000 * 4])
+        assert encoder.buf_start > 0  # earlier samples left the buffer but stay in the statistics
+        stop = len(encoder.buffer)
+        mean, var = encoder._conv_stats(stop)
+        with np.load(task.package.path("audio_conv0")) as z:
+            weight, bias, stride = z["weight"].astype(np.float64), z["bias"].astype(np.float64), int(z["stride"])
+    seen = speech[: encoder.buf_start + stop].astype(np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(seen, weight.shape[-1])[::stride]
+    conv = frames @ weight.reshape(len(weight), -1).T + bias  # (T, C): the first conv layer, directly
+    np.testing.assert_allclose(mean, conv.mean(axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(var, conv.var(axis=0), rtol=1e-7)
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "biwi"])
+def test_stream_graph_with_whole_clip_statistics_is_the_offline_graph(
+    dataset: str, voca: Path, biwi: Path, speech: np.ndarray
+) -> None:
+    """The streaming encoder fed raw samples and the whole clip's first-conv statistics computes
+    what the offline encoder (upstream's graph) computes on the standardised clip."""
+    from facelib.processing import faceformer as ff
+
+    windowing = attrs.evolve(STREAM_WINDOWING, stream_normalization="running_groupnorm")
+    with Audio2Face(voca if dataset == "vocaset" else biwi) as task:
+        encoder = task._encoder(windowing, None, None)
+        encoder.buffer = speech.copy()
+        mean, var = encoder._conv_stats(len(speech))
+        cnn = ff.cnn_frames(len(speech))
+        pos = ff.hook_positions(cnn, dataset).astype(np.float32)
+        offline = task._session("audio_encoder").run(
+            {"input_values": ff.normalize_audio(speech, task.norm_eps)[None], "positions": pos}
+        )["features"]
+        audio_var = float(speech.var(dtype=np.float64)) + task.norm_eps
+        stream = task._session("audio_encoder_stream").run(
+            {
+                "input_values": speech[None],
+                "positions": pos,
+                "conv_mean": mean.astype(np.float32),
+                "conv_var": (var + ff.GROUP_NORM_EPS * audio_var).astype(np.float32),
+            }
+        )["features"]
+    assert np.abs(stream - offline).max() <= 1e-5 * np.abs(offline).max()
+
+
+def _looped(speech: np.ndarray, seconds: float) -> np.ndarray:
+    return np.tile(speech, int(np.ceil(seconds * 16000 / len(speech))))[: int(seconds * 16000)]
+
+
+def test_running_groupnorm_converges_to_the_whole_clip(biwi: Path, reference_dir: Path, speech: np.ndarray) -> None:
+    """BIWI (no resampling, so no alignment term): once the stream has heard 5 s, running GroupNorm
+    statistics keep every frame within 5% of the largest offset of the whole-clip result; per-window
+    statistics (the previous path) do not."""
+    audio = _looped(speech, 18.0)
+    tpl = reference(reference_dir, "biwi")["template"]
+    with Audio2Face(biwi, windowing=Windowing(whole_seconds=1e9), max_context=None) as whole:
+        exact = whole.predict(audio, 0, tpl).vertices
+    assert exact is not None
+    scale = np.abs(exact - tpl).max()
+    errors = {}
+    with Audio2Face(biwi) as task:
+        for norm in ("running", "running_groupnorm"):
+            got, _, stream = _stream(task, audio, tpl, attrs.evolve(STREAM_WINDOWING, stream_normalization=norm), 8000)
+            assert stream._encoder.normalization == norm
+            n = min(len(got), len(exact))
+            errors[norm] = np.abs(got[:n] - exact[:n])[round(5 * task.fps) :]
+    assert errors["running_groupnorm"].max() <= 0.05 * scale
+    assert errors["running_groupnorm"].mean() <= 0.5 * errors["running"].mean()
+    assert errors["running"].max() > 0.05 * scale  # the bound is one the per-window statistics miss
+
+
+def test_running_groupnorm_falls_back_without_the_stream_graph(
+    voca: Path, reference_dir: Path, speech: np.ndarray, tmp_path: Path
+) -> None:
+    """A package converted before the streaming graph existed streams with ``running``."""
+    import json
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(voca, old)
+    card = json.loads((old / "facelib.json").read_text())
+    for role in ("audio_encoder_stream", "audio_conv0"):
+        (old / card["files"].pop(role)["path"]).unlink()
+    (old / "facelib.json").write_text(json.dumps(card))
+    tpl = reference(reference_dir, "vocaset")["template"]
+    gn = attrs.evolve(STREAM_WINDOWING, stream_normalization="running_groupnorm")
+    with Audio2Face(old) as task:
+        got, _, stream = _stream(task, speech[: 16000 * 3], tpl, gn, 4000)
+        assert stream._encoder.normalization == "running"
+        plain, _, _ = _stream(task, speech[: 16000 * 3], tpl, attrs.evolve(gn, stream_normalization="running"), 4000)
+    np.testing.assert_array_equal(got, plain)

@@ -92,6 +92,18 @@ def test_ratio_and_target_lines() -> None:
     assert "**MISSED** at 4.00x (-20%)" in common.target("x", 4.0, 5.0)
 
 
+def test_defaults_verdict_separates_a_loss_from_noise() -> None:
+    import bench_defaults
+
+    preset, other = common.Stats([1.0, 1.0, 1.2]), common.Stats([1.1, 1.1, 0.9])
+    assert bench_defaults.verdict({"p": preset, "q": other}, "p") == "preset fastest, 1.10x the next"
+    slower = common.Stats([1.2, 1.0, 1.3])
+    noisy = bench_defaults.verdict({"p": slower, "q": other}, "p")
+    assert noisy.startswith("within noise: `q`") and "faster in 1 of 3 rounds" in noisy
+    lost = bench_defaults.verdict({"p": common.Stats([2.0, 2.0, 2.0]), "q": other}, "p")
+    assert lost.startswith("**preset not fastest**: `q`")
+
+
 def test_run_all_refuses_a_loaded_machine_and_marks_what_it_ran_there(tmp_path: Path) -> None:
     env = {"FACELIB_BENCH_RESULTS": str(tmp_path / "results")}
     # a threshold no machine is below: the machine counts as loaded

@@ -56,3 +56,16 @@ def test_info_unknown_native_format(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_console_script_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "facelib", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("facelib ")
+
+
+def test_info_package_reads_line_by_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The card's nested fields come one per line, indented under their key (not one JSON line)."""
+    package = Path(__file__).resolve().parents[1] / "models" / "facelib_models" / "fsanet"
+    assert main(["info", str(package)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  source:" in lines
+    assert '    repository: "https://github.com/shamangary/FSA-Net"' in lines
+    assert "preprocessing:" in lines and '  colour_order: "BGR"' in lines
+    assert "outputs:" in lines and '  order: ["yaw", "pitch", "roll"]' in lines
+    assert "  variants:" in lines and '    capsule: "pred_pose/mul_24:0"' in lines
+    assert lines[-1] == "valid"

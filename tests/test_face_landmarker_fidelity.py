@@ -2,26 +2,33 @@
 
 References: ``tests/data/mediapipe_refs/*.npz``, made by ``scripts/make_mediapipe_refs.py`` with
 ``mediapipe==1.2.2`` from the cases of ``tests/mediapipe_cases.py`` (all AFLW2000 images and
-portraits of ../shared/assets/media, as they are, scaled up 4x/8x and rotated +-30 degrees).
-IMAGE mode runs with ``num_faces = 4``; VIDEO mode with ``num_faces = 1`` (the package then tracks
-the face from its landmarks and smooths them), the image repeated at 33 ms steps.
+portraits of ../shared/assets/media, as they are, scaled up 4x/8x and rotated +-30 degrees, and
+the first 30 frames of a real talking-face clip).  IMAGE mode runs with ``num_faces = 4``; VIDEO
+mode with ``num_faces = 1`` (the package then tracks the face from its landmarks and smooths
+them), on each image as a 4-frame sequence moving a pixel or two per frame, and on the clip.
 
 Landmark errors are in normalised image units.  Bounds (issue 19): landmarks x/y max 5e-4 and
-blendshapes mean abs 2e-3 on every face; the facial transformation matrix within 1e-3 (its 3x3
-rotation-and-scale block absolutely, its translation in cm relative to the translation's length:
-1e-3 of 60 cm is 0.6 mm).
+blendshapes mean abs 2e-3 on every face; the facial transformation matrix within 1e-3: its 3x3
+rotation-and-scale block absolutely, its translation (in cm, 30-60 cm long here) relative to the
+translation's length (1e-3 of 50 cm is 0.5 mm; absolute errors are printed in the test output).
 
-Known floor: the tracking loop (each frame's crop from the previous frame's landmarks) amplifies
-differences in the last bits of the model outputs (ONNX Runtime vs TFLite/XNNPACK are not bit
-identical).  Moving facelib's own tracked ROI by 1e-6 of the image width changes its landmarks by
-up to 2e-4 one frame later and 1.2e-3 three frames later on the profile faces (image00251,
-image00475).  The detector frame and the first tracked frame are held to the issue's bounds; the
-second tracked frame to the bounds of ``SECOND_TRACKED``.
+Tracked frames and their floor.  In VIDEO mode each frame's crop comes from the previous frame's
+landmarks, and the crop is sampled on a 1/32-pixel grid, so a last-bit difference anywhere grows
+from frame to frame.  Google's package shows it against itself: flipping the lowest bit of one
+border pixel in every frame moves its landmarks on the profile faces (image00251, image00475) by
+up to 5.2e-3 two frames later (``video_self_noise`` in the references; eight pixel positions).
+ONNX Runtime and TFLite differ in such last bits, so on tracked frames of the image sequences
+facelib is held to the issue's bounds or to ``SELF_NOISE_FACTOR`` times the package's own spread
+up to that frame, whichever is larger.  The detector frame and every frame of the real clip are
+held to the issue's bounds.  That facelib's tracked-frame pipeline is Google's to float32
+rounding is checked with the package's own TFLite models in place of the ONNX ones
+(:func:`test_video_pipeline_is_mediapipes_on_its_own_models`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import mediapipe_cases
 import numpy as np
@@ -31,10 +38,11 @@ from facelib.tasks.face_landmarker import FaceLandmarker
 
 REFS = Path(__file__).parent / "data" / "mediapipe_refs"
 #: (landmarks x/y max, blendshapes mean abs, matrix 3x3 block max abs, matrix translation max abs
-#: relative to its length): the issue's bounds, for IMAGE mode and the first two VIDEO frames.
+#: relative to its length): the issue's bounds.
 BOUNDS = (5e-4, 2e-3, 1e-3, 1e-3)
-#: The same for the second tracked VIDEO frame (see the module docstring).
-SECOND_TRACKED = (2e-3, 2e-3, 5e-3, 2e-3)
+#: Tracked frames of the image sequences: the bound is the larger of BOUNDS and this many times
+#: the package's own spread on that frame (module docstring).
+SELF_NOISE_FACTOR = 3.0
 
 
 def _sources() -> list[str]:
@@ -93,26 +101,141 @@ def test_matches_mediapipe_package(
             if any(e > b for e, b in zip((lm, bs, mat, trans), BOUNDS)):
                 failures.append(f"{case.key} image face {i}: {lm:.1e} {bs:.1e} {mat:.1e} {trans:.1e}")
         # VIDEO mode: detector on frame 0, then tracked from landmarks, One-Euro smoothing
-        found = ref[f"{v}/video_found"]
-        with FaceLandmarker(
-            mediapipe_package,
-            mode="video",
-            num_faces=1,
-            smoothing=True,
-            output_blendshapes=True,
-            output_transform=True,
-        ) as video:
-            for t in range(mediapipe_cases.VIDEO_FRAMES):
-                frame = video.detect_for_video(rgb, t * mediapipe_cases.VIDEO_STEP_MS)
-                assert len(frame.faces) == int(found[t]), f"{case.key} frame {t}: {len(frame.faces)} faces"
-                if not found[t]:
-                    continue
-                face = frame.faces[0]
-                assert face.blendshapes is not None and face.transform is not None
-                refs = (ref[f"{v}/video_landmarks"][t], ref[f"{v}/video_blendshapes"][t], ref[f"{v}/video_matrix"][t])
-                lm, bs, mat, trans = _errors(face.landmarks, size, face.blendshapes, face.transform, refs)
-                print(f"{case.key} video frame {t}: {_describe(lm, bs, mat, trans)}")
-                bounds = SECOND_TRACKED if t >= 2 else BOUNDS
-                if any(e > b for e, b in zip((lm, bs, mat, trans), bounds)):
-                    failures.append(f"{case.key} video frame {t}: {lm:.1e} {bs:.1e} {mat:.1e} {trans:.1e}")
+        frames = [mediapipe_cases.video_frame(rgb, t) for t in range(mediapipe_cases.VIDEO_FRAMES)]
+        with _video_landmarker(mediapipe_package) as video:
+            errors = _video_errors(video, frames, mediapipe_cases.video_timestamps(), ref, f"{v}/", case.key)
+        # the package's spread so far: a difference, once there, is carried on by the tracking
+        noise = np.maximum.accumulate(ref[f"{v}/video_self_noise"], axis=0)
+        for t, (lm, bs, mat, trans) in enumerate(errors):
+            if lm < 0:
+                continue
+            bounds = BOUNDS if t == 0 else tuple(np.maximum(BOUNDS, SELF_NOISE_FACTOR * noise[t]))
+            if any(e > b for e, b in zip((lm, bs, mat, trans), bounds)):
+                failures.append(f"{case.key} video frame {t}: {lm:.1e} {bs:.1e} {mat:.1e} {trans:.1e}")
     assert not failures, "\n".join(failures)
+
+
+def _video_landmarker(package: Path) -> FaceLandmarker:
+    return FaceLandmarker(
+        package, mode="video", num_faces=1, smoothing=True, output_blendshapes=True, output_transform=True
+    )
+
+
+def _video_errors(
+    video: FaceLandmarker, frames: list[np.ndarray], timestamps: list[int], ref: Any, prefix: str, name: str
+) -> list[tuple[float, float, float, float]]:
+    """Run ``frames`` through a VIDEO-mode landmarker; per frame the errors of :func:`_errors`
+    against the ``<prefix>video_*`` references (all -1 on a frame where neither finds a face)."""
+    found = ref[f"{prefix}video_found"]
+    out = []
+    for t, (rgb, ts) in enumerate(zip(frames, timestamps)):
+        frame = video.detect_for_video(rgb, ts)
+        assert len(frame.faces) == int(found[t]), f"{name} frame {t}: {len(frame.faces)} faces"
+        if not found[t]:
+            out.append((-1.0, -1.0, -1.0, -1.0))
+            continue
+        face = frame.faces[0]
+        assert face.blendshapes is not None and face.transform is not None
+        refs = tuple(ref[f"{prefix}video_{k}"][t] for k in ("landmarks", "blendshapes", "matrix"))
+        errors = _errors(face.landmarks, (rgb.shape[1], rgb.shape[0]), face.blendshapes, face.transform, refs)
+        print(f"{name} video frame {t}: {_describe(*errors)}")
+        out.append(errors)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(media_dir: Path) -> tuple[list[np.ndarray], list[int], Any]:
+    """The real clip's frames, timestamps (ms) and the package's VIDEO-mode outputs on them."""
+    ref = np.load(REFS / f"{Path(mediapipe_cases.CLIP).name.replace('.', '_')}.npz")
+    assert str(ref["mediapipe_version"]) == "1.2.2"
+    frames, timestamps = mediapipe_cases.clip_frames(media_dir)
+    assert mediapipe_cases.digest(np.stack(frames)) == str(ref["digest"]), "clip frames changed"
+    assert timestamps == ref["timestamps"].tolist()
+    return frames, timestamps, ref
+
+
+def test_clip_matches_mediapipe_package(clip: tuple, mediapipe_package: Path) -> None:
+    """The first 30 frames of a real talking-face clip, VIDEO mode: the issue's bounds on every frame."""
+    frames, timestamps, ref = clip
+    with _video_landmarker(mediapipe_package) as video:
+        errors = _video_errors(video, frames, timestamps, ref, "", mediapipe_cases.CLIP)
+    worst = np.max(np.array(errors), axis=0)
+    print(f"{mediapipe_cases.CLIP} worst over {len(frames)} frames: {_describe(*worst)}")
+    assert all(e <= b for e, b in zip(worst, BOUNDS)), _describe(*worst)
+
+
+class _TfliteSession:
+    """Runs one of the ``.task``'s own TFLite models where facelib runs its ONNX conversion.
+
+    A test stand-in for a facelib session (``inputs``/``outputs`` are the ONNX session's;
+    ``run`` feeds one image at a time to tensorflow's TFLite interpreter).  The interpreter's
+    outputs are matched to the ONNX output names by size and then by closeness to the ONNX
+    session's outputs on the same input (the two runtimes differ in the last bits only).
+    """
+
+    def __init__(self, model: bytes, onnx: Any) -> None:
+        import tensorflow as tf
+
+        self._interpreter = tf.lite.Interpreter(model_content=model)
+        self._interpreter.allocate_tensors()
+        self._onnx = onnx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._onnx, name)
+
+    def run(self, feeds: dict[str, np.ndarray], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
+        ((name, batch),) = feeds.items()
+        if len(batch) > 1:
+            parts = [self.run({name: batch[i : i + 1]}, output_names) for i in range(len(batch))]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        it = self._interpreter
+        it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(batch, np.float32))
+        it.invoke()
+        produced = [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+        expected = self._onnx.run(feeds, output_names)
+        out = {}
+        for key, value in expected.items():
+            same = [p for p in produced if p.size == value.size]
+            best = min(same, key=lambda p: float(np.abs(p.reshape(-1) - value.reshape(-1)).max()))
+            out[key] = best.reshape(value.shape)
+        return out
+
+
+#: Issue-bound-free check of the VIDEO pipeline itself (see the test below): landmarks x/y max,
+#: blendshapes mean abs, matrix 3x3 block max abs, translation max abs relative to its length.
+SAME_MODELS = (2e-5, 1e-4, 1e-4, 1e-4)
+#: Frames of the clip held to SAME_MODELS: bits that differ between the TFLite builds of
+#: tensorflow and of the package grow back through the tracking loop after about 28 frames.
+SAME_MODELS_FRAMES = 25
+
+
+@pytest.mark.convert
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+def test_video_pipeline_is_mediapipes_on_its_own_models(clip: tuple, mediapipe_package: Path, shared: Path) -> None:
+    """With the ``.task``'s TFLite models in place of the ONNX ones, facelib's VIDEO mode gives the
+    package's results over the clip to float32 rounding.
+
+    This isolates everything facelib re-implements on tracked frames (the next ROI from the
+    landmarks, the crop, the projection, One-Euro smoothing with the frame timestamps, the
+    blendshape input, the facial geometry) from the one thing it cannot reproduce bit for bit,
+    ONNX Runtime's arithmetic: measured 1e-7 in landmarks, against up to 4.5e-4 with ONNX Runtime.
+    """
+    import zipfile
+
+    pytest.importorskip("tensorflow")
+    frames, timestamps, ref = clip
+    task = shared / "assets" / "models" / "mediapipe" / "face_landmarker.task"
+    with zipfile.ZipFile(task) as bundle:
+        models = {
+            "detector": bundle.read("face_detector.tflite"),
+            "landmarks": bundle.read("face_landmarks_detector.tflite"),
+            "blendshapes": bundle.read("face_blendshapes.tflite"),
+        }
+    with _video_landmarker(mediapipe_package) as video:
+        swapped = {role: _TfliteSession(model, video._session(role)) for role, model in models.items()}
+        video._session = swapped.__getitem__  # type: ignore[method-assign]
+        n = SAME_MODELS_FRAMES
+        errors = _video_errors(video, frames[:n], timestamps[:n], ref, "", f"{mediapipe_cases.CLIP} (TFLite)")
+    worst = np.max(np.array(errors), axis=0)
+    print(f"{mediapipe_cases.CLIP} (TFLite) worst over {n} frames: {_describe(*worst)}")
+    assert all(e <= b for e, b in zip(worst, SAME_MODELS)), _describe(*worst)

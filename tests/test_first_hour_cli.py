@@ -104,7 +104,13 @@ def test_audio_from_m4a_and_from_a_video_track(media_dir: Path, tmp_path: Path) 
     reference = load_audio(wav)[: len(samples)]
     assert abs(len(samples) - 32000) < 1600 and audio_info(m4a).duration == pytest.approx(2.0, abs=0.1)
     assert np.corrcoef(samples[2000:30000], reference[2000:30000])[0, 1] > 0.95  # the same speech
-    assert sum(len(b) for b in iter_audio_blocks(m4a, block_seconds=0.5)) == len(samples)
+    blocks = list(iter_audio_blocks(m4a, block_seconds=0.5))
+    assert sum(len(b) for b in blocks) == len(samples)
+    assert {len(b) for b in blocks[:-1]} == {8000}  # read from ffmpeg's pipe 0.5 s at a time, never whole
+    np.testing.assert_array_equal(np.concatenate(blocks), samples)
+    first = iter_audio_blocks(m4a, block_seconds=0.5)
+    np.testing.assert_array_equal(next(first), samples[:8000])
+    first.close()  # stopping early stops ffmpeg, with no error
     track = load_audio(media_dir / "video" / "talking_face_01.mp4")
     assert track.ndim == 1 and len(track) > 16000 and np.abs(track).max() > 0.01
     with pytest.raises(MediaReadError, match="has no audio track"):

@@ -24,7 +24,9 @@ def test_headpose_json_and_draw(pkgs, media_dir, tmp_path, capsys):
     image = media_dir / "images" / "two_people.jpg"
     code = main(["headpose", str(image), "--model", model, "--detector", detector, "--json", "--draw", str(out)])
     assert code == 0
-    data = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # stdout stays pure JSON; the file written is named on stderr
+    assert f"wrote {out}" in captured.err
     assert len(data["faces"]) == 2
     assert set(data["faces"][0]) == {"box", "score", "yaw", "pitch", "roll"}
     drawn = read_image(out)
@@ -46,7 +48,9 @@ def test_headpose_video(pkgs, media_dir, tmp_path, capsys):
     short.write_bytes(data[: len(data) // 10])
     out = tmp_path / "out.mp4"
     assert main(["headpose", str(short), "--model", model, "--detector", detector, "--json", "--draw", str(out)]) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert f"wrote {out}" in captured.err
     assert len(result["frames"]) > 0 and all(len(f["faces"]) == 1 for f in result["frames"])
     assert out.stat().st_size > 0
 
@@ -95,3 +99,24 @@ def test_headpose_unreadable_video_exit_2(pkgs, media_dir, tmp_path, capsys):
     broken.write_bytes((media_dir / "video" / "talking_face_01.mp4").read_bytes()[:64])
     assert main(["headpose", str(broken), "--model", model, "--detector", detector]) == 2
     assert "facelib: error" in capsys.readouterr().err
+
+
+def test_json_list_writer_streams_valid_json(capsys):
+    """Video --json output: each frame printed as it comes, the whole still one JSON document."""
+    from facelib.commands._common import _JsonListWriter
+
+    listing = _JsonListWriter({"input": "clip.mp4", "fps": 25.0}, "frames")
+    assert capsys.readouterr().out == ""  # nothing before the first frame
+    listing.add({"index": 0, "faces": []})
+    first = capsys.readouterr().out
+    assert first.rstrip().endswith('{"index": 0, "faces": []}')  # already out, before the end
+    listing.add({"index": 1, "faces": [{"yaw": 1.5}]})
+    listing.close()
+    assert json.loads(first + capsys.readouterr().out) == {
+        "input": "clip.mp4",
+        "fps": 25.0,
+        "frames": [{"index": 0, "faces": []}, {"index": 1, "faces": [{"yaw": 1.5}]}],
+    }
+    empty = _JsonListWriter({"input": "x"}, "frames")
+    empty.close()
+    assert json.loads(capsys.readouterr().out) == {"input": "x", "frames": []}

@@ -108,3 +108,106 @@ def test_ultraface_converter(models_dir, tmp_path):
         ultraface.build_package({"detector": source}, tmp_path / "y", variant="RFB-999")
     with pytest.raises(InputError, match="one source role"):
         ultraface.build_package({"model": source}, tmp_path / "z")
+
+
+def _separable(stride: int = 1, extra_user: bool = False):
+    """A 3-channel depthwise 3x3 (with bias) then a 1x1 convolution to 16 channels, random weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(3, 1, 3, 3)).astype(np.float32), "dw"),
+        numpy_helper.from_array(rng.normal(size=3).astype(np.float32), "dw_b"),
+        numpy_helper.from_array(rng.normal(size=(16, 3, 1, 1)).astype(np.float32), "pw"),
+        numpy_helper.from_array(rng.normal(size=16).astype(np.float32), "pw_b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "dw", "dw_b"], ["d"], name="dw", group=3, pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["d", "pw", "pw_b"], ["y"], name="pw", strides=[stride, stride]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_user:
+        nodes.append(helper.make_node("Relu", ["d"], ["r"], name="relu"))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    graph = helper.make_graph(
+        nodes, "sep", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])], outputs, inits
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    return model
+
+
+def _run(model, x):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+
+
+def test_fold_input_depthwise_is_the_same_convolution() -> None:
+    x = np.random.default_rng(2).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    model = _separable()
+    want = _run(model, x)[0]
+    assert fsanet.fold_input_depthwise(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Conv"]
+    assert {a.name for a in model.graph.node[0].attribute} == {"pads"}  # no group left
+    np.testing.assert_allclose(_run(model, x)[0], want, rtol=1e-5, atol=1e-5)
+    for kept in (_separable(stride=2), _separable(extra_user=True)):  # strided 1x1; output used twice
+        assert fsanet.fold_input_depthwise(kept) == 0
+        assert len(kept.graph.node) >= 2
+
+
+def test_optimised_ensemble_equals_the_released_models_on_aflw_crops(models_dir, reference_dir, tmp_path):
+    """The converted graph (map_fn vectorised, colour depthwise folded, three variants merged)
+    against the upstream TF graphs' outputs on real AFLW2000 crops, raw and min-max stretched."""
+    import onnx
+    from headpose_support import REF_KEYS
+
+    sources = {role: models_dir / "fsanet" / f"{stem}.onnx" for role, stem in FSANET_STEMS.items()}
+    package = fsanet.build_package(sources, tmp_path / "pkg")
+    for role in FSANET_STEMS:
+        assert package.card.source["files"][role]["depthwise_folded"] == 2
+        assert package.card.source["files"][role]["reshapes_made_constant"] == 3
+    ensemble = onnx.load(str(package.path("ensemble")))
+    grouped = [
+        n.name
+        for n in ensemble.graph.node
+        if n.op_type == "Conv" and any(a.name == "group" and a.i == 3 for a in n.attribute)
+    ]
+    assert grouped == []  # the six colour depthwise convolutions are gone
+    ref = load_reference(reference_dir)
+    with HeadPose(package, backend="onnxruntime") as task:
+        for kind, crops in (("raw", ref["crops_bgr_u8"]), ("minmax", min_max_stretch(ref["crops_bgr_u8"]))):
+            mean, per_variant = task.predict_crops(crops.astype(np.float32))
+            np.testing.assert_allclose(mean, ref[f"{kind}_ensemble"], atol=1e-4)
+            for role, key in REF_KEYS.items():
+                np.testing.assert_allclose(per_variant[role], ref[f"{kind}_{key}"], atol=1e-4)
+
+
+def test_constant_reshape_shapes_keep_every_batch_size() -> None:
+    """Reshape (N, 4, 4, 2) -> (N, 16, 2) with the target built from Shape at run time."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.asarray([0], np.int64), "zero"),
+        numpy_helper.from_array(np.asarray([16, 2], np.int64), "tail"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Concat", ["n", "tail"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["y"], name="r"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 4, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    assert fsanet.constant_reshape_shapes(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Reshape"]
+    for batch in (1, 5):
+        x = np.arange(batch * 32, dtype=np.float32).reshape(batch, 4, 4, 2)
+        np.testing.assert_array_equal(_run(model, x)[0], x.reshape(batch, 16, 2))

@@ -245,9 +245,10 @@ WORKLOADS: dict[str, str] = {
 }
 
 #: A task tuned for ``small_models`` runs batches of at least this many items on sessions tuned
-#: for ``batched`` instead (FSA-Net at batch 16 ran 1.8x faster on 2 threads than on 1; at
-#: batch 1 one thread was fastest -- benchmarks/bench_defaults.py measures both).
-BATCHED_FROM = 8
+#: for ``batched`` instead.  FSA-Net on a 2-core EPYC (benchmarks/bench_defaults.py, quiet run):
+#: batch 1 one thread 2.81 vs two 2.77 ms per face (a tie, at half the CPU); batch 4 1.85 vs 1.31
+#: (two threads 1.42x faster); batch 16 1.70 vs 1.07 (1.58x).
+BATCHED_FROM = 4
 
 
 class Backend(abc.ABC):
@@ -285,7 +286,11 @@ class Backend(abc.ABC):
         return ".onnx" not in self.formats
 
     def compile(self, request: CompileRequest) -> Path:
-        """Compile ``request.onnx_path`` to the native artefact at ``request.output_path``."""
+        """Compile ``request.onnx_path`` to the native artefact at ``request.output_path``.
+
+        A backend may write companion files named ``<artefact>.<what>`` beside it (facts its
+        sessions need that the native format does not carry); model packages cache them with it.
+        """
         raise BackendError(f"backend {self.name!r} loads ONNX directly and has no compile step")
 
     def for_workload(self, workload: str) -> Backend:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,32 +37,78 @@ _OPT_LEVELS = {
     "all": "ORT_ENABLE_ALL",
 }
 
+_SYSFS_CPU = Path("/sys/devices/system/cpu")
 _NO_SPIN = {"session.intra_op.allow_spinning": "0"}
+#: Spin-wait inside a run (as ONNX Runtime's default), stop spinning as soon as the run returns.
+_SPIN_IN_RUN = {"session.force_spinning_stop": "1"}
 
-#: What each workload preset (:data:`facelib.backends.base.WORKLOADS`) means for ONNX Runtime
-#: (each measured by benchmarks/bench_defaults.py):
-#: ``small_models``: one intra-op thread (per-face networks are faster without thread hand-offs).
-#: ``batched``: one intra-op thread per core this process may use (``None`` below: counted when
-#: the preset is applied), spinning as ONNX Runtime's default.
-#: ``interleaved``: no spin-waiting between runs (spinning threads only steal the CPU from the
-#: Python work and the other sessions between turns: the Audio2Face encoder took 1.41 s instead
-#: of 0.91 s with it on).
+#: What each workload preset (:data:`facelib.backends.base.WORKLOADS`) means for ONNX Runtime.
+#: Measured by benchmarks/bench_defaults.py (quiet run of 2026-12-01, 2-core AMD EPYC; see
+#: docs/architecture.md, "Thread presets"):
+#:
+#: ``small_models``: one intra-op thread.  FSA-Net at batch 1 ran as fast on one thread as on two
+#: (2.81 vs 2.77 ms per face, within the spread) at half the CPU; from batch 4 on two threads were
+#: 1.42x faster, so tasks switch to ``batched`` sessions from ``BATCHED_FROM`` (4) items.
+#: ``batched``: one intra-op thread per physical core this process may use (counted from its
+#: affinity mask when the preset is applied), spin-waiting inside a run, stopped when it returns.
+#: ``interleaved``: spin-waiting inside a run, stopped when it returns
+#: (``session.force_spinning_stop``).  Spinning left on between runs steals the CPU from the
+#: Python work and the other sessions between turns (the Audio2Face encoder took 1.41 s instead of
+#: 0.91 s with it on); switched off altogether, one long call lost 1.14x (0.70 vs 0.61 s for
+#: Audio2Face on 12 s of speech) because the workers slept between the operators of that call.
 #: ``pipelined``: one intra-op thread and no spinning (the stages already keep the cores busy:
 #: pipelined BlendshapeCapture ran 1.21x faster, with 36% less CPU, than on the default threads).
 WORKLOAD_OPTIONS: dict[str, dict[str, Any]] = {
     "small_models": {"intra_op_num_threads": 1},
-    "batched": {"intra_op_num_threads": None},
-    "interleaved": {"session_config": _NO_SPIN},
+    "batched": {"intra_op_num_threads": None, "session_config": _SPIN_IN_RUN},
+    "interleaved": {"session_config": _SPIN_IN_RUN},
     "pipelined": {"intra_op_num_threads": 1, "session_config": _NO_SPIN},
 }
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` elsewhere)."""
+    """Logical CPUs this process may run on (its affinity mask; ``os.cpu_count()`` elsewhere)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def physical_cores(cpus: Iterable[int] | None = None, sysfs: Path | None = None) -> int:
+    """Physical cores among the logical ``cpus`` (default: this process's affinity mask).
+
+    Read from Linux sysfs (``cpuN/topology/{physical_package_id,core_id}``): SMT siblings count
+    once.  Where the topology cannot be read (other systems, containers without sysfs) every
+    logical CPU counts as a core.
+    """
+    if cpus is None:
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return os.cpu_count() or 1
+    cores: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topology = (sysfs or _SYSFS_CPU) / f"cpu{cpu}" / "topology"
+        try:
+            core = ((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip())
+        except OSError:
+            core = ("cpu", str(cpu))
+        cores.add(core)
+    return max(1, len(cores))
+
+
+def default_intra_threads() -> int:
+    """Intra-op threads for a session given none (0): 0, ONNX Runtime's own choice, unless the
+    process is confined to some CPUs (``taskset``, cgroup cpusets), then its physical cores there.
+
+    ONNX Runtime's default sizes the pool from the machine's physical cores and pins each worker
+    to a core of its own choosing, outside the process's affinity mask: under ``taskset -c 0`` on
+    a 2-core machine its worker ran on CPU 1.  An explicit count makes the workers inherit the mask.
+    """
+    allowed = usable_cores()
+    if allowed >= (os.cpu_count() or allowed):
+        return 0
+    return physical_cores()
 
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
@@ -96,7 +142,9 @@ class OnnxRuntimeBackend(Backend):
     provider_options:
         One dict per provider, passed to ``InferenceSession`` untouched.
     intra_op_num_threads, inter_op_num_threads:
-        Thread pool sizes (0 = onnxruntime's default, one per physical core).
+        Thread pool sizes.  0 (default) = onnxruntime's own (one per physical core), except in
+        a process confined to some CPUs (``taskset``), where intra-op threads default to the
+        physical cores it may use (:func:`default_intra_threads`).
     graph_optimization_level:
         ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"`` (default).
     session_config:
@@ -140,7 +188,7 @@ class OnnxRuntimeBackend(Backend):
         options = dict(self.options)
         for key, value in preset.items():
             if value is None and key == "intra_op_num_threads":
-                value = usable_cores()
+                value = physical_cores()
             options[key] = {**options.get(key, {}), **value} if isinstance(value, dict) else value
         return type(self)(**options)
 
@@ -184,7 +232,8 @@ class OnnxRuntimeBackend(Backend):
         if not path.is_file():
             raise ModelFileError(f"model file not found: {path}")
         stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, repr(sorted(self.options.items())))
+        threads = self.options["intra_op_num_threads"] or default_intra_threads()  # depends on the affinity mask
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, repr(sorted(self.options.items())), threads)
         with _CACHE_LOCK:
             session = _CACHE.get(key)
             if session is None:
@@ -196,7 +245,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.options["intra_op_num_threads"]
+        opts.intra_op_num_threads = self.options["intra_op_num_threads"] or default_intra_threads()
         opts.inter_op_num_threads = self.options["inter_op_num_threads"]
         opts.graph_optimization_level = getattr(
             ort.GraphOptimizationLevel, _OPT_LEVELS[self.options["graph_optimization_level"]]

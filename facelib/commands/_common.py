@@ -18,6 +18,33 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+class _JsonListWriter:
+    """Prints ``{header..., key: [item, ...]}`` to stdout one item at a time, so a long video's
+    JSON is never held whole in memory.  Nothing appears before the first item or :meth:`close`
+    (an input that fails before its first frame prints nothing); items are one compact line each.
+    """
+
+    def __init__(self, header: dict[str, Any], key: str) -> None:
+        self._header, self._key, self._count = header, key, 0
+
+    def add(self, item: Any) -> None:
+        if self._count == 0:
+            opening = json.dumps({**self._header, self._key: []}, indent=2)
+            sys.stdout.write(opening[: opening.rindex("[") + 1] + "\n")
+        else:
+            sys.stdout.write(",\n")
+        sys.stdout.write("    " + json.dumps(item))
+        sys.stdout.flush()
+        self._count += 1
+
+    def close(self) -> None:
+        if self._count == 0:
+            _print_json({**self._header, self._key: []})
+            return
+        sys.stdout.write("\n  ]\n}\n")
+        sys.stdout.flush()
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from facelib.commands._common import _print_json
+from facelib.commands._common import _JsonListWriter, _print_json
 from facelib.models.registry import DEFAULT_MODELS
 
 # --- facelib headpose / eval headpose / convert fsanet, ultraface ----------------------------
@@ -108,6 +108,7 @@ def _run_headpose(args: argparse.Namespace) -> int:
             if args.draw is not None:
                 target = args.draw if len(images) == 1 else args.draw / f"{index:04d}_{Path(path).stem}.png"
                 write_image(target, _annotate(image, faces))
+                print(f"wrote {target}", file=sys.stderr)
         if args.json:
             _print_json(report if len(report) > 1 else report[0])
     return 0
@@ -139,10 +140,10 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
     from facelib.errors import MediaReadError
     from facelib.io.video import VideoReader, VideoWriter
 
-    frames: list[dict[str, Any]] = []
     count = 0
     with VideoReader(source) as reader:
         fps = reader.fps
+        listing = _JsonListWriter({"input": str(source), "fps": fps}, "frames") if args.json else None
         writer = VideoWriter(args.draw, fps) if args.draw is not None else None
         try:
             # a bar on stderr when the per-frame lines are not on the terminal (--json, or redirected)
@@ -150,11 +151,11 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
             stream = progress(pose.predict_video(reader), reader.frame_count or None, "headpose", bar, "frame")
             for frame in stream:
                 count += 1
-                if args.json:
+                if listing is not None:
                     entry = {"index": frame.index, "timestamp_ms": frame.timestamp_ms}
                     entry["reused_boxes"] = frame.reused_boxes
                     entry["faces"] = [_face_json(f) for f in frame.faces]
-                    frames.append(entry)
+                    listing.add(entry)
                 else:
                     note = " (previous boxes)" if frame.reused_boxes else ""
                     print(f"frame {frame.index}: {len(frame.faces)} face(s){note}", flush=True)
@@ -170,8 +171,10 @@ def _headpose_video(pose: Any, source: Path | int, args: argparse.Namespace) -> 
             writer.close()
     if count == 0:
         raise MediaReadError(f"{source} has no decodable frames")
-    if args.json:
-        _print_json({"input": str(source), "fps": fps, "frames": frames})
+    if writer is not None:
+        print(f"wrote {args.draw}", file=sys.stderr)
+    if listing is not None:
+        listing.close()
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,18 @@ def _specs_text(title: str, specs: Sequence[Any]) -> list[str]:
     return [f"  {title}:"] + [f"    {s.name}  {list(s.shape)}  {s.dtype}" for s in specs]
 
 
+def _mapping_lines(title: str, mapping: Mapping[str, Any], indent: str = "") -> list[str]:
+    """``title:`` then one ``key: value`` line per entry, nested mappings indented below their key
+    (values that are not mappings as compact JSON), so a card reads line by line."""
+    lines = [f"{indent}{title}:"]
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            lines += _mapping_lines(str(key), value, indent + "  ")
+        else:
+            lines.append(f"{indent}  {key}: {json.dumps(value)}")
+    return lines
+
+
 def _run_info(args: argparse.Namespace) -> int:
     from facelib.errors import ModelFileError
     from facelib.models.card import CARD_FILENAME
@@ -85,15 +97,18 @@ def _run_info(args: argparse.Namespace) -> int:
         print(f"model package {package.root}")
         print(f"  name {card.name}, task {card.task}, variant {card.variant}, licence {card.licence}")
         if card.source:
-            print(f"  source: {json.dumps(card.source)}")
+            print("\n".join(_mapping_lines("source", card.source, "  ")))
         for role, item in card.files.items():
             print(f"file {item.path} (role {role})")
             lines = _specs_text("inputs", item.inputs) + _specs_text("outputs", item.outputs)
             print("\n".join(lines))
-        if card.preprocessing:
-            print(f"preprocessing: {json.dumps(card.preprocessing)}")
-        if card.outputs:
-            print(f"outputs: {json.dumps(card.outputs)}")
+        for title, mapping in (
+            ("preprocessing", card.preprocessing),
+            ("outputs", card.outputs),
+            ("metadata", card.metadata),
+        ):
+            if mapping:
+                print("\n".join(_mapping_lines(title, mapping)))
         print("valid" if not problems else "problems:\n  " + "\n  ".join(problems))
         return 1 if problems else 0
     if not path.exists():

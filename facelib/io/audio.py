@@ -5,7 +5,8 @@ Whole files are read with :func:`load_audio`; long files are read block by block
 ten minutes of speech never has to be in memory at once.  Containers libsndfile cannot read
 (``.m4a``/AAC, the audio track of an ``.mp4``/``.mov``/``.mkv`` video, ``.opus`` in WebM ...)
 are decoded by ffmpeg (imageio-ffmpeg's binary, the ``media`` extra, or ffmpeg on PATH) straight
-to mono float32 at the target rate; those are held in memory whole.  Multi-channel audio is mixed down by
+to mono float32 at the target rate, read from its pipe block by block (their length costs one
+extra decoding pass, counted and not kept).  Multi-channel audio is mixed down by
 averaging the channels (as ``librosa.to_mono``); integer PCM (8/16/24/32-bit) becomes float in
 [-1, 1].  Silence is valid input.  Errors: :class:`MediaReadError` for missing, empty, corrupt or
 undecodable files; :class:`InputError` for NaN/inf samples or unusable arrays.
@@ -65,13 +66,13 @@ def audio_info(path: PathLike) -> AudioInfo:
     try:
         info = sf.info(str(p))
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for corrupt files
-        samples = _ffmpeg_decode(p, TARGET_RATE)
-        if samples is None:
+        length = _ffmpeg_length(p, TARGET_RATE)
+        if length is None:
             raise MediaReadError(
                 f"cannot read {p} as audio ({exc}); it may be corrupt, or in a format only ffmpeg decodes "
                 "(.m4a, a video's audio track): pip install 'facelib[media]' or put ffmpeg on PATH"
             ) from exc
-        return AudioInfo(p, TARGET_RATE, len(samples), 1, FFMPEG_SUBTYPE)
+        return AudioInfo(p, TARGET_RATE, length, 1, FFMPEG_SUBTYPE)
     if info.frames <= 0:
         raise MediaReadError(f"{p} has no audio samples")
     return AudioInfo(p, int(info.samplerate), int(info.frames), int(info.channels), str(info.subtype))
@@ -79,39 +80,85 @@ def audio_info(path: PathLike) -> AudioInfo:
 
 #: :attr:`AudioInfo.subtype` of files that only ffmpeg decodes (reported mono at the target rate).
 FFMPEG_SUBTYPE = "ffmpeg"
-_DECODED: dict[tuple[str, float, int, int], np.ndarray] = {}  # the last ffmpeg decode, by file and rate
+_LENGTHS: dict[tuple[str, float, int, int], int] = {}  # samples ffmpeg decoded, by file and rate
+_FFMPEG_BLOCK_SECONDS = 10.0
 
 
-def _ffmpeg_decode(path: Path, rate: int) -> np.ndarray | None:
-    """Mono float32 samples at ``rate`` decoded by ffmpeg; None without ffmpeg.
+def _ffmpeg_blocks(path: Path, rate: int, block_seconds: float = _FFMPEG_BLOCK_SECONDS) -> Iterator[np.ndarray] | None:
+    """Mono float32 blocks of about ``block_seconds`` at ``rate``, decoded by ffmpeg as they are
+    read from its pipe (bounded memory); None without ffmpeg.
 
-    Raises :class:`MediaReadError` when ffmpeg finds no audio stream or cannot decode the file.
-    The last decode is kept, so asking for its length and then its samples decodes once.
+    The iterator raises :class:`MediaReadError` when ffmpeg finds no audio stream or fails
+    part-way (after the blocks it did decode); closing it early stops ffmpeg.
     """
-    import subprocess
-
     from facelib.io.ffmpeg import find_ffmpeg
 
     exe = find_ffmpeg()
     if exe is None:
         return None
-    stat = path.stat()
-    key = (os.fspath(path.resolve()), stat.st_mtime, stat.st_size, rate)
-    if key in _DECODED:
-        return _DECODED[key]
     cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", os.fspath(path)]
     cmd += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
-    if proc.returncode != 0 or samples.size == 0:
-        text = proc.stderr.decode(errors="replace").strip()
-        why = text.splitlines()[-1] if text else "no audio samples"
-        if "matches no streams" in text:
-            why = "it has no audio track"
-        raise MediaReadError(f"cannot read {path} as audio: {why}")
-    _DECODED.clear()
-    _DECODED[key] = check_samples(samples, str(path))
-    return samples
+    return _run_ffmpeg(cmd, path, max(1, int(block_seconds * rate)))
+
+
+def _run_ffmpeg(cmd: list[str], path: Path, block: int) -> Iterator[np.ndarray]:
+    import subprocess
+    import tempfile
+
+    total = 0
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg never blocks on its messages
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        try:
+            pending = b""
+            while True:
+                data = proc.stdout.read(block * 4 - len(pending))
+                if not data:
+                    break
+                pending += data
+                if len(pending) < block * 4:
+                    continue
+                samples = np.frombuffer(pending, dtype="<f4").astype(np.float32)
+                pending = b""
+                total += len(samples)
+                yield check_samples(samples, str(path))
+            if len(pending) >= 4:
+                samples = np.frombuffer(pending[: len(pending) // 4 * 4], dtype="<f4").astype(np.float32)
+                total += len(samples)
+                yield check_samples(samples, str(path))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            proc.wait()
+        if proc.returncode != 0 or total == 0:
+            errors.seek(0)
+            text = errors.read().decode(errors="replace").strip()
+            why = text.splitlines()[-1] if text else "no audio samples"
+            if "matches no streams" in text:
+                why = "it has no audio track"
+            if total:
+                why = f"ffmpeg stopped after {total} samples: {why}"
+            raise MediaReadError(f"cannot read {path} as audio: {why}")
+
+
+def _ffmpeg_length(path: Path, rate: int) -> int | None:
+    """Samples ffmpeg decodes from ``path`` at ``rate`` (one decoding pass, counted, not kept;
+    remembered per file); None without ffmpeg."""
+    stat = path.stat()
+    key = (os.fspath(path.resolve()), stat.st_mtime, stat.st_size, rate)
+    if key not in _LENGTHS:
+        blocks = _ffmpeg_blocks(path, rate)
+        if blocks is None:
+            return None
+        _LENGTHS[key] = sum(len(b) for b in blocks)
+    return _LENGTHS[key]
+
+
+def _ffmpeg_decode(path: Path, rate: int) -> np.ndarray | None:
+    """All of ``path``'s audio as mono float32 at ``rate`` through ffmpeg; None without ffmpeg."""
+    blocks = _ffmpeg_blocks(path, rate)
+    return None if blocks is None else np.concatenate(list(blocks))
 
 
 def _mono(block: np.ndarray) -> np.ndarray:
@@ -213,11 +260,9 @@ def iter_audio_blocks(
     info = audio_info(path)
     block = max(1, int(block_seconds * info.sample_rate))
     if info.subtype == FFMPEG_SUBTYPE:
-        decoded = _ffmpeg_decode(info.path, target_rate)
-        assert decoded is not None
-        step = max(1, int(block_seconds * target_rate))
-        for start in range(0, len(decoded), step):
-            yield decoded[start : start + step]
+        blocks = _ffmpeg_blocks(info.path, target_rate, block_seconds)
+        assert blocks is not None  # audio_info only reports FFMPEG_SUBTYPE when ffmpeg exists
+        yield from blocks
         return
     stream = None
     if info.sample_rate != target_rate:

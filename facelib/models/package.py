@@ -8,6 +8,7 @@ options, compile options and the ONNX file's hash.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import threading
@@ -253,6 +254,10 @@ class ModelPackage:
                 calibration=options.get("calibration"),
                 options={k: v for k, v in options.items() if k not in ("precision", "calibration")},
             )
-            produced = backend.compile(request)
-            Path(produced).replace(target)
+            produced = Path(backend.compile(request))
+            # companions (``<artefact>.<what>``, e.g. the shape ranges a build was made for) move
+            # first, so an artefact in the cache always has its companions beside it
+            for companion in produced.parent.glob(glob.escape(produced.name) + ".*"):
+                companion.replace(target.with_name(target.name + companion.name[len(produced.name) :]))
+            produced.replace(target)
         return target

@@ -28,6 +28,8 @@ SAMPLE_RATE = 16000
 #: The transformers 4.6 era (pinned by upstream FaceFormer) used 1e-5; the difference is below
 #: 1e-6 relative for speech at normal levels but matters for bit-exact comparisons.
 NORM_EPS = 1e-7
+#: Epsilon of wav2vec2's first-conv GroupNorm (PyTorch's default, added to each channel's variance).
+GROUP_NORM_EPS = 1e-5
 #: wav2vec2 CNN: conv kernels and strides of the standard 7-layer feature encoder.
 CNN_KERNELS = (10, 3, 3, 3, 3, 2, 2)
 CNN_STRIDES = (5, 2, 2, 2, 2, 2, 2)

@@ -23,9 +23,11 @@ attention span (and wav2vec2's first-layer group norm) differ from a whole run.
 attention logits; the cache keeps the last ``max_context`` frames (default 600, the longest
 sequence upstream ever decodes), so each frame costs the same at any position.
 *Streaming* (:meth:`Audio2Face.stream`) uses the same windows causally: a window is encoded as
-soon as its right context has arrived; normalisation uses the running statistics of the audio
-so far (or each window's own, ``Windowing.stream_normalization``) and hook positions use the
-nominal 50/30 ratio, because the future is unknown.
+soon as its right context has arrived; wav2vec2's first-conv GroupNorm uses the running
+per-channel statistics of that layer's output over all audio so far (the package's
+``audio_encoder_stream`` graph takes them as inputs), which converge to the whole utterance's,
+instead of the window's own (``Windowing.stream_normalization``), and hook positions use the
+nominal 50/30 ratio, because the future (the utterance's length) is unknown.
 ``predict(..., causal=True)`` runs that exact computation offline.
 """
 
@@ -52,7 +54,7 @@ _HOP = 320  # wav2vec2 CNN stride (samples)
 _FIELD = 400  # wav2vec2 CNN receptive field (samples)
 
 
-NORMALIZATIONS = ("window", "running")
+NORMALIZATIONS = ("window", "running", "running_groupnorm")
 
 
 @attrs.frozen
@@ -71,8 +73,13 @@ class Windowing:
     right_seconds: float = 2.5
     first_core_seconds: float | None = None
     #: How a window is standardised when the utterance's statistics are unknown (streaming):
-    #: ``"window"`` (the window's own mean/variance) or ``"running"`` (mean/variance of all audio
-    #: from the start of the stream to the window's last sample: causal, and stable across windows).
+    #: ``"window"`` (the window's own mean/variance), ``"running"`` (mean/variance of all audio
+    #: from the start of the stream to the window's last sample: causal, and stable across windows)
+    #: or ``"running_groupnorm"``: as ``"running"``, and wav2vec2's first-conv GroupNorm (which
+    #: otherwise normalises each channel over the window alone) uses the per-channel statistics of
+    #: that conv layer's output over the same audio, which converge to the whole utterance's.  It
+    #: needs the package's ``audio_encoder_stream`` graph (converted by this facelib, wav2vec2 with a
+    #: GroupNorm first layer); without it the stream falls back to ``"running"``.
     stream_normalization: str = "window"
     #: Seconds at the start of each window's output blended with the previous window's features
     #: for the same frames (computed in its right context), weights ramping linearly to the new
@@ -90,16 +97,17 @@ class Windowing:
 
 
 #: Streaming defaults (measured in docs/audio2face.md, "Streaming: error vs latency"): windows
-#: output 0.5 s of frames each, encoded with 2 s of past and 0.5 s of future audio (3 s per
-#: encoder call, as before), standardised with the running statistics of the stream; the first
-#: window outputs 0.3 s, so the first frame needs 0.8 s of audio and no frame waits more than 1 s.
+#: output 0.5 s of frames each, encoded with 2 s of past and 0.25 s of future audio (2.75 s per
+#: encoder call), the first-conv GroupNorm with the running statistics of the stream; the first
+#: window outputs 0.3 s, so the first frame needs about 0.6 s of audio and no frame waits more
+#: than 0.8 s (core + look-ahead, rounded to whole frames, + the CNN's 25 ms receptive field).
 STREAM_WINDOWING = Windowing(
     whole_seconds=0.0,
     core_seconds=0.5,
     left_seconds=2.0,
-    right_seconds=0.5,
+    right_seconds=0.25,
     first_core_seconds=0.3,
-    stream_normalization="running",
+    stream_normalization="running_groupnorm",
 )
 
 
@@ -136,7 +144,17 @@ class _Encoder:
             self.first_core = self.core if first is None else max(1, round(first * fps)) * self.apf
             self.left = round(windowing.left_seconds * fps) * self.apf
             self.right = round(windowing.right_seconds * fps) * self.apf
-        self.running = windowing.stream_normalization == "running"
+        self.normalization = windowing.stream_normalization
+        self.conv0: tuple[np.ndarray, np.ndarray, int] | None = None
+        if self.normalization == "running_groupnorm":
+            if total_samples is None and "audio_encoder_stream" in task.card.files:
+                with np.load(task.package.path("audio_conv0")) as z:
+                    w = np.asarray(z["weight"], np.float64)
+                    self.conv0 = (w.reshape(len(w), -1).T.copy(), np.asarray(z["bias"], np.float64), int(z["stride"]))
+                self.session = task._session("audio_encoder_stream")
+            else:
+                self.normalization = "running"
+        self.conv_stats = (0, np.zeros(0), np.zeros(0))  # first-conv frames counted, per-channel sum, sum of squares
         self.fade = min(round(windowing.crossfade_seconds * fps) * self.apf, self.right) if not whole else 0
         self.tail = np.zeros((0, 0), np.float32)  # previous window's features past its core (for the fade)
         self.dropped = (0, 0.0, 0.0)  # count, sum, sum of squares (float64) of samples before the buffer
@@ -186,6 +204,8 @@ class _Encoder:
                 continue
             first_cnn = int(np.floor(self._positions(keep, keep + 1)[0]))
             drop = min(first_cnn * _HOP, end) - self.buf_start
+            if self.conv0 is not None:  # keep the samples of first-conv frames not counted yet
+                drop = min(drop, self.conv_stats[0] * self.conv0[2] - self.buf_start)
             if drop > 0:
                 gone = self.buffer[:drop].astype(np.float64)
                 n, s1, s2 = self.dropped
@@ -209,14 +229,24 @@ class _Encoder:
         chunk = self.buffer[max(s0, 0) : s1]
         if len(chunk) < _FIELD:
             chunk = np.pad(chunk, (0, _FIELD - len(chunk)))
+        rel = (pos - c0).astype(np.float32)
+        feeds = {"positions": rel}
         if self.stats is not None:
             values = ff.normalize_with(chunk, *self.stats, eps=self.task.norm_eps)
-        elif self.running:
+        elif self.conv0 is not None:
+            # raw samples with the running first-conv statistics: the GroupNorm removes any shift
+            # and scale of the input, so only its epsilon sees the input standardisation
+            values = chunk
+            conv_mean, conv_var = self._conv_stats(s1)
+            audio_var = self._running_stats(s1)[1] + self.task.norm_eps
+            feeds["conv_mean"] = conv_mean.astype(np.float32)
+            feeds["conv_var"] = (conv_var + ff.GROUP_NORM_EPS * audio_var).astype(np.float32)
+        elif self.normalization == "running":
             values = ff.normalize_with(chunk, *self._running_stats(s1), eps=self.task.norm_eps)
         else:
             values = ff.normalize_audio(chunk, eps=self.task.norm_eps)
-        rel = (pos - c0).astype(np.float32)
-        feats = self.session.run({"input_values": values[None], "positions": rel})["features"]
+        feeds["input_values"] = values[None]
+        feats = self.session.run(feeds)["features"]
         feats = np.asarray(feats[0], dtype=np.float32)
         core = feats[a - lo : b - lo].copy()
         if len(self.tail) and self.fade:
@@ -227,6 +257,29 @@ class _Encoder:
             core[:n] = (1 - w) * self.tail[:n] + w * core[:n]
         self.tail = feats[b - lo : b - lo + self.fade]
         return core
+
+    def _conv_stats(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (mean, variance) (C,) float64 of the first conv layer's output (bias
+        included, on raw samples) over every frame from the stream's start that ends before
+        buffer index ``stop``; counts the frames not counted yet."""
+        assert self.conv0 is not None
+        weight, bias, stride = self.conv0
+        kernel = len(weight)
+        n, s1, s2 = self.conv_stats
+        end = (self.buf_start + stop - kernel) // stride + 1  # frames wholly inside [0, stop)
+        if end > n:
+            first = n * stride - self.buf_start
+            span = self.buffer[first : first + (end - n - 1) * stride + kernel].astype(np.float64)
+            frames = np.lib.stride_tricks.sliding_window_view(span, kernel)[::stride]
+            y = frames @ weight + bias  # (new frames, C)
+            if not len(s1):
+                s1, s2 = np.zeros(y.shape[1]), np.zeros(y.shape[1])
+            n, s1, s2 = end, s1 + y.sum(axis=0), s2 + (y * y).sum(axis=0)
+            self.conv_stats = (n, s1, s2)
+        if n == 0:  # shorter than one conv frame (a padded tail): nothing to normalise with
+            return np.zeros(len(bias)), np.ones(len(bias))
+        mean = s1 / n
+        return mean, np.maximum(s2 / n - mean * mean, 0.0)
 
     def _running_stats(self, stop: int) -> tuple[float, float]:
         """(mean, variance) of every sample from the stream's start to buffer index ``stop``."""
@@ -563,7 +616,8 @@ class Audio2Face(Task):
             The neutral face to animate: .ply/.obj/.npy path or (V, 3) array (default: the
             package's template).
         causal:
-            Run exactly as :meth:`stream` would (window statistics, nominal alignment).
+            Run exactly as :meth:`stream` would with its defaults (running statistics, nominal
+            alignment, :data:`STREAM_WINDOWING`).
 
         Returns
         -------

@@ -59,8 +59,8 @@ class HeadPose(Task):
         Where to run the pose network (and a detector given as a package).  A backend named
         without options is tuned for the ``small_models`` workload (ONNX Runtime: one intra-op
         thread; these networks are small and per-face calls are faster without thread hand-offs),
-        and batches of ``BATCHED_FROM`` (8) faces or more run on a second session tuned for
-        ``batched`` (one thread per usable core); benchmarks/bench_defaults.py measures both.
+        and batches of ``BATCHED_FROM`` (4) faces or more run on a second session tuned for
+        ``batched`` (one thread per usable physical core); benchmarks/bench_defaults.py measures both.
     variants:
         Variant names to run and average (default: every variant of the card, e.g. ``capsule``,
         ``var_capsule``, ``noS_capsule`` as the upstream demos do).
@@ -179,17 +179,17 @@ class HeadPose(Task):
         if crops.ndim != 4 or crops.shape[1:] != expected:
             raise InputError(f"crops must have shape (N, {', '.join(map(str, expected))}), got {crops.shape}")
         n = len(crops)
+        if n == 0:
+            return np.empty((0, 3), np.float32), {v: np.empty((0, 3), np.float32) for v in self.variants}
+        if self._ensemble is not None:
+            session = self._session(self._ensemble["role"], batch=n)
+            out = run_batched(session, {session.inputs[0].name: crops}, max_batch=self.max_batch)
+            # the runtime's own (N, 3) float32 arrays, reordered only when the card's order differs
+            names = self._ensemble["variant_outputs"]
+            mean = self._ordered(out[self._ensemble["output"]])
+            return mean, {v: self._ordered(out[names[v]]) for v in self.variants}
         per_variant = {v: np.empty((n, 3), np.float32) for v in self.variants}
         mean = np.empty((n, 3), np.float32)
-        if n == 0:
-            return mean, per_variant
-        if self._ensemble is not None:
-            session = self._session(self._ensemble["role"], batch=len(crops))
-            out = run_batched(session, {session.inputs[0].name: crops}, max_batch=self.max_batch)
-            mean[:] = out[self._ensemble["output"]][:, self._index]
-            for v in self.variants:
-                per_variant[v][:] = out[self._ensemble["variant_outputs"][v]][:, self._index]
-            return mean, per_variant
         total = np.zeros((n, 3), np.float32)
         for v in self.variants:
             session = self._session(v, batch=len(crops))
@@ -198,6 +198,11 @@ class HeadPose(Task):
             total += per_variant[v]
         mean[:] = total / np.float32(len(self.variants))
         return mean, per_variant
+
+    def _ordered(self, values: np.ndarray) -> np.ndarray:
+        """(N, 3) network output as float32 ``yaw, pitch, roll`` (no copy when already so)."""
+        values = np.asarray(values, dtype=np.float32)
+        return values if isinstance(self._index, slice) else values[:, self._index]
 
     # -- public API --------------------------------------------------------------------------
 

@@ -16,6 +16,13 @@ The package holds:
   (embedding + periodic PE), ``past_key``/``past_value`` (P, D), ``bias`` (H, P+1) temporal
   bias row, ``memory`` (A, D) the aligned audio features, ``style`` (1, D) -> ``offset``
   (1, V*3), ``next_token`` (1, D) (``vertice_map(offset) + style``), ``key``/``value`` (1, D).
+* ``audio_encoder_stream.onnx`` (wav2vec2 with a GroupNorm first conv layer, i.e. base): the same
+  encoder, except that the first conv layer's GroupNorm takes its per-channel statistics as inputs
+  ``conv_mean``/``conv_var`` (C,) (variance with the norm's epsilon added) instead of computing them
+  over the input, so a stream can normalise with the running statistics of all audio so far;
+  ``audio_conv0.npz`` (``weight`` (C, 1, K), ``bias`` (C,), ``stride``): that conv layer, which
+  the stream runs in numpy to keep those statistics.  The offline path never uses them; the
+  streaming graph repeats the encoder's weights (about 380 MB more for wav2vec2-base sizes).
 * ``style.npy`` (D, S): the ``obj_vector`` weight; ``template.npy`` (V, 3) or ``templates.npz``.
 
 torch is imported lazily (the ``convert`` extra); running the package needs only onnxruntime.
@@ -170,7 +177,9 @@ def _modules() -> Any:
         def w(self, name: str) -> Any:
             return self.p[name.replace(".", "__")]
 
-        def forward(self, input_values: Any, positions: Any) -> Any:
+        def forward(
+            self, input_values: Any, positions: Any, conv_mean: Any | None = None, conv_var: Any | None = None
+        ) -> Any:
             s = self.sizes
             x = input_values[:, None, :]
             for i, stride in enumerate(s["conv_strides"]):
@@ -184,6 +193,11 @@ def _modules() -> Any:
                         self.w(pre + "layer_norm.weight"),
                         self.w(pre + "layer_norm.bias"),
                     ).transpose(1, 2)
+                elif i == 0 and conv_mean is not None:  # streaming: statistics given (eps in conv_var)
+                    scale = self.w(pre + "layer_norm.weight") * torch.rsqrt(conv_var)
+                    x = (x - conv_mean[None, :, None]) * scale[None, :, None] + self.w(pre + "layer_norm.bias")[
+                        None, :, None
+                    ]
                 elif i == 0:  # GroupNorm(C, C): each channel normalised over time (one fused op)
                     x = F.group_norm(
                         x, s["conv_channels"], self.w(pre + "layer_norm.weight"), self.w(pre + "layer_norm.bias"), 1e-5
@@ -351,13 +365,15 @@ def _export(
     onnx.save(model, str(path))
 
 
-def _shape_ranges(dataset: str, d: int, heads: int, audio_per_frame: int) -> dict[str, dict[str, ShapeRange]]:
+def _shape_ranges(
+    dataset: str, d: int, heads: int, audio_per_frame: int, channels: int
+) -> dict[str, dict[str, ShapeRange]]:
     """Min/opt/max of every dynamic input of the two ONNX files (see :data:`MAX_AUDIO_SECONDS`).
 
     ``input_values`` (1, samples): from one wav2vec2 receptive field (400 samples) to
     ``MAX_AUDIO_SECONDS``; ``positions`` (frames,): the hooked frames of those; ``past_key`` /
     ``past_value`` (P, D): 1 (the masked slot) to ``MAX_CONTEXT + 1``; ``bias`` (H, P + 1);
-    ``memory`` (audio_per_frame, D).
+    ``memory`` (audio_per_frame, D); the streaming encoder's ``conv_mean``/``conv_var`` (C,).
     """
 
     def hooked(samples: int) -> int:
@@ -366,11 +382,14 @@ def _shape_ranges(dataset: str, d: int, heads: int, audio_per_frame: int) -> dic
     top, opt = int(MAX_AUDIO_SECONDS * ff.SAMPLE_RATE), int(OPT_AUDIO_SECONDS * ff.SAMPLE_RATE)
     ctx = MAX_CONTEXT // 2
     past = ShapeRange((1, d), (ctx + 1, d), (MAX_CONTEXT + 1, d))
+    audio = {
+        "input_values": ShapeRange((1, 400), (1, opt), (1, top)),
+        "positions": ShapeRange((1,), (hooked(opt),), (hooked(top),)),
+    }
+    stats = ShapeRange((channels,), (channels,), (channels,))
     return {
-        "audio_encoder": {
-            "input_values": ShapeRange((1, 400), (1, opt), (1, top)),
-            "positions": ShapeRange((1,), (hooked(opt),), (hooked(top),)),
-        },
+        "audio_encoder": audio,
+        "audio_encoder_stream": {**audio, "conv_mean": stats, "conv_var": stats},
         "decoder_step": {
             "past_key": past,
             "past_value": past,
@@ -497,6 +516,26 @@ def build_package(
         ["features"],
         {"input_values": {1: "samples"}, "positions": {0: "frames"}, "features": {1: "frames"}},
     )
+    stream_roles: tuple[str, ...] = ()
+    if sizes["conv_norm"] == "group":
+        # streaming variant: the first conv layer's GroupNorm takes its per-channel statistics as
+        # inputs (the running statistics of a stream) instead of computing them over the window;
+        # the offline graph above stays upstream's computation
+        c = sizes["conv_channels"]
+        _export(
+            torch,
+            encoder,
+            (audio, positions, torch.zeros(c), torch.ones(c)),
+            output_dir / "audio_encoder_stream.onnx",
+            ["input_values", "positions", "conv_mean", "conv_var"],
+            ["features"],
+            {"input_values": {1: "samples"}, "positions": {0: "frames"}, "features": {1: "frames"}},
+        )
+        pre = _ENC + "feature_extractor.conv_layers.0.conv."
+        weight = state[pre + "weight"].float().numpy()
+        bias = state[pre + "bias"].float().numpy() if sizes["conv_bias"] else np.zeros(len(weight), np.float32)
+        np.savez(output_dir / "audio_conv0.npz", weight=weight, bias=bias, stride=np.int64(sizes["conv_strides"][0]))
+        stream_roles = ("audio_encoder_stream",)
     a = 1 if dataset == "vocaset" else 2
     h = DECODER_HEADS
     args = (
@@ -518,12 +557,16 @@ def build_package(
     )
     np.save(output_dir / "style.npy", state["obj_vector.weight"].float().numpy())
     files: dict[str, ModelFile] = {}
-    for role, fname in (("audio_encoder", "audio_encoder.onnx"), ("decoder_step", "decoder_step.onnx")):
+    graphs = ("audio_encoder", "decoder_step", *stream_roles)
+    for role in graphs:
+        fname = f"{role}.onnx"
         ins, outs = read_onnx_specs(output_dir / fname)
         files[role] = ModelFile(path=fname, inputs=ins, outputs=outs, sha256=sha256_file(output_dir / fname))
-    ranges = _shape_ranges(dataset, d, h, a)
-    for role in ("audio_encoder", "decoder_step"):
+    ranges = _shape_ranges(dataset, d, h, a, sizes["conv_channels"])
+    for role in graphs:
         files[role] = attrs.evolve(files[role], shapes=ranges[role])
+    if stream_roles:
+        files["audio_conv0"] = ModelFile(path="audio_conv0.npz", sha256=sha256_file(output_dir / "audio_conv0.npz"))
     files["style"] = ModelFile(path="style.npy", sha256=sha256_file(output_dir / "style.npy"))
     template_info: dict[str, Any] = {}
     if "template" in sources and sources["template"] is not None:

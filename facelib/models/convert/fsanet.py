@@ -14,6 +14,7 @@ models, computed in one runtime call.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -221,6 +222,146 @@ def _map_loop_plan(loop: Any, consts: Mapping[str, np.ndarray]) -> tuple[str, li
     return gather.input[0], [int(v) for v in shape], matmul.input[1], [int(a) for a in np.ravel(axes)], loop_scan[0]
 
 
+def fold_input_depthwise(model: Any, max_channels: int = 4) -> int:
+    """Fold each depthwise convolution on a few channels into the 1x1 convolution after it.
+
+    The first separable convolutions of FSA-Net's two streams run a 3x3 depthwise convolution
+    on the 3 colour channels, then a 1x1 (pointwise) convolution: as three groups of one
+    channel, ONNX Runtime cannot use its blocked (NCHWc) kernels and runs them one small GEMM
+    per channel.  Depthwise ``D`` (C, 1, kh, kw) with bias ``d`` then pointwise ``P`` (O, C, 1, 1)
+    with bias ``p`` is one convolution with weights ``W[o, c] = P[o, c] * D[c]`` and bias
+    ``p + P @ d`` (computed in float64, stored float32), which those kernels take.  Only pairs
+    where the depthwise output feeds nothing but a stride-1, unpadded, ungrouped 1x1
+    convolution, and every weight is a constant, are folded.
+
+    Returns
+    -------
+    int
+        How many pairs were folded.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    consts = {init.name: init for init in graph.initializer}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+    dropped: set[int] = set()
+    for node in graph.node:
+        if node.op_type != "Conv" or node.input[1] not in consts or any(i and i not in consts for i in node.input[1:]):
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        depthwise = numpy_helper.to_array(consts[node.input[1]]).astype(np.float64)
+        group = int(attrs.get("group", 1))
+        if group == 1 or group > max_channels or depthwise.shape[:2] != (group, 1):
+            continue
+        users = consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Conv" or node.output[0] in graph_outputs:
+            continue
+        pointwise_node = users[0]
+        if any(i and i not in consts for i in pointwise_node.input[1:]):
+            continue
+        pw_attrs = {a.name: helper.get_attribute_value(a) for a in pointwise_node.attribute}
+        pointwise = numpy_helper.to_array(consts[pointwise_node.input[1]]).astype(np.float64)
+        if (
+            pointwise.shape[1:] != (group, 1, 1)
+            or int(pw_attrs.get("group", 1)) != 1
+            or any(int(v) != 0 for v in pw_attrs.get("pads", []))
+            or any(int(v) != 1 for v in [*pw_attrs.get("strides", []), *pw_attrs.get("dilations", [])])
+            or pw_attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        ):
+            continue
+        mix = pointwise[:, :, 0, 0]
+        weight = mix[:, :, None, None] * depthwise[None, :, 0]
+        bias = (
+            numpy_helper.to_array(consts[pointwise_node.input[2]]).astype(np.float64)
+            if len(pointwise_node.input) > 2
+            else np.zeros(len(mix))
+        )
+        if len(node.input) > 2 and node.input[2]:
+            bias = bias + mix @ numpy_helper.to_array(consts[node.input[2]]).astype(np.float64)
+        tag = f"{pointwise_node.name or pointwise_node.output[0]}/folded"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(weight.astype(np.float32), f"{tag}/weight"),
+                numpy_helper.from_array(bias.astype(np.float32), f"{tag}/bias"),
+            ]
+        )
+        del pointwise_node.input[:]
+        pointwise_node.input.extend([node.input[0], f"{tag}/weight", f"{tag}/bias"])
+        del pointwise_node.attribute[:]
+        pointwise_node.attribute.extend(helper.make_attribute(k, v) for k, v in attrs.items() if k != "group")
+        dropped.add(id(node))
+    if dropped:
+        keep = [n for n in graph.node if id(n) not in dropped]
+        del graph.node[:]
+        graph.node.extend(keep)
+        used = {name for n in graph.node for name in n.input}
+        inits = [init for init in graph.initializer if init.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(inits)
+    return len(dropped)
+
+
+def constant_reshape_shapes(model: Any) -> int:
+    """Give each ``Reshape`` whose target shape is computed at run time a constant one.
+
+    tf2onnx builds the target shape of Keras ``Reshape`` layers from the input's run-time shape
+    (``Shape -> Gather -> Cast -> Slice -> Concat -> Cast``): six small operators per reshape,
+    run on every call.  Where ONNX shape inference (with data propagation) proves the output is
+    ``(N, d1, ..., dk)`` for an input ``(N, e1, ...)`` with the same batch symbol ``N`` and
+    ``d1*...*dk == e1*...``, the shape becomes the constant ``(-1, d1, ..., dk)``, which gives
+    the same result for every batch size, and the operators that computed it are removed.
+
+    Returns
+    -------
+    int
+        How many reshapes got a constant shape.
+    """
+    from onnx import numpy_helper, shape_inference
+
+    graph = model.graph
+    consts = {init.name for init in graph.initializer}
+    try:
+        inferred = shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - inference is an optimisation here; without it nothing changes
+        return 0
+
+    def dims(value: Any) -> list[int | str]:
+        return [d.dim_param if d.HasField("dim_param") else d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    shapes = {v.name: dims(v) for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[1] in consts:
+            continue
+        source, target = shapes.get(node.input[0]), shapes.get(node.output[0])
+        if not source or not target or len(target) < 2:
+            continue
+        batch, rest_in, rest_out = source[0], source[1:], target[1:]
+        if not isinstance(batch, str) or not batch or target[0] != batch:
+            continue
+        if not all(isinstance(d, int) and d > 0 for d in [*rest_in, *rest_out]):
+            continue
+        if math.prod(int(d) for d in rest_in) != math.prod(int(d) for d in rest_out):
+            continue
+        name = f"{node.name or node.output[0]}/constant_shape"
+        graph.initializer.append(numpy_helper.from_array(np.asarray([-1, *rest_out], dtype=np.int64), name))
+        node.input[1] = name
+        changed += 1
+    if changed:
+        live = _live_nodes(list(graph.node), [o.name for o in graph.output])
+        del graph.node[:]
+        graph.node.extend(live)
+        used = {name for n in graph.node for name in n.input}
+        keep = [init for init in graph.initializer if init.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return changed
+
+
 def _live_nodes(nodes: list[Any], outputs: list[str]) -> list[Any]:
     """``nodes`` without those whose outputs nothing needs (order kept)."""
     needed = set(outputs)
@@ -381,6 +522,8 @@ def build_package(
                 raise InputError(f"FSA-Net source {role!r} must be a .pb or .onnx file, got {path.name}")
             model = _normalise(model)
             loops = vectorise_map_loops(model)
+            folded = fold_input_depthwise(model)
+            reshapes = constant_reshape_shapes(model)
             models[role] = model
             name = f"{VARIANTS[role]}.onnx"
             target = tmp / name
@@ -393,6 +536,8 @@ def build_package(
                 "upstream_sha256": UPSTREAM_SHA256[role],
                 "is_upstream_file": digest == UPSTREAM_SHA256[role],
                 "map_loops_vectorised": loops,
+                "depthwise_folded": folded,
+                "reshapes_made_constant": reshapes,
             }
         if ensemble and len(models) == len(VARIANTS):
             merged = merge_ensemble(models)
@@ -444,6 +589,10 @@ def build_package(
             "ir_version": IR_VERSION,
             "optimisations": [
                 "tf.map_fn Loop of the capsule layer replaced by one batched MatMul (vectorise_map_loops)",
+                "3x3 depthwise convolutions on the colour channels folded into the 1x1 convolutions after them "
+                "(fold_input_depthwise)",
+                "run-time shape computations of Keras Reshape layers replaced by constant shapes "
+                "(constant_reshape_shapes)",
                 "ensemble: the three variants merged into one ONNX graph with their mean",
             ],
         },

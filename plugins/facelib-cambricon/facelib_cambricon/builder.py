@@ -20,6 +20,7 @@ import numpy as np
 
 from facelib.backends.base import CompileRequest, ShapeRange
 from facelib.errors import BackendError, InputError
+from facelib.io.atomic import write_bytes_atomic
 from facelib_cambricon._status import check
 
 #: facelib precision -> MagicMind precision_mode.
@@ -222,7 +223,15 @@ def build_network(
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     check(model.serialize_to_file(os.fspath(output)), f"serializing to {output}")
+    if mutable and ranges:  # the serialized model does not say which range it takes: its sessions read this
+        by_name = {names[int(index)]: rng for index, rng in ranges.items()}
+        write_bytes_atomic(dim_range_path(output), json.dumps({"dim_range": by_name}, indent=1).encode())
     return output
+
+
+def dim_range_path(model: Path) -> Path:
+    """The companion file of a mutable build: its inputs' ``dim_range`` by input name."""
+    return model.with_name(model.name + ".dim_range.json")
 
 
 def _mode(precision: str, options: BuildOptions) -> str:

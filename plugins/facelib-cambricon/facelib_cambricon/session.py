@@ -80,6 +80,7 @@ class MagicMindSession(SpecSession):
 
         self._inputs = tuple(spec(n, d, t) for n, d, t in zip(in_names, in_dims, self._in_types))
         self._outputs = tuple(spec(n, d, t) for n, d, t in zip(out_names, out_dims, out_types))
+        self._ranges = _read_dim_range(self.model_path) if self._mutable else {}
 
     @property
     def mutable(self) -> bool:
@@ -97,6 +98,7 @@ class MagicMindSession(SpecSession):
             raise InferenceError(f"{self.model_path.name}: the session is closed")
         if self._mutable:
             self.check_feeds(feeds)
+            self._check_ranges(feeds)
         elif set(feeds) != set(self._stage.inputs):
             raise InputError(
                 f"{self.model_path.name}: inputs do not match the model; got {sorted(feeds)}, "
@@ -128,8 +130,36 @@ class MagicMindSession(SpecSession):
             results = unpad_batch(results, fitted, self.model_path.name)
         return {n: results[n] for n in wanted}
 
+    def _check_ranges(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """A shape outside the ``dim_range`` the model was built with is the caller's to fix."""
+        for name, (low, high) in self._ranges.items():
+            shape = tuple(np.shape(feeds[name]))
+            if len(shape) == len(low) and not all(a <= d <= b for d, a, b in zip(shape, low, high)):
+                raise InputError(
+                    f"{self.model_path.name}: input {name!r} has shape {shape}, outside the range "
+                    f"{tuple(low)}..{tuple(high)} this model was built for (dim_range); split the batch, "
+                    "or rebuild with a wider shape range in the model card"
+                )
+
     def close(self) -> None:
         # The samples' clean-up order: context, engine, model, queue, device.
         self._context = None
         self._engine = None
         self._queue = None
+
+
+def _read_dim_range(model_path: Path) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The ``dim_range`` facelib's builder recorded beside a mutable model (input name -> (min, max));
+    empty for a model built elsewhere (MagicMind then reports a shape outside its range itself)."""
+    import json
+
+    from facelib_cambricon.builder import dim_range_path
+
+    path = dim_range_path(model_path)
+    if not path.is_file():
+        return {}
+    try:
+        ranges = json.loads(path.read_text())["dim_range"]
+        return {str(n): (tuple(int(d) for d in r["min"]), tuple(int(d) for d in r["max"])) for n, r in ranges.items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path} is not a dim_range record facelib wrote ({exc}); delete it and rebuild") from exc

@@ -61,10 +61,27 @@ def test_mutable_shapes_follow_dim_range(cambricon: type, models_dir: Path, tmp_
         assert session.mutable and session.inputs[0].shape == (None, 64, 64, 3)
         got = session.run({"input_1:0": crops[:7]})[OUT]
         np.testing.assert_allclose(got, onnxruntime_outputs(onnx, {"input_1:0": crops[:7]})[OUT], rtol=0, atol=TOL)
-        with pytest.raises(InferenceError, match="outside dim_range"):
-            session.run({"input_1:0": crops[:9]})
+        with pytest.raises(InputError, match=r"outside the range \(1, 64, 64, 3\)\.\.\(8, 64, 64, 3\)"):
+            session.run({"input_1:0": crops[:9]})  # checked against the dim_range recorded at build time
         with pytest.raises(InputError):
             session.run({"input_1:0": crops[:2, :32]})
+    (tmp_path / "mut.mm.dim_range.json").unlink()  # a model built elsewhere: MagicMind's own check answers
+    with backend.load(tmp_path / "mut.mm") as session, pytest.raises(InferenceError, match="outside dim_range"):
+        session.run({"input_1:0": crops[:9]})
+
+
+def test_package_cache_keeps_the_dim_range_beside_the_model(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
+    from facelib.models import ModelPackage
+    from facelib.testing.packages import head_pose_card_package
+
+    package = ModelPackage.load(head_pose_card_package(models_dir, tmp_path / "pkg"))
+    crops = np.concatenate([fsanet_crops(models_dir)] * 2)
+    with package.session("capsule", cambricon()) as session:
+        assert session.mutable
+        assert Path(str(session.model_path) + ".dim_range.json").is_file()
+        assert not list(session.model_path.parent.glob("*.tmp*"))  # nothing left from the build
+        with pytest.raises(InputError, match="outside the range"):
+            session.run({"input_1:0": crops[:9]})
 
 
 def test_precision_modes(cambricon: type, models_dir: Path, tmp_path: Path) -> None:
