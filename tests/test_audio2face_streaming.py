@@ -198,3 +198,19 @@ def test_running_groupnorm_falls_back_without_the_stream_graph(
         assert stream._encoder.normalization == "running"
         plain, _, _ = _stream(task, speech[: 16000 * 3], tpl, attrs.evolve(gn, stream_normalization="running"), 4000)
     np.testing.assert_array_equal(got, plain)
+
+
+def test_both_encoder_graphs_read_one_weights_file(voca: Path, biwi: Path) -> None:
+    """The streaming graph stores no second copy of the encoder's weights: both graphs point at
+    the same external-data file (and the tests above show both still compute their results)."""
+    import onnx
+
+    for package in (voca, biwi):
+        weights = package / "audio_encoder.weights"
+        for name in ("audio_encoder.onnx", "audio_encoder_stream.onnx"):
+            graph = onnx.load(package / name, load_external_data=False).graph
+            external = [i for i in graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
+            places = {e.value for i in external for e in i.external_data if e.key == "location"}
+            assert places == {weights.name}, (package.name, name)
+            stored = sum(len(i.raw_data) for i in graph.initializer)
+            assert stored < weights.stat().st_size / 20, (package.name, name, stored)

@@ -360,7 +360,16 @@ def test_cli_convert_mediapipe(models_dir: Path, tmp_path: Path) -> None:
     assert main(["convert", "mediapipe", str(tmp_path / "missing.task"), str(tmp_path / "x")]) == 2
 
 
-def test_stream_equals_frame_by_frame(mediapipe_package: Path, media_dir: Path) -> None:
+@pytest.mark.parametrize("cores", [1, 2])
+def test_stream_equals_frame_by_frame(
+    mediapipe_package: Path, media_dir: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """Pipelined on a second thread (2+ cores) or frame by frame (1 core): the same results."""
+    import threading
+
+    import facelib.backends.onnxruntime as ort_backend
+
+    monkeypatch.setattr(ort_backend, "usable_cores", lambda: cores)
     frames = [
         (f.image, f.timestamp_ms) for f, _ in zip(VideoReader(media_dir / "video" / "talking_face_01.mp4"), range(12))
     ]
@@ -368,7 +377,12 @@ def test_stream_equals_frame_by_frame(mediapipe_package: Path, media_dir: Path) 
     with FaceLandmarker(mediapipe_package, **options) as lm:
         one_by_one = [lm.detect_for_video(image, ts) for image, ts in frames]
         lm.reset()
-        streamed = list(lm.stream(iter(frames)))
+        workers = []
+        streamed = []
+        for result in lm.stream(iter(frames)):
+            workers += [t.name for t in threading.enumerate() if t.name.startswith("facelib-face-stage")]
+            streamed.append(result)
+    assert bool(workers) == (cores > 1)
     assert len(streamed) == len(one_by_one)
     for a, b in zip(one_by_one, streamed):
         assert a.timestamp_ms == b.timestamp_ms

@@ -64,6 +64,34 @@ def test_prelu_rewrite_is_exact(mediapipe_package: Path, models_dir: Path) -> No
     assert np.abs(a[1] - b[1]).max() < 1e-3
 
 
+def test_fused_relu_form_is_bit_identical(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relu((1 - s) x) where every 1 - s > 0 gives the very floats of (1 - s) Relu(x)."""
+    import onnx
+    import onnxruntime as ort
+
+    source = models_dir / "mediapipe" / "face_landmarks_detector.onnx"
+    fused = onnx.load(str(source))
+    assert conv.prelu_to_depthwise(fused) == 69
+    fused_relus = [n for n in fused.graph.node if n.op_type == "Relu" and n.input[0].endswith("__scaled")]
+    assert len(fused_relus) == 26
+    plain_part = conv._positive_part
+    monkeypatch.setattr(conv, "_positive_part", lambda *args: plain_part(*args[:-1], False))
+    plain = onnx.load(str(source))
+    conv.prelu_to_depthwise(plain)
+    assert not any(n.input[0].endswith("__scaled") for n in plain.graph.node)
+    rng = np.random.default_rng(3)
+    # a smooth face-like image in [0, 1] and noise: activations of both signs everywhere
+    ramp = np.linspace(0, 1, 256, dtype=np.float32)
+    smooth = np.stack([np.add.outer(ramp, ramp) / 2, np.multiply.outer(ramp, ramp), np.ones((256, 256))], -1)
+    x = np.stack([smooth.astype(np.float32), rng.random((256, 256, 3), dtype=np.float32)])
+    runs = [
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input_12": x})
+        for m in (fused, plain)
+    ]
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_bundle_must_be_the_landmarker_task(tmp_path: Path, models_dir: Path) -> None:
     not_zip = tmp_path / "x.task"
     not_zip.write_bytes(b"not a zip")

@@ -74,3 +74,48 @@ def test_rotation_matches_the_ideal_map_to_a_grey_level() -> None:
 def test_bad_border() -> None:
     with pytest.raises(ValueError):
         rect_warp.warp_rect(np.zeros((4, 4, 3), np.uint8), 2, 2, 2, 2, 0, 4, 4, border="wrap")
+
+
+def _random_rects(count: int, seed: int) -> list[np.ndarray]:
+    """Rectangle-to-tensor matrices of face-crop-like and extreme ROIs (tiny, huge, far outside)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        size = float(np.exp(rng.uniform(np.log(2.0), np.log(5000.0))))
+        cx, cy = rng.uniform(-3 * size, 2000, 2)
+        aspect = rng.uniform(0.5, 2.0)
+        out.append(rect_warp.rect_to_tensor_matrix(cx, cy, size, size * aspect, rng.uniform(-7, 7), 256, 256))
+    return out
+
+
+@pytest.mark.parametrize("size", [(256, 256), (128, 128), (192, 64)])
+def test_fast_sample_grid_is_the_general_one_to_the_bit(size: tuple[int, int]) -> None:
+    import cv2
+
+    width, height = size
+    rows = min(32 // 2, height)
+    cols = min(32 * 32 // rows, width)
+    taken = 0
+    for matrix in _random_rects(120, seed=width + height):
+        _, inverse = cv2.invert(matrix, flags=cv2.DECOMP_LU)
+        fast = rect_warp._fast_fixed_point_maps(inverse.ravel(), cols, width, height)
+        general = rect_warp._general_fixed_point_maps(inverse.ravel(), cols, width, height)
+        if fast is None:
+            continue
+        taken += 1
+        np.testing.assert_array_equal(fast[0], general[0])
+        np.testing.assert_array_equal(fast[1], general[1])
+        assert fast[0].dtype == general[0].dtype and fast[1].dtype == general[1].dtype
+    assert taken >= 100  # the fast path is what face crops take
+
+
+def test_fast_sample_grid_declines_what_it_cannot_do_exactly() -> None:
+    # a true perspective divisor crossing zero inside the tensor, and positions beyond float32
+    persp = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, -0.01, 0.0, 1.0])
+    assert rect_warp._fast_fixed_point_maps(persp, 64, 256, 256) is None
+    far = np.array([1.0, 0.0, 1e7, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+    assert rect_warp._fast_fixed_point_maps(far, 64, 256, 256) is None
+    assert rect_warp._fast_fixed_point_maps(np.eye(3).ravel(), 64, 200, 8) is None  # not whole blocks
+    # and fixed_point_maps still answers for them (the general path)
+    map1, map2 = rect_warp.fixed_point_maps(np.linalg.inv(far.reshape(3, 3)), 256, 256)
+    assert map1.shape == (256, 256, 2) and map2.shape == (256, 256)

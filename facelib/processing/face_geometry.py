@@ -183,6 +183,13 @@ class CanonicalFace:
 # --- Procrustes and the metric pipeline ------------------------------------------------------
 
 
+def _det3(m: np.ndarray) -> float:
+    """Determinant of a 3x3 matrix (a fraction of ``np.linalg.det``'s per-call cost; here it only
+    gives the sign of an orthogonal matrix's determinant, +-1)."""
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    return float(a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g))
+
+
 def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """4x4 similarity transform (scale * rotation, translation) best mapping ``source`` onto ``target``.
 
@@ -200,7 +207,7 @@ def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndar
     centroid = (a_w * sw).sum(axis=1, keepdims=True) / total
     centred = a_w - centroid * sw
     u, _, vt = np.linalg.svd(b_w @ centred.T)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+    if _det3(u) * _det3(vt) < 0:
         u[:, 2] = -u[:, 2]
     rotation = u @ vt
     scale = float(((rotation @ centred) * b_w).sum() / (centred * a_w).sum())

@@ -77,6 +77,16 @@ def fixed_point_maps(matrix: np.ndarray, out_width: int, out_height: int) -> tup
     m = inverse.ravel()
     rows = min(_BLOCK // 2, out_height)
     cols = min(_BLOCK * _BLOCK // rows, out_width)
+    fast = _fast_fixed_point_maps(m, cols, out_width, out_height)
+    if fast is not None:
+        return fast
+    return _general_fixed_point_maps(m, cols, out_width, out_height)
+
+
+def _general_fixed_point_maps(
+    m: np.ndarray, cols: int, out_width: int, out_height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fixed_point_maps` for any matrix: OpenCV's loop transcribed pixel by pixel."""
     x = np.arange(out_width, dtype=np.float64)
     y = np.arange(out_height, dtype=np.float64)[:, None]
     block_x = np.floor(x / cols) * cols  # first column of each pixel's block
@@ -95,6 +105,65 @@ def fixed_point_maps(matrix: np.ndarray, out_width: int, out_height: int) -> tup
     map1[..., 1] = np.clip(fy >> 5, -32768, 32767)
     map2 = ((fy & (SUBPIXEL_STEPS - 1)) * SUBPIXEL_STEPS + (fx & (SUBPIXEL_STEPS - 1))).astype(np.uint16)
     return map1, map2
+
+
+#: ``x + _ROUNDING - _ROUNDING`` rounds a double to the nearest integer, ties to even (as
+#: ``cvRound``) for ``|x| < 2**51``: the sum has no fraction bits left.
+_ROUNDING = 1.5 * 2.0**52
+#: The fast path hands positions to ``cv2.convertMaps`` as float32 pixels, exact below 2**24
+#: sub-pixel steps; it is taken only when every position is provably far below that.
+_FAST_LIMIT = 2.0**22
+
+
+def _fast_fixed_point_maps(
+    m: np.ndarray, cols: int, out_width: int, out_height: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The same grid as :func:`_general_fixed_point_maps` in about a quarter of the time, or None
+    when its conditions do not hold (then the general path runs).
+
+    The double operations per pixel are the same, in the same order; what is saved is work that
+    does not change a bit: the per-row, per-block terms ``X0, Y0, W0`` are computed once per block
+    instead of once per pixel, the clipping to int32 is skipped when a bound on the positions
+    (from those terms) shows it cannot act, the rounding uses the 1.5 * 2**52 trick instead of
+    ``np.rint``, and OpenCV's own ``cv2.convertMaps`` splits the rounded positions (as float32
+    pixels, exact below :data:`_FAST_LIMIT`) into whole pixels and 1/32 fractions.
+
+    Conditions: the width is a whole number of blocks and the perspective divisor ``W`` keeps
+    one sign, away from zero, over every block.
+    """
+    import cv2
+
+    if out_width % cols:
+        return None
+    blocks = out_width // cols
+    block_x = np.arange(blocks, dtype=np.float64) * cols
+    y = np.arange(out_height, dtype=np.float64)[:, None]
+    x1 = np.tile(np.arange(cols, dtype=np.float64), blocks)  # column within its block
+    # (out_height, blocks): the same expressions as OpenCV's per-block-row terms
+    x0 = (m[0] * block_x + m[1] * y) + m[2]
+    y0 = (m[3] * block_x + m[4] * y) + m[5]
+    w0 = (m[6] * block_x + m[7] * y) + m[8]
+    reach = cols - 1
+    w_floor = float(np.abs(w0).min()) - abs(m[6]) * reach
+    if not (w_floor > 0 and (np.sign(w0) == np.sign(w0.flat[0])).all()):
+        return None
+    most = max(float(np.abs(x0).max()) + abs(m[0]) * reach, float(np.abs(y0).max()) + abs(m[3]) * reach)
+    if not most * SUBPIXEL_STEPS / w_floor * (1 + 1e-6) + 1 < _FAST_LIMIT:
+        return None
+    w = np.repeat(w0, cols, axis=1)
+    w += m[6] * x1
+    np.divide(float(SUBPIXEL_STEPS), w, out=w)
+    pixels = []
+    for start, step in ((x0, m[0]), (y0, m[3])):
+        pos = np.repeat(start, cols, axis=1)
+        pos += step * x1
+        pos *= w
+        pos += _ROUNDING
+        pos -= _ROUNDING
+        pos *= 1.0 / SUBPIXEL_STEPS
+        pixels.append(pos.astype(np.float32))
+    map1, map2 = cv2.convertMaps(pixels[0], pixels[1], cv2.CV_16SC2)
+    return np.asarray(map1), np.asarray(map2)
 
 
 def warp_rect(

@@ -328,10 +328,18 @@ class FaceLandmarker(Task):
 
         The landmark model of frame t+1 only depends on the landmarks of frame t, so the
         blendshapes, smoothing and matrix of frame t are computed on a second thread while the
-        mesh of frame t+1 runs.  At most two frames are in flight (bounded memory).
+        mesh of frame t+1 runs.  At most two frames are in flight (bounded memory).  A process
+        that may use only one core processes frame by frame (a second thread would only add
+        hand-offs).
         """
         self._require_mode("video", "stream")
         from concurrent.futures import Future, ThreadPoolExecutor
+
+        from facelib.backends.onnxruntime import usable_cores
+
+        if usable_cores() < 2:
+            yield from (self.detect_for_video(image, timestamp_ms) for image, timestamp_ms in frames)
+            return
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelib-face-stage") as pool:
             previous: Future[LandmarkerResult] | None = None
@@ -360,8 +368,8 @@ class FaceLandmarker(Task):
             max_batch=self._max_batch,
             output_names=[names["landmarks"], names["presence"]],
         )
-        logits = np.clip(out[names["presence"]].reshape(len(rois)).astype(np.float64), -100, 100)
-        return out[names["landmarks"]].reshape(len(rois), -1), 1.0 / (1.0 + np.exp(-logits))
+        presence = np.array([face_mesh.sigmoid(v) for v in out[names["presence"]].reshape(len(rois)).tolist()])
+        return out[names["landmarks"]].reshape(len(rois), -1), presence
 
     def _crop_buffer(self, n: int) -> np.ndarray:
         """(n, crop, crop, 3) float32 landmark-model input of the calling thread (reused)."""

@@ -21,8 +21,10 @@ The package holds:
   ``conv_mean``/``conv_var`` (C,) (variance with the norm's epsilon added) instead of computing them
   over the input, so a stream can normalise with the running statistics of all audio so far;
   ``audio_conv0.npz`` (``weight`` (C, 1, K), ``bias`` (C,), ``stride``): that conv layer, which
-  the stream runs in numpy to keep those statistics.  The offline path never uses them; the
-  streaming graph repeats the encoder's weights (about 380 MB more for wav2vec2-base sizes).
+  the stream runs in numpy to keep those statistics.  The offline path never uses them.  Both
+  encoder graphs then read their weights from one file, ``audio_encoder.weights`` (ONNX external
+  data, :mod:`facelib.models.convert.shared_weights`), so the streaming graph adds almost nothing
+  to the package.
 * ``style.npy`` (D, S): the ``obj_vector`` weight; ``template.npy`` (V, 3) or ``templates.npz``.
 
 torch is imported lazily (the ``convert`` extra); running the package needs only onnxruntime.
@@ -44,6 +46,7 @@ from facelib.errors import ConversionError, InputError, require
 from facelib.models import checkpoints
 from facelib.models.card import ModelCard, ModelFile
 from facelib.models.convert._output import writes_whole_package
+from facelib.models.convert.shared_weights import share_weights
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing import faceformer as ff
 
@@ -64,6 +67,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     },
     "biwi": {"fps": 25.0, "period": 25, "subjects": ["F2", "F3", "F4", "M3", "M4", "M5"]},
 }
+#: The one file holding the weights both encoder graphs read (ONNX external data).
+ENCODER_WEIGHTS = "audio_encoder.weights"
 DECODER_HEADS = 4  # nhead=4 in upstream's nn.TransformerDecoderLayer
 #: Input ranges written to the card for compiling backends (TensorRT profiles, ATC ranges, ...):
 #: the task's defaults must fit them (whole-utterance encoding up to 30 s, a decoder cache of
@@ -536,6 +541,7 @@ def build_package(
         bias = state[pre + "bias"].float().numpy() if sizes["conv_bias"] else np.zeros(len(weight), np.float32)
         np.savez(output_dir / "audio_conv0.npz", weight=weight, bias=bias, stride=np.int64(sizes["conv_strides"][0]))
         stream_roles = ("audio_encoder_stream",)
+        share_weights(output_dir / "audio_encoder.onnx", output_dir / "audio_encoder_stream.onnx", ENCODER_WEIGHTS)
     a = 1 if dataset == "vocaset" else 2
     h = DECODER_HEADS
     args = (
@@ -567,6 +573,8 @@ def build_package(
         files[role] = attrs.evolve(files[role], shapes=ranges[role])
     if stream_roles:
         files["audio_conv0"] = ModelFile(path="audio_conv0.npz", sha256=sha256_file(output_dir / "audio_conv0.npz"))
+        weights = output_dir / ENCODER_WEIGHTS
+        files["audio_encoder_weights"] = ModelFile(path=ENCODER_WEIGHTS, sha256=sha256_file(weights))
     files["style"] = ModelFile(path="style.npy", sha256=sha256_file(output_dir / "style.npy"))
     template_info: dict[str, Any] = {}
     if "template" in sources and sources["template"] is not None:

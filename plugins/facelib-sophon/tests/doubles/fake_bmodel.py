@@ -27,9 +27,5 @@ def read(path: str | Path) -> list[dict[str, Any]]:
     return graphs
 
 
-def encode_onnx(path: str | Path) -> str:
-    return base64.b64encode(Path(path).read_bytes()).decode()
-
-
 def decode_onnx(text: str) -> bytes:
     return base64.b64decode(text)

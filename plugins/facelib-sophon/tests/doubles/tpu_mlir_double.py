@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import base64
 import json
 import sys
 from pathlib import Path
@@ -70,8 +71,16 @@ def run_onnx(onnx_bytes: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.nd
     return dict(zip(names, sess.run(names, typed)))
 
 
+def _onnx_with_weights(path: Path) -> bytes:
+    """The ONNX file with any external weights read in (model_transform.py loads it with onnx.load,
+    which resolves them relative to the file)."""
+    import onnx
+
+    return onnx.load(str(path)).SerializeToString()
+
+
 def _graph_io(onnx_path: Path) -> tuple[list[Any], list[str]]:
-    sess = _session(onnx_path.read_bytes())
+    sess = _session(_onnx_with_weights(onnx_path))
     return sess.get_inputs(), [o.name for o in sess.get_outputs()]
 
 
@@ -164,7 +173,7 @@ def model_transform(argv: list[str] | None = None) -> None:
                 _fail(f"test input {inp.name} shape {list(value.shape)} != input shape {shape}")
             feeds[inp.name] = value.astype(np.float32)
         np.savez(f"{args.model_name}_in_f32.npz", **feeds)  # the real tool writes this into cwd
-        result = run_onnx(model_def.read_bytes(), feeds)
+        result = run_onnx(_onnx_with_weights(model_def), feeds)
         if args.test_result:
             np.savez(args.test_result, **result)
     print(f"mlir saved to {args.mlir}")
@@ -234,7 +243,7 @@ def model_deploy(argv: list[str] | None = None) -> None:
         _fail("this double models --quant_input for F16/BF16 only, and not --quant_output")
     input_dtype = {"F16": "BM_FLOAT16", "BF16": "BM_BFLOAT16"}[args.quantize] if args.quant_input else "BM_FLOAT32"
     mlir = json.loads(Path(args.mlir).read_text())
-    onnx_bytes = Path(mlir["onnx"]).read_bytes()
+    onnx_bytes = _onnx_with_weights(Path(mlir["onnx"]))
     shapes = {i["name"]: i["shape"] for i in mlir["inputs"]}
     feeds = {n: np.ones(s, np.float32) for n, s in shapes.items()}
     if args.test_input and not args.skip_validation:
@@ -250,7 +259,7 @@ def model_deploy(argv: list[str] | None = None) -> None:
         "chip": args.chip,
         "quantize": args.quantize,
         "dynamic": bool(args.dynamic),
-        "onnx": fake_bmodel.encode_onnx(mlir["onnx"]),
+        "onnx": base64.b64encode(onnx_bytes).decode(),  # weights included, as a bmodel holds them
         "input_names": list(shapes),
         "input_dtype": input_dtype,
         "output_names": mlir["outputs"],

@@ -374,6 +374,20 @@ class OnnxParser:
         if not proto.graph.node:
             self._fail("Failed to parse ONNX model: the graph has no nodes")
             return False
+        from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+        if any(uses_external_data(t) for t in proto.graph.initializer):
+            # onnx-tensorrt reads external weights relative to the model's folder, which
+            # parse_from_file knows and parse(model, path) is given; without it they cannot be found
+            if path is None:
+                self._fail("Failed to import initializer: the model has external weights and no path to find them")
+                return False
+            try:
+                load_external_data_for_model(proto, path)
+            except OSError as exc:
+                self._fail(f"Failed to open external weights: {exc}")
+                return False
+            model = proto.SerializeToString()
         for opset in proto.opset_import:
             if opset.domain in ("", "ai.onnx") and opset.version > _MAX_OPSET:
                 self._fail(f"Unsupported ONNX opset version {opset.version} (this parser supports up to {_MAX_OPSET})")

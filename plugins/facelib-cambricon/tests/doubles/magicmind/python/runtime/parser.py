@@ -39,7 +39,7 @@ class Parser:
             return _err(Code.NOT_FOUND, f"model file {path} not found")
         if self._kind is ModelKind.kOnnx:
             try:
-                network._load(Path(path).read_bytes())
+                network._load(_onnx_with_weights(path))
             except Exception as exc:  # noqa: BLE001
                 return _err(Code.INVALID_ARGUMENT, f"cannot parse ONNX {path}: {exc}")
             return Status.OK()
@@ -78,3 +78,11 @@ class Parser:
             tensor._dims = [-1] * len(tensor._dims)
         del onnx
         return Status.OK()
+
+
+def _onnx_with_weights(path: str) -> bytes:
+    """The ONNX file with any external weights read in (resolved relative to the file, as an
+    ONNX parser does)."""
+    import onnx
+
+    return onnx.load(path).SerializeToString()
