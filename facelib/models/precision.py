@@ -115,7 +115,10 @@ MEASURED: dict[tuple[str, str], Choice] = {
     # MatMulNBits weight-only 8-bit 0.97x, 4-bit 0.88x; ORT transformer fusion + dynamic 0.98x --
     # none beats dynamic MatMul alone)
     ("audio2face", "audio_encoder"): Choice(
-        "dynamic", 1.25, 0.109, "MatMul int8 per-channel, 1.14x, 1.36x and 1.41x in three runs; per-tensor 1.09x"
+        "dynamic",
+        1.25,
+        0.109,
+        "MatMul int8 per-channel, 1.14-1.64x in four runs; per-tensor 1.09x; static MatMul QDQ 0.97x, QOperator 1.27x",
     ),
     ("audio2face", "decoder_step"): Choice("dynamic", 1.34, 0.0242, "Gemm/MatMul int8 per-channel"),
 }
