@@ -11,8 +11,9 @@ models from ../shared; FaceFormer and FOMM full size with the random weights tha
 bench_audio2face.py / bench_motion.py make under scratch/, built here when absent):
 
 * HeadPose's defaults (``small_models``: 1 thread below ``BATCHED_FROM`` faces, ``batched``:
-  every usable physical core from there, spinning inside a run only) vs 1 thread and N threads
-  at batch 1, 2, 4, 8 and 16;
+  every usable physical core from there, spinning) vs 1 thread and N threads
+  at batch 1, 2, 4, 8 and 16 (the network alone, called back to back), and on photos as users
+  call it (``predict(image)``: the detector and FSA-Net taking turns);
 * FaceLandmarker ``pipelined`` (1 thread, no spinning) vs ONNX Runtime's defaults, in
   ``stream`` (pipelined) and frame by frame;
 * Audio2Face ``interleaved`` (spinning inside a run, stopped when it returns) vs spinning off
@@ -88,7 +89,7 @@ def headpose(shared: Path, n: int, rounds: int, quick: bool, tmp: Path) -> list[
         fns: dict[str, Callable[[], object]] = {
             k: (lambda p=p, c=c, k=calls: [p.predict_crops(c) for _ in range(k)]) for k, p in tasks.items()
         }
-        chosen = f"batched: {n} threads, spinning inside a run" if batch >= BATCHED_FROM else "small_models: 1 thread"
+        chosen = f"batched: {n} threads, spinning" if batch >= BATCHED_FROM else "small_models: 1 thread"
         lines += table(
             f"HeadPose, batch {batch} (defaults = {chosen})",
             alternate(fns, rounds, per=calls * batch),
@@ -98,6 +99,42 @@ def headpose(shared: Path, n: int, rounds: int, quick: bool, tmp: Path) -> list[
         )
     for p in tasks.values():
         p.close()
+    return lines + headpose_photos(shared, n, rounds, quick, package.root, tmp)
+
+
+def headpose_photos(shared: Path, n: int, rounds: int, quick: bool, fsanet: Path, tmp: Path) -> list[str]:
+    """``HeadPose.predict(image)`` as users call it: the detector and FSA-Net take turns."""
+    from facelib.io.image import read_image
+    from facelib.models.convert.ultraface import build_package
+    from facelib.tasks.head_pose import HeadPose
+
+    media = shared / "assets" / "media"
+    detector = build_package(
+        {"detector": shared / "assets" / "models" / "ultraface" / "version-RFB-320.onnx"}, tmp / "uf"
+    )
+    paths = sorted((media / "aflw2000").glob("*.jpg"))[: 3 if quick else 12]
+    images = [read_image(p) for p in [*paths, media / "images" / "two_people.jpg", media / "images" / "obama.jpg"]]
+    settings: dict[str, dict[str, Any] | None] = {
+        "1 thread": ort_options(1),
+        f"{n} threads, spinning on (ONNX Runtime default)": ort_options(n),
+        f"{n} threads, no spinning": ort_options(n, spinning=False),
+        "facelib defaults": None,
+    }
+    tasks = {
+        k: HeadPose(fsanet, detector=detector.root, backend="onnxruntime", backend_options=o)
+        for k, o in settings.items()
+    }
+    fns: dict[str, Callable[[], object]] = {k: (lambda t=t: [t.predict(i) for i in images]) for k, t in tasks.items()}
+    faces = sum(len(f) for f in tasks["1 thread"].predict(images))
+    lines = table(
+        f"HeadPose on photos: detector + FSA-Net taking turns ({len(images)} images, {faces} faces, `predict(image)`)",
+        alternate(fns, rounds, per=len(images)),
+        "facelib defaults",
+        "ms / image",
+        1000,
+    )
+    for t in tasks.values():
+        t.close()
     return lines
 
 

@@ -162,8 +162,13 @@ def alternate(
     ``per`` divides every time (frames per call, faces per call...).  ``prepare[name]``, when
     given, runs untimed before each of that contender's calls (e.g. a fresh landmarker for a
     new clip).  ``warmup[name]``, when given, is that contender's untimed warm-up instead of a
-    first call (a shorter input that allocates the same).  Returns each contender's
-    :class:`Stats`.  Nothing but the call is timed.
+    first call (a shorter input that allocates the same).  Every turn makes one untimed call
+    before the timed one: thread pools the previous contender left spin-waiting (ONNX Runtime's,
+    TensorFlow's Eigen pool, torch's OpenMP) go idle while it runs, and this contender's own are
+    awake, as if it ran alone (without it, FSA-Net at batch 16 measured 1.6x slower right after
+    ONNX Runtime's spinning 2-thread pool than in a process of its own; an idle pause instead let
+    the virtual CPUs slow down).  Returns each contender's :class:`Stats`.  Nothing but the
+    second call is timed.
     """
     prepare, warmup = prepare or {}, warmup or {}
     for name, call in contenders.items():
@@ -173,6 +178,9 @@ def alternate(
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, call in contenders.items():
+            if name in prepare:
+                prepare[name]()
+            call()  # untimed: the handover (see above)
             if name in prepare:
                 prepare[name]()
             start = time.perf_counter()

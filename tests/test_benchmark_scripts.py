@@ -69,8 +69,9 @@ def test_alternate_interleaves_contenders_and_keeps_prepare_untimed() -> None:
         {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, rounds=5, prepare={"b": prepare}
     )
     calls = [c for c in order if c != "prepare"]
-    assert calls == ["a", "b"] * 6  # one warm-up each, then A B A B ...
-    assert order.count("prepare") == 6
+    # one warm-up each, then A B A B ..., each turn an untimed handover call and the timed one
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 5
+    assert order.count("prepare") == 11  # before the warm-up, the handover call and the timed call
     assert len(stats["a"].samples) == len(stats["b"].samples) == 5
     assert stats["b"].median < 0.01
 

@@ -50,7 +50,9 @@ _SPIN_IN_RUN = {"session.force_spinning_stop": "1"}
 #: (2.81 vs 2.77 ms per face, within the spread) at half the CPU; from batch 4 on two threads were
 #: 1.42x faster, so tasks switch to ``batched`` sessions from ``BATCHED_FROM`` (4) items.
 #: ``batched``: one intra-op thread per physical core this process may use (counted from its
-#: affinity mask when the preset is applied), spin-waiting inside a run, stopped when it returns.
+#: affinity mask when the preset is applied), spin-waiting as ONNX Runtime's default: large
+#: batches come back to back, and stopping the spinning after each run made FSA-Net at batch
+#: 4-16 1.39-1.50x slower in every round (0.86-0.91 vs 0.61-0.62 ms per face, quiet 2-core run).
 #: ``interleaved``: spin-waiting inside a run, stopped when it returns
 #: (``session.force_spinning_stop``).  Spinning left on between runs steals the CPU from the
 #: Python work and the other sessions between turns (the Audio2Face encoder took 1.41 s instead of
@@ -60,7 +62,7 @@ _SPIN_IN_RUN = {"session.force_spinning_stop": "1"}
 #: pipelined BlendshapeCapture ran 1.21x faster, with 36% less CPU, than on the default threads).
 WORKLOAD_OPTIONS: dict[str, dict[str, Any]] = {
     "small_models": {"intra_op_num_threads": 1},
-    "batched": {"intra_op_num_threads": None, "session_config": _SPIN_IN_RUN},
+    "batched": {"intra_op_num_threads": None},
     "interleaved": {"session_config": _SPIN_IN_RUN},
     "pipelined": {"intra_op_num_threads": 1, "session_config": _NO_SPIN},
 }
