@@ -18,7 +18,8 @@ bench_audio2face.py / bench_motion.py make under scratch/, built here when absen
   ``stream`` (pipelined) and frame by frame;
 * Audio2Face ``interleaved`` (spinning inside a run, stopped when it returns) vs spinning off
   and spinning on (ONNX Runtime's default), same threads;
-* MotionTransfer spinning on (its default) vs off.
+* MotionTransfer ``interleaved`` (its keypoint detector and generator take turns) vs spinning on
+  and off.
 
 Each row says which setting the preset uses and whether it measured fastest.  On one core
 there is nothing to choose, so run it with at least 2.  Writes
@@ -241,8 +242,10 @@ def motion(shared: Path, n: int, rounds: int, quick: bool) -> list[str]:
     ref = np.load(shared / "reference" / "fomm_tiny_seed1_ref.npz")
     source, driving = ref["source"], list(ref["driving"][: 2 if quick else 4])
     tasks = {
-        "default (spinning on)": MotionTransfer(pkg, backend="onnxruntime"),
-        f"{n} threads, spinning on": MotionTransfer(pkg, backend="onnxruntime", backend_options=ort_options(n)),
+        "interleaved preset (spinning inside a run only)": MotionTransfer(pkg, backend="onnxruntime"),
+        f"{n} threads, spinning on (ONNX Runtime default)": MotionTransfer(
+            pkg, backend="onnxruntime", backend_options=ort_options(n)
+        ),
         "no spinning": MotionTransfer(pkg, backend="onnxruntime", backend_options=ort_options(n, spinning=False)),
     }
     fns = {k: (lambda t=t: list(t.animate(source, driving))) for k, t in tasks.items()}

@@ -213,6 +213,9 @@ class MotionTransfer(Task):
     """
 
     task_name = "motion_transfer"
+    #: the keypoint detector and the generator take turns on every frame: spin-waiting only inside
+    #: a run (benchmarks/bench_defaults.py: spinning left on between runs cost 1.08-1.10x)
+    workload = "interleaved"
 
     def __init__(
         self,
