@@ -145,7 +145,8 @@ def main(argv: list[str]) -> int:
             if code != 0:
                 failures.append(f"{script.name} --cores {cores}")
     results = Path(env.get("FACELIB_BENCH_RESULTS", RESULTS))
-    wanted = {s.stem.removeprefix("bench_") for s in selected}
+    # every benchmark's latest result, not only this run's: each section carries its own date and load
+    wanted = {s.stem.removeprefix("bench_") for s in scripts()}
     sections = [p.read_text().strip() for p in sorted(results.glob("*.md")) if p.stem.rsplit("-", 1)[0] in wanted]
     header = [
         "# Benchmarks",
@@ -157,7 +158,8 @@ def main(argv: list[str]) -> int:
         "where and under what load it was measured; a LOADED or QUICK section is not a result.",
         "",
         f"Last assembled: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
-        f"load average {load:.2f} at the start; {time.perf_counter() - started:.0f} s of benchmarks.",
+        f"load average {load:.2f} at the start of the last run, "
+        f"{time.perf_counter() - started:.0f} s of benchmarks in it.",
         "",
     ]
     output = args.output
