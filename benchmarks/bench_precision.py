@@ -148,7 +148,10 @@ def landmarker(shared: Path, n: int, rounds: int, quick: bool, tmp: Path) -> lis
     with VideoReader(shared / "assets" / "media" / "video" / "talking_face_01.mp4") as reader:
         frames = [(f.image, round(f.timestamp_ms)) for f, _ in zip(reader, range(40 if quick else 150))]
     calib, test = frames[:30], frames[30:]
-    options: dict[str, Any] = dict(mode="video", num_faces=1, output_blendshapes=True, output_transform=True)
+    # smoothing on, as Google's package smooths one face in VIDEO mode (facelib's default is off)
+    options: dict[str, Any] = dict(
+        mode="video", num_faces=1, output_blendshapes=True, output_transform=True, smoothing=True
+    )
     with FaceLandmarker(pkg, backend="onnxruntime", **options) as fp32:
         feeds = record_feeds(fp32, lambda: [fp32.detect_for_video(i, ts) for i, ts in calib])
     given = _quiet_quantize(pkg, tmp / "mediapipe-int8")

@@ -26,6 +26,7 @@ import numpy as np
 
 from facelib.errors import ConversionError, InputError
 from facelib.models.card import ModelCard
+from facelib.models.convert._graph import set_nodes
 from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 
@@ -159,12 +160,7 @@ def vectorise_map_loops(model: Any) -> int:
         ]
         replaced += 1
     if replaced:
-        del graph.node[:]
-        graph.node.extend(_live_nodes(new_nodes, [o.name for o in graph.output]))
-        used = {name for n in graph.node for name in n.input}
-        keep = [init for init in graph.initializer if init.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(keep)
+        set_nodes(graph, _live_nodes(new_nodes, [o.name for o in graph.output]))
     return replaced
 
 
@@ -295,13 +291,7 @@ def fold_input_depthwise(model: Any, max_channels: int = 4) -> int:
         pointwise_node.attribute.extend(helper.make_attribute(k, v) for k, v in attrs.items() if k != "group")
         dropped.add(id(node))
     if dropped:
-        keep = [n for n in graph.node if id(n) not in dropped]
-        del graph.node[:]
-        graph.node.extend(keep)
-        used = {name for n in graph.node for name in n.input}
-        inits = [init for init in graph.initializer if init.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(inits)
+        set_nodes(graph, [n for n in graph.node if id(n) not in dropped])
     return len(dropped)
 
 
@@ -352,13 +342,7 @@ def constant_reshape_shapes(model: Any) -> int:
         node.input[1] = name
         changed += 1
     if changed:
-        live = _live_nodes(list(graph.node), [o.name for o in graph.output])
-        del graph.node[:]
-        graph.node.extend(live)
-        used = {name for n in graph.node for name in n.input}
-        keep = [init for init in graph.initializer if init.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(keep)
+        set_nodes(graph, _live_nodes(list(graph.node), [o.name for o in graph.output]))
     return changed
 
 

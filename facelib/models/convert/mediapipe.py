@@ -32,6 +32,7 @@ from typing import Any
 from facelib._version import __version__
 from facelib.errors import ConversionError, ModelFileError, require
 from facelib.models.card import ModelCard, ModelFile
+from facelib.models.convert._graph import set_nodes
 from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
 from facelib.processing.arkit import ARKIT_NAMES, MEDIAPIPE_NAMES
@@ -171,12 +172,7 @@ def prelu_to_depthwise(model: Any) -> int:
         ]
         count += 1
     if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-        used = {name for n in graph.node for name in n.input}
-        kept = [t for t in graph.initializer if t.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
+        set_nodes(graph, nodes)
     return count
 
 
