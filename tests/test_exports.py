@@ -36,8 +36,15 @@ def take(reference_dir: Path, media_dir: Path) -> BlendshapeTake:
 
 def _fbx_weights(path: Path, times: np.ndarray) -> dict[str, np.ndarray]:
     """``mesh/channel`` -> (T,) weights ufbx evaluates at ``times`` (seconds)."""
-    scene = ufbx.load_file(str(path))
-    keeper = UfbxKeeper(scene)  # ufbx's bindings need every wrapper kept alive
+    keeper = UfbxKeeper(ufbx.load_file(str(path)))  # ufbx's bindings need every wrapper kept alive
+    try:
+        return _read_fbx_weights(keeper, times)
+    finally:
+        keeper.close()  # the wrappers newest first, the scene last
+
+
+def _read_fbx_weights(keeper: UfbxKeeper, times: np.ndarray) -> dict[str, np.ndarray]:
+    scene = keeper.scene
     anim = keeper.keep(scene.anim)
     out = {}
     for node in keeper.items(scene.nodes):

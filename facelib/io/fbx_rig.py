@@ -24,12 +24,25 @@ class UfbxKeeper:
     """Holds every ufbx wrapper object until the scene is done with.
 
     ufbx's Python bindings (0.0.5) crash the interpreter when a list wrapper is freed while
-    elements taken from it are still in use, or when a list is iterated; so lists are read by
-    index and all wrappers are kept alive together with the scene.
+    elements taken from it are still in use, when a list is iterated, or when a wrapper outlives
+    its scene; so lists are read by index, all wrappers are kept alive together with the scene,
+    and :meth:`close` frees them newest first and the scene last.  Take wrappers only inside
+    functions that return before :meth:`close` (their locals die with them), and hold the scene
+    only through :attr:`scene`.
     """
 
     def __init__(self, scene: Any) -> None:
         self.objects: list[Any] = [scene]
+
+    @property
+    def scene(self) -> Any:
+        """The ``ufbx.Scene`` these wrappers belong to."""
+        return self.objects[0]
+
+    def close(self) -> None:
+        """Free every wrapper, the newest first and the scene last."""
+        while self.objects:
+            self.objects.pop()
 
     def keep(self, obj: Any) -> Any:
         self.objects.append(obj)
@@ -59,11 +72,20 @@ def read_fbx_rig(path: str | os.PathLike[str]) -> FaceRig:
     except ufbx.UfbxError as exc:
         raise MediaReadError(f"{path} is not an FBX file ufbx can read: {exc}") from exc
     keeper = UfbxKeeper(scene)
-    nodes = [node for node in keeper.items(scene.nodes) if keeper.keep(node.mesh) is not None]
-    meshes = [_rig_mesh(keeper, node, i) for i, node in enumerate(nodes)]
+    del scene
+    try:
+        meshes = _rig_meshes(keeper)
+    finally:
+        keeper.close()
     if not meshes:
         raise InputError(f"{path} has no mesh to animate")
     return FaceRig(tuple(meshes), str(path))
+
+
+def _rig_meshes(keeper: UfbxKeeper) -> list[RigMesh]:
+    """Every mesh of the scene (its wrappers die with this call, before the keeper closes)."""
+    nodes = [node for node in keeper.items(keeper.scene.nodes) if keeper.keep(node.mesh) is not None]
+    return [_rig_mesh(keeper, node, i) for i, node in enumerate(nodes)]
 
 
 def _rig_mesh(keeper: UfbxKeeper, node: Any, index: int) -> RigMesh:
