@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import attrs
@@ -16,18 +14,14 @@ from facelib.models import bundled, hub, registry
 from facelib.models.package import ModelPackage
 from facelib.processing.fsanet import min_max_stretch
 from facelib.tasks.head_pose import HeadPose
+from facelib.testing.doubles import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "models" / "facelib_models"
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("build_default_models", ROOT / "scripts" / "build_default_models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "scripts" / "build_default_models.py", "build_default_models")
 
 
 @pytest.fixture

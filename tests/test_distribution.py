@@ -6,10 +6,8 @@ scripts/check_dist.sh, run by scripts/test.sh; these tests keep its inputs hones
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ import pytest
 import facelib
 from facelib.backends import ort_build
 from facelib.backends.onnxruntime import OnnxRuntimeBackend
+from facelib.testing.doubles import load_module
 
 tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
 
@@ -35,12 +34,7 @@ def _requirements(project: dict) -> list[str]:
 
 
 def _load_checker():
-    spec = importlib.util.spec_from_file_location("check_dist_files", ROOT / "scripts" / "check_dist_files.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "scripts" / "check_dist_files.py", "check_dist_files")
 
 
 def test_seven_distributions_one_version() -> None:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from typing_extensions import Self
+
 from facelib.errors import InputError
 
 #: Marker in the names of temporary files (``.NAME.<random>.part.SUFFIX``).
@@ -109,6 +111,30 @@ class AtomicOutput:
             self.commit()
         else:
             self.discard()
+
+
+class StreamingWriter:
+    """Context-manager protocol of facelib's streaming writers (video, CSV, point caches): a
+    ``with`` block that ends normally calls :meth:`close` (finish, move into place), one that ends
+    with any exception (``KeyboardInterrupt`` included) calls :meth:`abort` (drop the partial file).
+    """
+
+    def close(self) -> object:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 @contextlib.contextmanager

@@ -52,6 +52,7 @@ import attrs
 import numpy as np
 
 from facelib.errors import InputError, MediaReadError, NoFaceError
+from facelib.io.atomic import StreamingWriter
 from facelib.processing.arkit import ARKIT_NAMES, arkit_index
 from facelib.results import BlendshapeFrame, FaceBlendshapes
 
@@ -156,7 +157,7 @@ def face_row(face: FaceBlendshapes | None) -> np.ndarray:
     return row
 
 
-class LiveLinkCSVWriter:
+class LiveLinkCSVWriter(StreamingWriter):
     """Write a Live Link Face CSV one frame at a time (bounded memory on long videos).
 
     Parameters
@@ -256,17 +257,6 @@ class LiveLinkCSVWriter:
             self._fh.close()
             self._fh = None
         self._out.discard()
-
-    def __enter__(self) -> LiveLinkCSVWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_livelink_csv(

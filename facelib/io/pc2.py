@@ -11,28 +11,27 @@ Layout (little-endian)::
     float32   T x V x 3 positions
 
 :class:`PC2Writer` streams frames to a hidden side file and writes the header's sample count
-when it closes, then renames the file into place (nothing half-written is ever visible).
+when it closes, then renames the file into place (:class:`facelib.io.atomic.AtomicOutput`:
+nothing half-written is ever visible).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np
 
 from facelib.errors import InputError, MediaReadError
-from facelib.io.atomic import _umask
+from facelib.io.atomic import AtomicOutput, StreamingWriter
 
 _MAGIC = b"POINTCACHE2\x00"
 _HEADER = struct.Struct("<12siiffi")
 
 
-class PC2Writer:
+class PC2Writer(StreamingWriter):
     """Write (V, 3) float frames one at a time into a ``.pc2`` file; use as a context manager."""
 
     def __init__(self, path: str | os.PathLike[str], start_frame: float = 0.0, sample_rate: float = 1.0) -> None:
@@ -40,10 +39,8 @@ class PC2Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.start_frame = float(start_frame)
         self.sample_rate = float(sample_rate)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part.pc2", dir=self.path.parent)
-        self._tmp = Path(name)
-        os.chmod(self._tmp, 0o666 & ~_umask())
-        self._fh = os.fdopen(fd, "wb")
+        self._out = AtomicOutput(self.path, "point cache")
+        self._fh = open(self._out.partial, "wb")  # noqa: SIM115 - closed by close() / abort()
         self._fh.write(_HEADER.pack(_MAGIC, 1, 0, self.start_frame, self.sample_rate, 0))
         self.count = 0
         self.points: int | None = None
@@ -68,22 +65,12 @@ class PC2Writer:
         self._fh.seek(0)
         self._fh.write(_HEADER.pack(_MAGIC, 1, self.points or 0, self.start_frame, self.sample_rate, self.count))
         self._fh.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._out.commit()
 
     def abort(self) -> None:
         """Drop the partial file."""
         self._fh.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> PC2Writer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        self._out.discard()
 
 
 @attrs.frozen

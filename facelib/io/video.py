@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 from facelib.errors import InputError, MediaReadError
+from facelib.io.atomic import StreamingWriter
 from facelib.io.ffmpeg import find_ffmpeg, has_audio_stream, require_ffmpeg
 from facelib.io.image import to_rgb_uint8
 
@@ -115,7 +116,7 @@ def iter_frames(source: str | os.PathLike[str] | int) -> Iterator[Frame]:
             raise MediaReadError(f"{source} has no decodable frames")
 
 
-class VideoWriter:
+class VideoWriter(StreamingWriter):
     """Write RGB uint8 frames to a video file, optionally muxing the audio of another file.
 
     Parameters
@@ -249,17 +250,6 @@ class VideoWriter:
             self._cv_writer.release()
             self._cv_writer = None
         self._out.discard()
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
