@@ -81,6 +81,16 @@ class Windowing:
     #: needs the package's ``audio_encoder_stream`` graph (converted by this facelib, wav2vec2 with a
     #: GroupNorm first layer); without it the stream falls back to ``"running"``.
     stream_normalization: str = "window"
+    #: Streaming with calibration speech (``Audio2Face.stream(calibration=...)``): how many seconds
+    #: of heard audio the calibration's statistics weigh as (a pseudo-count: they dominate the
+    #: first seconds and fade as the stream's own audio accumulates).
+    prior_seconds: float = 10.0
+    #: Streaming with ``"running_groupnorm"``: keep the CNN features of audio already encoded and
+    #: run wav2vec2's conv stack on each window's new audio only (the package's
+    #: ``audio_cnn_stream``/``audio_context_stream`` graphs).  Kept features were normalised with
+    #: the running statistics of their own time, not the window's (measured in
+    #: docs/audio2face.md); the conv stack's share of an encoder call is saved on the past context.
+    cache_cnn: bool = False
     #: Seconds at the start of each window's output blended with the previous window's features
     #: for the same frames (computed in its right context), weights ramping linearly to the new
     #: window: smooths the seam without extra latency.  At most ``right_seconds``.
@@ -89,6 +99,8 @@ class Windowing:
     def __attrs_post_init__(self) -> None:
         if self.stream_normalization not in NORMALIZATIONS:
             raise InputError(f"stream_normalization must be one of {NORMALIZATIONS}, got {self.stream_normalization!r}")
+        if not (np.isfinite(self.prior_seconds) and self.prior_seconds >= 0.0):
+            raise InputError(f"prior_seconds must be a finite number >= 0, got {self.prior_seconds!r}")
         if not 0.0 <= self.crossfade_seconds <= self.right_seconds:
             raise InputError(
                 f"crossfade_seconds must be between 0 and right_seconds ({self.right_seconds:g}), "
@@ -121,6 +133,7 @@ class _Encoder:
         windowing: Windowing,
         total_samples: int | None,
         stats: tuple[float, float] | None,
+        calibration: np.ndarray | None = None,
     ) -> None:
         self.task = task
         self.session = session
@@ -146,15 +159,26 @@ class _Encoder:
             self.right = round(windowing.right_seconds * fps) * self.apf
         self.normalization = windowing.stream_normalization
         self.conv0: tuple[np.ndarray, np.ndarray, int] | None = None
+        self.cnn_sessions: tuple[Session, Session] | None = None  # (conv stack, the rest) with cache_cnn
+        self.cnn_cache = np.zeros((0, 0), np.float32)  # (frames, C) CNN features kept from the last window
+        self.cnn_start = 0  # absolute CNN frame index of cnn_cache[0]
         if self.normalization == "running_groupnorm":
             if total_samples is None and "audio_encoder_stream" in task.card.files:
                 with np.load(task.package.path("audio_conv0")) as z:
                     w = np.asarray(z["weight"], np.float64)
                     self.conv0 = (w.reshape(len(w), -1).T.copy(), np.asarray(z["bias"], np.float64), int(z["stride"]))
                 self.session = task._session("audio_encoder_stream")
+                if windowing.cache_cnn and {"audio_cnn_stream", "audio_context_stream"} <= set(task.card.files):
+                    self.cnn_sessions = (task._session("audio_cnn_stream"), task._session("audio_context_stream"))
             else:
                 self.normalization = "running"
         self.conv_stats = (0, np.zeros(0), np.zeros(0))  # first-conv frames counted, per-channel sum, sum of squares
+        # pseudo-counts and sums of the calibration speech (weight, sum, sum of squares), added to
+        # the running ones: (samples, float, float) and (conv frames, (C,), (C,))
+        self.audio_prior: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        self.conv_prior: tuple[float, Any, Any] = (0.0, 0.0, 0.0)
+        if calibration is not None and total_samples is None and windowing.prior_seconds > 0:
+            self._set_prior(calibration, windowing.prior_seconds)
         self.fade = min(round(windowing.crossfade_seconds * fps) * self.apf, self.right) if not whole else 0
         self.tail = np.zeros((0, 0), np.float32)  # previous window's features past its core (for the fade)
         self.dropped = (0, 0.0, 0.0)  # count, sum, sum of squares (float64) of samples before the buffer
@@ -246,7 +270,10 @@ class _Encoder:
         else:
             values = ff.normalize_audio(chunk, eps=self.task.norm_eps)
         feeds["input_values"] = values[None]
-        feats = self.session.run(feeds)["features"]
+        if self.cnn_sessions is not None:
+            feats = self._run_cached(c0, max(s0, 0), s1, feeds)
+        else:
+            feats = self.session.run(feeds)["features"]
         feats = np.asarray(feats[0], dtype=np.float32)
         core = feats[a - lo : b - lo].copy()
         if len(self.tail) and self.fade:
@@ -257,6 +284,42 @@ class _Encoder:
             core[:n] = (1 - w) * self.tail[:n] + w * core[:n]
         self.tail = feats[b - lo : b - lo + self.fade]
         return core
+
+    def _run_cached(self, c0: int, s0: int, s1: int, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The streaming encoder in two halves: the conv stack runs only on CNN frames not kept
+        from the previous window (frame j needs samples 320 j .. 320 j + 399), the rest of the
+        encoder on the window's frames c0.. (kept + new).  Buffer span [s0, s1) is the window's."""
+        assert self.cnn_sessions is not None
+        cnn_session, context_session = self.cnn_sessions
+        stats = {"conv_mean": feeds["conv_mean"], "conv_var": feeds["conv_var"]}
+        if s1 - s0 < _FIELD:  # a padded tail shorter than one frame: nothing to keep
+            cnn = cnn_session.run({"input_values": feeds["input_values"], **stats})["cnn"][0]
+            self.cnn_cache, self.cnn_start = np.zeros((0, 0), np.float32), 0
+        else:
+            stop = c0 + (s1 - s0 - _FIELD) // _HOP + 1  # CNN frames c0 .. stop - 1
+            kept_end = self.cnn_start + len(self.cnn_cache)
+            if not self.cnn_start <= c0 <= kept_end:
+                self.cnn_cache, kept_end = np.zeros((0, 0), np.float32), c0
+            parts = [self.cnn_cache[c0 - self.cnn_start : stop - self.cnn_start]] if kept_end > c0 else []
+            if stop > kept_end:
+                first = kept_end * _HOP - self.buf_start
+                span = self.buffer[first : (stop - 1) * _HOP + _FIELD - self.buf_start]
+                parts.append(cnn_session.run({"input_values": span[None], **stats})["cnn"][0])
+            cnn = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            self.cnn_cache, self.cnn_start = cnn, c0
+        return np.asarray(context_session.run({"cnn": cnn[None], "positions": feeds["positions"]})["features"])
+
+    def _set_prior(self, calibration: np.ndarray, seconds: float) -> None:
+        """Seed the running statistics with those of ``calibration`` (16 kHz speech), weighted as
+        ``seconds`` of audio."""
+        cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
+        weight = seconds * TARGET_RATE
+        self.audio_prior = (weight, float(cal.mean()) * weight, float((cal * cal).mean()) * weight)
+        if self.conv0 is None:
+            return
+        n, s1, s2 = conv_sums(cal, *self.conv0)
+        frames = weight / self.conv0[2]
+        self.conv_prior = (frames, s1 / n * frames, s2 / n * frames)
 
     def _conv_stats(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel (mean, variance) (C,) float64 of the first conv layer's output (bias
@@ -269,25 +332,47 @@ class _Encoder:
         end = (self.buf_start + stop - kernel) // stride + 1  # frames wholly inside [0, stop)
         if end > n:
             first = n * stride - self.buf_start
-            span = self.buffer[first : first + (end - n - 1) * stride + kernel].astype(np.float64)
-            frames = np.lib.stride_tricks.sliding_window_view(span, kernel)[::stride]
-            y = frames @ weight + bias  # (new frames, C)
+            span = self.buffer[first : first + (end - n - 1) * stride + kernel]
+            _, y1, y2 = conv_sums(span, weight, bias, stride)
             if not len(s1):
-                s1, s2 = np.zeros(y.shape[1]), np.zeros(y.shape[1])
-            n, s1, s2 = end, s1 + y.sum(axis=0), s2 + (y * y).sum(axis=0)
+                s1, s2 = np.zeros(len(y1)), np.zeros(len(y1))
+            n, s1, s2 = end, s1 + y1, s2 + y2
             self.conv_stats = (n, s1, s2)
-        if n == 0:  # shorter than one conv frame (a padded tail): nothing to normalise with
+        p0, p1, p2 = self.conv_prior
+        if n + p0 == 0:  # shorter than one conv frame (a padded tail): nothing to normalise with
             return np.zeros(len(bias)), np.ones(len(bias))
-        mean = s1 / n
-        return mean, np.maximum(s2 / n - mean * mean, 0.0)
+        count = n + p0
+        mean = (s1 + p1) / count if n else p1 / count
+        square = (s2 + p2) / count if n else p2 / count
+        return mean, np.maximum(square - mean * mean, 0.0)
 
     def _running_stats(self, stop: int) -> tuple[float, float]:
         """(mean, variance) of every sample from the stream's start to buffer index ``stop``."""
         seen = self.buffer[:stop].astype(np.float64)
         n, s1, s2 = self.dropped
-        n, s1, s2 = n + len(seen), s1 + float(seen.sum()), s2 + float((seen * seen).sum())
-        mean = s1 / max(n, 1)
-        return mean, max(s2 / max(n, 1) - mean * mean, 0.0)
+        p0, p1, p2 = self.audio_prior  # calibration speech (zero without)
+        count = max(n + len(seen) + p0, 1)
+        mean = (s1 + float(seen.sum()) + p1) / count
+        return mean, max((s2 + float((seen * seen).sum()) + p2) / count - mean * mean, 0.0)
+
+
+def conv_sums(
+    samples: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, block: int = 4096
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Frame count, per-channel sum and sum of squares (C,) float64 of a 1-channel convolution's
+    output over ``samples`` (valid frames only); ``weight`` (K, C), ``bias`` (C,).  Works through
+    ``block`` frames at a time (bounded memory for long calibration audio)."""
+    kernel, channels = weight.shape
+    x = np.asarray(samples, dtype=np.float64)
+    count = (len(x) - kernel) // stride + 1 if len(x) >= kernel else 0
+    s1, s2 = np.zeros(channels), np.zeros(channels)
+    for f0 in range(0, count, block):
+        f1 = min(f0 + block, count)
+        span = x[f0 * stride : (f1 - 1) * stride + kernel]
+        y = np.lib.stride_tricks.sliding_window_view(span, kernel)[::stride] @ weight + bias
+        s1 += y.sum(axis=0)
+        s2 += (y * y).sum(axis=0)
+    return count, s1, s2
 
 
 #: Attention bias of the masked cache slot: its softmax weight is exactly 0 in float32 and float16.
@@ -381,12 +466,18 @@ class Audio2FaceStream:
     """
 
     def __init__(
-        self, task: Audio2Face, subject: str | int | None, template: Any, windowing: Windowing, max_context: int | None
+        self,
+        task: Audio2Face,
+        subject: str | int | None,
+        template: Any,
+        windowing: Windowing,
+        max_context: int | None,
+        calibration: np.ndarray | None = None,
     ) -> None:
         self.task = task
         self.subject_index, self.subject = task.subject_index(subject)
         self._output = task._output_fn(template)
-        self._encoder = task._encoder(windowing, None, None)
+        self._encoder = task._encoder(windowing, None, None, calibration)
         self._decoder = task._decoder(task.style(self.subject_index), max_context)
         first = windowing.first_core_seconds
         self.lookahead_seconds = (windowing.core_seconds if first is None else first) + windowing.right_seconds
@@ -555,8 +646,14 @@ class Audio2Face(Task):
 
     # -- running ------------------------------------------------------------------------------
 
-    def _encoder(self, windowing: Windowing, total: int | None, stats: tuple[float, float] | None) -> _Encoder:
-        return _Encoder(self, self._session("audio_encoder"), windowing, total, stats)
+    def _encoder(
+        self,
+        windowing: Windowing,
+        total: int | None,
+        stats: tuple[float, float] | None,
+        calibration: np.ndarray | None = None,
+    ) -> _Encoder:
+        return _Encoder(self, self._session("audio_encoder"), windowing, total, stats, calibration)
 
     def _decoder(self, style: np.ndarray, max_context: int | None) -> _Decoder:
         return _Decoder(self, self._session("decoder_step"), style, max_context)
@@ -640,9 +737,26 @@ class Audio2Face(Task):
         template: Any = None,
         *,
         windowing: Windowing = STREAM_WINDOWING,
+        calibration: AudioSource | None = None,
+        calibration_rate: int | None = None,
     ) -> Audio2FaceStream:
-        """A streaming session: ``feed(chunk_16k) -> frames``, ``close() -> frames``."""
-        return Audio2FaceStream(self, subject, template, windowing, self.max_context)
+        """A streaming session: ``feed(chunk_16k) -> frames``, ``close() -> frames``.
+
+        ``calibration``: speech recorded like the stream's (same microphone, gain and speaker;
+        a file, or an array at ``calibration_rate`` Hz, default 16 kHz), a few seconds or more.
+        wav2vec2 normalises its first layer over the whole utterance, whose loudness a stream
+        only learns as it goes; the calibration's statistics stand in for it, weighted as
+        ``windowing.prior_seconds`` of heard audio, and fade as the stream's own accumulate
+        (docs/audio2face.md, "Streaming: error vs latency").
+        """
+        samples = None
+        if calibration is not None:
+            samples = load_audio(calibration, calibration_rate)
+            if len(samples) < _FIELD:
+                raise InputError(
+                    f"calibration audio is too short ({len(samples)} samples at 16 kHz); give a few seconds of speech"
+                )
+        return Audio2FaceStream(self, subject, template, windowing, self.max_context, samples)
 
     def _audio(
         self, audio: AudioSource, sample_rate: int | None, causal: bool

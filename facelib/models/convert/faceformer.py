@@ -25,6 +25,11 @@ The package holds:
   encoder graphs then read their weights from one file, ``audio_encoder.weights`` (ONNX external
   data, :mod:`facelib.models.convert.shared_weights`), so the streaming graph adds almost nothing
   to the package.
+* ``audio_cnn_stream.onnx`` (``input_values``, ``conv_mean``, ``conv_var`` -> ``cnn`` (1, Tc, C),
+  the conv stack's output) and ``audio_context_stream.onnx`` (``cnn``, ``positions`` ->
+  ``features``): that streaming encoder in two halves over the same weights file, so a stream can
+  keep the CNN features of audio it has already encoded (the conv stack is local: CNN frame j
+  sees samples 320 j .. 320 j + 399) and run the conv stack on new audio only.
 * ``style.npy`` (D, S): the ``obj_vector`` weight; ``template.npy`` (V, 3) or ``templates.npz``.
 
 torch is imported lazily (the ``convert`` extra); running the package needs only onnxruntime.
@@ -185,6 +190,10 @@ def _modules() -> Any:
         def forward(
             self, input_values: Any, positions: Any, conv_mean: Any | None = None, conv_var: Any | None = None
         ) -> Any:
+            return self.context(self.cnn(input_values, conv_mean, conv_var), positions)
+
+        def cnn(self, input_values: Any, conv_mean: Any | None = None, conv_var: Any | None = None) -> Any:
+            """(1, N) audio -> (1, Tc, C) CNN features (the conv stack, before the dataset hook)."""
             s = self.sizes
             x = input_values[:, None, :]
             for i, stride in enumerate(s["conv_strides"]):
@@ -208,7 +217,11 @@ def _modules() -> Any:
                         x, s["conv_channels"], self.w(pre + "layer_norm.weight"), self.w(pre + "layer_norm.bias"), 1e-5
                     )
                 x = F.gelu(x)
-            feats = x.transpose(1, 2)  # (1, Tc, C)
+            return x.transpose(1, 2)  # (1, Tc, C)
+
+        def context(self, feats: Any, positions: Any) -> Any:
+            """(1, Tc, C) CNN features and (F,) hook positions -> (1, F, D) features."""
+            s = self.sizes
             # dataset hook: linear interpolation at fractional positions (identity for BIWI)
             last = feats.shape[1] - 1
             lo = torch.clamp(torch.floor(positions), min=0).long()
@@ -270,6 +283,18 @@ def _modules() -> Any:
                     self.w(pre + "final_layer_norm.bias"),
                 )
             return F.linear(h, self.p["map_w"], self.p["map_b"])
+
+    class EncoderPart(nn.Module):  # type: ignore[name-defined]
+        """One half of :class:`AudioEncoder` as its own graph: ``"cnn"`` (audio and GroupNorm
+        statistics -> CNN features) or ``"context"`` (CNN features and positions -> features)."""
+
+        def __init__(self, encoder: Any, part: str) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.part = part
+
+        def forward(self, *args: Any) -> Any:
+            return getattr(self.encoder, self.part)(*args)
 
     class DecoderStep(nn.Module):  # type: ignore[name-defined]
         """One post-LN transformer-decoder step for the newest position, with a key/value cache."""
@@ -333,7 +358,7 @@ def _modules() -> Any:
             next_token = F.linear(offset, self.w("vertice_map.weight"), self.w("vertice_map.bias")) + style
             return offset, next_token, k_new, v_new
 
-    return torch, AudioEncoder, DecoderStep
+    return torch, AudioEncoder, EncoderPart, DecoderStep
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -395,6 +420,11 @@ def _shape_ranges(
     return {
         "audio_encoder": audio,
         "audio_encoder_stream": {**audio, "conv_mean": stats, "conv_var": stats},
+        "audio_cnn_stream": {"input_values": audio["input_values"], "conv_mean": stats, "conv_var": stats},
+        "audio_context_stream": {
+            "cnn": ShapeRange((1, 1, channels), (1, ff.cnn_frames(opt), channels), (1, ff.cnn_frames(top), channels)),
+            "positions": audio["positions"],
+        },
         "decoder_step": {
             "past_key": past,
             "past_value": past,
@@ -466,7 +496,7 @@ def build_package(
         raise InputError(f"dataset must be 'vocaset' or 'biwi', got {dataset!r}")
     if "checkpoint" not in sources:
         raise InputError("sources needs a 'checkpoint' (.pth)")
-    torch, AudioEncoder, DecoderStep = _modules()
+    torch, AudioEncoder, EncoderPart, DecoderStep = _modules()
     ckpt = Path(sources["checkpoint"])
     state = load_state_dict(ckpt)
     sizes = read_sizes(state, encoder_heads)
@@ -540,8 +570,35 @@ def build_package(
         weight = state[pre + "weight"].float().numpy()
         bias = state[pre + "bias"].float().numpy() if sizes["conv_bias"] else np.zeros(len(weight), np.float32)
         np.savez(output_dir / "audio_conv0.npz", weight=weight, bias=bias, stride=np.int64(sizes["conv_strides"][0]))
-        stream_roles = ("audio_encoder_stream",)
-        share_weights(output_dir / "audio_encoder.onnx", output_dir / "audio_encoder_stream.onnx", ENCODER_WEIGHTS)
+        # the same streaming encoder in two halves, so a stream can keep the CNN features of audio
+        # it has encoded and run the conv stack on new audio only (the conv stack is local)
+        cnn_part = EncoderPart(encoder, "cnn")
+        _export(
+            torch,
+            cnn_part,
+            (audio, torch.zeros(c), torch.ones(c)),
+            output_dir / "audio_cnn_stream.onnx",
+            ["input_values", "conv_mean", "conv_var"],
+            ["cnn"],
+            {"input_values": {1: "samples"}, "cnn": {1: "cnn_frames"}},
+        )
+        with torch.no_grad():
+            cnn_example = cnn_part(audio, torch.zeros(c), torch.ones(c))
+        _export(
+            torch,
+            EncoderPart(encoder, "context"),
+            (cnn_example, positions),
+            output_dir / "audio_context_stream.onnx",
+            ["cnn", "positions"],
+            ["features"],
+            {"cnn": {1: "cnn_frames"}, "positions": {0: "frames"}, "features": {1: "frames"}},
+        )
+        stream_roles = ("audio_encoder_stream", "audio_cnn_stream", "audio_context_stream")
+        share_weights(
+            output_dir / "audio_encoder.onnx",
+            [output_dir / f"{role}.onnx" for role in stream_roles],
+            ENCODER_WEIGHTS,
+        )
     a = 1 if dataset == "vocaset" else 2
     h = DECODER_HEADS
     args = (

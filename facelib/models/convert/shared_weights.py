@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +30,13 @@ def _tensor_key(tensor: object) -> Key:
     return int(tensor.data_type), tuple(int(d) for d in tensor.dims), digest  # type: ignore[attr-defined]
 
 
-def share_weights(primary: Path, secondary: Path, data_file: str, size_threshold: int = 1024) -> int:
+def share_weights(primary: Path, secondary: Path | Sequence[Path], data_file: str, size_threshold: int = 1024) -> int:
     """Store ``primary``'s initializers of at least ``size_threshold`` bytes in ``data_file`` (in
-    the same folder) and make ``secondary`` read its identical initializers from there.
+    the same folder) and make ``secondary`` (one graph or several) read its identical
+    initializers from there.
 
-    Both files are rewritten in place (the caller writes the package aside and publishes it
-    whole).  Returns the number of weight bytes ``secondary`` no longer stores itself.
+    Every file is rewritten in place (the caller writes the package aside and publishes it
+    whole).  Returns the number of weight bytes the secondaries no longer store themselves.
     """
     import onnx
 
@@ -55,20 +57,21 @@ def share_weights(primary: Path, secondary: Path, data_file: str, size_threshold
             info = {entry.key: entry.value for entry in init.external_data}
             places[keys[init.name]] = (int(info.get("offset", 0)), int(info["length"]))
 
-    other = onnx.load(os.fspath(secondary))
     saved = 0
-    for init in other.graph.initializer:
-        place = places.get(_tensor_key(init))
-        if place is None:
-            continue
-        offset, length = place
-        for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
-            init.ClearField(field)
-        del init.external_data[:]
-        for key, value in (("location", data_file), ("offset", str(offset)), ("length", str(length))):
-            entry = init.external_data.add()
-            entry.key, entry.value = key, value
-        init.data_location = onnx.TensorProto.EXTERNAL
-        saved += length
-    onnx.save_model(other, os.fspath(secondary))
+    for path in [secondary] if isinstance(secondary, str | os.PathLike) else secondary:
+        other = onnx.load(os.fspath(path))
+        for init in other.graph.initializer:
+            place = places.get(_tensor_key(init))
+            if place is None:
+                continue
+            offset, length = place
+            for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
+                init.ClearField(field)
+            del init.external_data[:]
+            for key, value in (("location", data_file), ("offset", str(offset)), ("length", str(length))):
+                entry = init.external_data.add()
+                entry.key, entry.value = key, value
+            init.data_location = onnx.TensorProto.EXTERNAL
+            saved += length
+        onnx.save_model(other, os.fspath(path))
     return saved
