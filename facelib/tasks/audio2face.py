@@ -84,7 +84,7 @@ class Windowing:
     #: Streaming with calibration speech (``Audio2Face.stream(calibration=...)``): how many seconds
     #: of heard audio the calibration's statistics weigh as (a pseudo-count: they dominate the
     #: first seconds and fade as the stream's own audio accumulates).
-    prior_seconds: float = 10.0
+    prior_seconds: float = 2.0
     #: Streaming with ``"running_groupnorm"``: keep the CNN features of audio already encoded and
     #: run wav2vec2's conv stack on each window's new audio only (the package's
     #: ``audio_cnn_stream``/``audio_context_stream`` graphs).  Kept features were normalised with
@@ -120,6 +120,7 @@ STREAM_WINDOWING = Windowing(
     right_seconds=0.25,
     first_core_seconds=0.3,
     stream_normalization="running_groupnorm",
+    cache_cnn=True,
 )
 
 
@@ -298,7 +299,9 @@ class _Encoder:
         else:
             stop = c0 + (s1 - s0 - _FIELD) // _HOP + 1  # CNN frames c0 .. stop - 1
             kept_end = self.cnn_start + len(self.cnn_cache)
-            if not self.cnn_start <= c0 <= kept_end:
+            if c0 == 0 or not self.cnn_start <= c0 <= kept_end:
+                # windows reaching back to the stream's start are encoded whole: their statistics
+                # still move fast, and these windows are no longer than a full one
                 self.cnn_cache, kept_end = np.zeros((0, 0), np.float32), c0
             parts = [self.cnn_cache[c0 - self.cnn_start : stop - self.cnn_start]] if kept_end > c0 else []
             if stop > kept_end:
