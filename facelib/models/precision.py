@@ -121,11 +121,20 @@ MEASURED: dict[tuple[str, str], Choice] = {
         "MatMul int8 per-channel, 1.14-1.64x in four runs; per-tensor 1.09x; static MatMul QDQ 0.97x, QOperator 1.27x",
     ),
     ("audio2face", "decoder_step"): Choice("dynamic", 1.34, 0.0242, "Gemm/MatMul int8 per-channel"),
+    # the streaming encoder's two halves (the same weights as audio_encoder, split after the conv
+    # stack): the conv stack alone is the extractor measured above (static QDQ 0.82x), the rest
+    # holds the encoder's MatMuls
+    ("audio2face", "audio_cnn_stream"): Choice(
+        "fp32", 0.82, 0.0, "conv stack of audio_encoder: static QDQ 0.82x, ConvInteger 0.42x (measured there)"
+    ),
+    ("audio2face", "audio_context_stream"): Choice(
+        "dynamic", 1.25, 0.109, "audio_encoder past its conv stack: MatMul int8 per-channel (measured on audio_encoder)"
+    ),
 }
 
 
 #: Changes whenever :data:`MEASURED` does: cached variants made under another plan are remade.
-PLAN_VERSION = "2026-12-01"
+PLAN_VERSION = "2026-12-02"
 
 
 def plan_for(card: Any, roles: Sequence[str] | None = None) -> dict[str, Choice | str]:
