@@ -486,7 +486,7 @@ def write(
     for label, key in (("over every frame", "goal_max"), (f"after the first {args.warmup:g} s", "goal_warm")):
         ok = [r for r in rows if getattr(r, key) <= 0.05 and r.goal_mean <= 0.05 and r.calibration != ORACLE]
         if ok:
-            r = min(ok, key=lambda r: (round(r.wait_max, 2), r.compute))
+            r = min(ok, key=lambda r: (round(r.wait_max, 2), round(getattr(r, key), 3), r.compute))
             lines.append(
                 f"* Lowest wait within 5% of the largest offset against {goal_ref}, {label} (oracle rows aside): "
                 f"{describe(r.windowing, r.calibration)} "
