@@ -263,6 +263,68 @@ def compute_table(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def diagnose(task: Any, audio: np.ndarray, template: np.ndarray, goal: np.ndarray, scale: float) -> list[str]:
+    """Where the first seconds' error comes from: the default stream with its first-layer
+    GroupNorm statistics partly replaced by the whole clip's.  Per channel c the conv layer has
+    no bias, so mean_c = w_c . E[x] and var_c = sigma^2 * w_c^T R w_c: the audio's level (sigma^2,
+    one number) times a spectral-shape term (R: the lag autocorrelation of the standardised
+    input over the kernel).  *level*: the whole clip's sigma^2 with the stream's running shape;
+    *shape*: the stream's running sigma^2 with the whole clip's shape; *both*: the whole clip's
+    statistics (an oracle)."""
+    from facelib.tasks.audio2face import STREAM_WINDOWING, conv_sums
+
+    fps = task.fps
+    x = audio.astype(np.float64)
+    level = float(x.var())
+    rows = []
+    for mode in ("running", "level", "shape", "both"):
+        stream = task.stream(0, template, windowing=STREAM_WINDOWING)
+        encoder = stream._encoder
+        weight, bias, stride = encoder.conv0
+        n, s1, s2 = conv_sums(x, weight, bias, stride)
+        whole_mean, whole_var = s1 / n, s2 / n - (s1 / n) ** 2
+        running_conv, running_audio = encoder._conv_stats, encoder._running_stats
+
+        def conv_stats(
+            stop: int,
+            mode: str = mode,
+            conv: Any = running_conv,
+            sound: Any = running_audio,
+            whole_mean: np.ndarray = whole_mean,
+            whole_var: np.ndarray = whole_var,
+        ) -> Any:
+            mean, var = conv(stop)
+            heard = max(sound(stop)[1], 1e-12)
+            if mode == "level":  # the stream's shape (var / its level) at the whole clip's level
+                return mean, var / heard * level
+            if mode == "shape":
+                return mean, whole_var / level * heard
+            return (whole_mean, whole_var) if mode == "both" else (mean, var)
+
+        encoder._conv_stats = conv_stats
+        if mode in ("level", "both"):  # the GroupNorm epsilon's share follows the level too
+            encoder._running_stats = lambda stop: (0.0, level)
+        frames = []
+        for start in range(0, len(audio), CHUNK * 25):
+            frames += stream.feed(audio[start : start + CHUNK * 25])
+        got = np.stack(frames + stream.close())
+        k = min(len(got), len(goal))
+        err = np.abs(got[:k] - goal[:k]).reshape(k, -1).max(axis=1) / scale
+        per_second = [float(err[round(i * fps) : round((i + 1) * fps)].max()) for i in range(6)]
+        rows.append(
+            f"| {mode} | {err.max():.1%} | "
+            + " | ".join(f"{e:.1%}" for e in per_second)
+            + f" | {err[round(5 * fps) :].max():.1%} | {float(np.abs(got[:k] - goal[:k]).mean()) / scale:.2%} |"
+        )
+    return [
+        "| first-layer statistics | max, every frame | "
+        + " | ".join(f"max {i}-{i + 1} s" for i in range(6))
+        + " | max after 5 s | mean |",
+        "|---|---|" + "---|" * 6 + "---|---|",
+        *rows,
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=TINY)
@@ -284,6 +346,9 @@ def main() -> int:
         default=None,
         metavar="S",
         help="stream the clip's first S seconds (looped) and calibrate with the rest of it (held out)",
+    )
+    parser.add_argument(
+        "--diagnose", action="store_true", help="only the warm-up diagnosis (statistics partly the whole clip's)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "scratch" / "audio2face_streaming.md")
     args = parser.parse_args()
@@ -322,6 +387,26 @@ def main() -> int:
             fps = whole.fps
         assert reference is not None
         scale = float(np.abs(reference).max())
+        if args.diagnose:
+            with Audio2Face(pkg) as task:
+                goal = nominal if args.dataset == "vocaset" else reference
+                table = diagnose(task, audio, template, goal[: len(reference)], scale)
+            text = "\n".join(
+                [
+                    f"##### Warm-up diagnosis: {args.checkpoint.name}, {args.clip.name} looped to {args.seconds:g} s",
+                    "",
+                    f"`scripts/measure_audio2face_streaming.py --diagnose` on {datetime.date.today()}: the default "
+                    "stream against the goal's reference, its first-layer GroupNorm statistics partly replaced by "
+                    "the whole clip's (see `diagnose`); errors in % of the largest offset.",
+                    "",
+                    *table,
+                ]
+            )
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.with_suffix(".tmp").write_text(text + "\n", encoding="utf-8")
+            os.replace(args.out.with_suffix(".tmp"), args.out)
+            print(text)
+            return 0
         with Audio2Face(pkg) as task:
             offline = task.predict(audio, 0, template).vertices
             assert offline is not None

@@ -27,7 +27,12 @@ soon as its right context has arrived; wav2vec2's first-conv GroupNorm uses the 
 per-channel statistics of that layer's output over all audio so far (the package's
 ``audio_encoder_stream`` graph takes them as inputs), which converge to the whole utterance's,
 instead of the window's own (``Windowing.stream_normalization``), and hook positions use the
-nominal 50/30 ratio, because the future (the utterance's length) is unknown.
+nominal 50/30 ratio, because the future (the utterance's length) is unknown.  Calibration speech
+(``stream(calibration=...)``) seeds those running statistics with a pseudo-count that fades as
+audio arrives: the utterance's loudness, which dominates the first seconds' error, is otherwise
+unknown to a stream.  With ``Windowing.cache_cnn`` the CNN features of audio already encoded
+are kept and the conv stack runs on each window's new audio only (``audio_cnn_stream`` /
+``audio_context_stream``).
 ``predict(..., causal=True)`` runs that exact computation offline.
 """
 
@@ -113,6 +118,8 @@ class Windowing:
 #: encoder call), the first-conv GroupNorm with the running statistics of the stream; the first
 #: window outputs 0.3 s, so the first frame needs about 0.6 s of audio and no frame waits more
 #: than 0.8 s (core + look-ahead, rounded to whole frames, + the CNN's 25 ms receptive field).
+#: The conv stack runs on each window's new audio only (``cache_cnn``); calibration speech, when
+#: given, weighs as 2 s of heard audio (``prior_seconds``).
 STREAM_WINDOWING = Windowing(
     whole_seconds=0.0,
     core_seconds=0.5,
