@@ -520,9 +520,9 @@ def write(
     vocaset = args.dataset == "vocaset"
     goal_ref = "the whole clip with the stream's alignment" if vocaset else "the whole clip"
     split = args.calibration_split
-    part = f"its first {split:g} s" if split is not None else "it"
+    part = f": its first {split:g} s" if split is not None else ""
     lines = [
-        f"##### {args.checkpoint.name}, {args.clip.name}: {part} looped to {args.seconds:g} s",
+        f"##### {args.checkpoint.name}, {args.clip.name}{part} looped to {args.seconds:g} s",
         "",
         f"`scripts/measure_audio2face_streaming.py` on {datetime.date.today()} "
         f"({platform.machine()}, {os.cpu_count()} CPUs), {fps:g} fps; largest vertex offset of the "
