@@ -13,7 +13,11 @@ goes to ``scratch/audio2face_streaming.md`` (``--out`` to change); docs/audio2fa
 ``--quick`` measures the look-ahead and normalisation rows only; ``--full-size`` measures past
 context and look-ahead on the full-size architecture (random weights in the released layout, as in
 benchmarks/bench_audio2face.py); ``--compute`` times the full-size streaming encoder call against
-past context and look-ahead.
+past context and look-ahead (recomputed whole vs the cached CNN, 1 and 2 threads);
+``--calibration-split S`` streams the clip's first S seconds looped and calibrates with the rest
+of it (held out), for several calibration weights; ``--diagnose`` runs the default stream with
+its first-layer statistics partly replaced by the whole clip's (level / spectral shape / both);
+``--clip`` picks another speech file.
 
 What it measures, on 60 s of looped speech (``faceformer_test.wav``):
 
