@@ -56,6 +56,10 @@ from facelib.tasks.base import BackendSource, ModelSource, Task
 
 AudioSource = str | os.PathLike[str] | np.ndarray
 _HOP = 320  # wav2vec2 CNN stride (samples)
+#: With ``Windowing.cache_cnn``, windows ending in the stream's first 5 s are still encoded whole:
+#: the running statistics move fast while little audio is heard, and kept features normalised
+#: with them would be off (docs/audio2face.md); these calls are no longer than a full window's.
+_ENCODE_WHOLE_UNTIL = 5 * TARGET_RATE
 _FIELD = 400  # wav2vec2 CNN receptive field (samples)
 
 
@@ -306,9 +310,7 @@ class _Encoder:
         else:
             stop = c0 + (s1 - s0 - _FIELD) // _HOP + 1  # CNN frames c0 .. stop - 1
             kept_end = self.cnn_start + len(self.cnn_cache)
-            if c0 == 0 or not self.cnn_start <= c0 <= kept_end:
-                # windows reaching back to the stream's start are encoded whole: their statistics
-                # still move fast, and these windows are no longer than a full one
+            if self.buf_start + s1 < _ENCODE_WHOLE_UNTIL or not self.cnn_start <= c0 <= kept_end:
                 self.cnn_cache, kept_end = np.zeros((0, 0), np.float32), c0
             parts = [self.cnn_cache[c0 - self.cnn_start : stop - self.cnn_start]] if kept_end > c0 else []
             if stop > kept_end:
