@@ -65,13 +65,17 @@ def _describe(lm: float, bs: float, mat: float, trans: float) -> str:
     return f"landmarks {lm:.1e} blendshapes {bs:.1e} matrix {mat:.1e} translation {trans:.1e}"
 
 
-@pytest.fixture(scope="module")
-def image_landmarker(mediapipe_package: Path) -> FaceLandmarker:
+def _image_landmarker(package: Path, backend: str = "auto") -> FaceLandmarker:
     # second_look=False: exactly Google's image-mode pipeline (facelib's second look only adds faces
     # the package misses; tests/test_first_hour_api.py covers it).
-    with FaceLandmarker(
-        mediapipe_package, num_faces=4, output_blendshapes=True, output_transform=True, second_look=False
-    ) as lm:
+    return FaceLandmarker(
+        package, num_faces=4, output_blendshapes=True, output_transform=True, second_look=False, backend=backend
+    )
+
+
+@pytest.fixture(scope="module")
+def image_landmarker(mediapipe_package: Path) -> FaceLandmarker:
+    with _image_landmarker(mediapipe_package) as lm:
         yield lm
 
 
@@ -79,6 +83,14 @@ def image_landmarker(mediapipe_package: Path) -> FaceLandmarker:
 def test_matches_mediapipe_package(
     source: str, image_landmarker: FaceLandmarker, mediapipe_package: Path, media_dir: Path
 ) -> None:
+    _check_source(source, image_landmarker, mediapipe_package, media_dir, "auto", BOUNDS)
+
+
+def _check_source(
+    source: str, image_landmarker: FaceLandmarker, package: Path, media_dir: Path, backend: str, image_bounds: tuple
+) -> None:
+    """IMAGE mode within ``image_bounds`` on every face; VIDEO mode on the 4-frame sequences within
+    BOUNDS on the detector frame and max(BOUNDS, SELF_NOISE_FACTOR x the package's spread) after."""
     ref = np.load(REFS / f"{Path(source).name.replace('.', '_')}.npz")
     assert str(ref["mediapipe_version"]) == "1.2.2"
     cases = [c for c in mediapipe_cases.cases(media_dir) if c.source == source]
@@ -97,12 +109,13 @@ def test_matches_mediapipe_package(
             assert face.blendshapes is not None and face.transform is not None
             refs = (expected[i], ref[f"{v}/image_blendshapes"][i], ref[f"{v}/image_matrix"][i])
             lm, bs, mat, trans = _errors(face.landmarks, size, face.blendshapes, face.transform, refs)
-            print(f"{case.key} image face {i}: {_describe(lm, bs, mat, trans)}")
-            if any(e > b for e, b in zip((lm, bs, mat, trans), BOUNDS)):
+            cm = float(np.abs(face.transform[:3, 3].astype(np.float64) - refs[2][:3, 3]).max())
+            print(f"{case.key} image face {i} ({backend}): {_describe(lm, bs, mat, trans)} ({cm:.1e} cm)")
+            if any(e > b for e, b in zip((lm, bs, mat, trans), image_bounds)):
                 failures.append(f"{case.key} image face {i}: {lm:.1e} {bs:.1e} {mat:.1e} {trans:.1e}")
         # VIDEO mode: detector on frame 0, then tracked from landmarks, One-Euro smoothing
         frames = [mediapipe_cases.video_frame(rgb, t) for t in range(mediapipe_cases.VIDEO_FRAMES)]
-        with _video_landmarker(mediapipe_package) as video:
+        with _video_landmarker(package, backend) as video:
             errors = _video_errors(video, frames, mediapipe_cases.video_timestamps(), ref, f"{v}/", case.key)
         # the package's spread so far: a difference, once there, is carried on by the tracking
         noise = np.maximum.accumulate(ref[f"{v}/video_self_noise"], axis=0)
@@ -115,9 +128,15 @@ def test_matches_mediapipe_package(
     assert not failures, "\n".join(failures)
 
 
-def _video_landmarker(package: Path) -> FaceLandmarker:
+def _video_landmarker(package: Path, backend: str = "auto") -> FaceLandmarker:
     return FaceLandmarker(
-        package, mode="video", num_faces=1, smoothing=True, output_blendshapes=True, output_transform=True
+        package,
+        mode="video",
+        num_faces=1,
+        smoothing=True,
+        output_blendshapes=True,
+        output_transform=True,
+        backend=backend,
     )
 
 
@@ -239,3 +258,55 @@ def test_video_pipeline_is_mediapipes_on_its_own_models(clip: tuple, mediapipe_p
     worst = np.max(np.array(errors), axis=0)
     print(f"{mediapipe_cases.CLIP} (TFLite) worst over {n} frames: {_describe(*worst)}")
     assert all(e <= b for e, b in zip(worst, SAME_MODELS)), _describe(*worst)
+
+
+# -- LiteRT (facelib[litert]): the .task's own TFLite models on Google's runtime -----------------
+
+#: IMAGE mode on LiteRT, every face (landmarks x/y max, blendshapes mean abs, matrix block, relative
+#: translation): the .task's own models on Google's runtime, measured worst 3.6e-5, 6.3e-5, 6.2e-5,
+#: 4.4e-5 (ONNX Runtime: 6.9e-5, 1.7e-4, 1.5e-4, 3.9e-5).  On 42 of the 64 faces LiteRT gives the
+#: package's landmarks to 1e-6; where it does not, the rest of the pipeline differs in the last bits
+#: (the same figures with tensorflow's TFLite interpreter, and on 1, 2 or 4 LiteRT threads).
+LITERT_IMAGE = (5e-5, 1e-4, 1e-4, 1e-4)
+
+
+@pytest.fixture(scope="module")
+def litert() -> str:
+    """The LiteRT backend's name; skipped where the plugin is not installed (required on CI)."""
+    import os
+
+    from facelib.backends import list_backends
+
+    info = next((b for b in list_backends() if b.name == "litert"), None)
+    if info is None or not info.available:
+        why = info.reason if info is not None else "facelib-litert is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(f"LiteRT backend needed on CI: {why}")
+        pytest.skip(f"LiteRT backend: {why} (pip install 'facelib[litert]')")
+    return "litert"
+
+
+@pytest.fixture(scope="module")
+def litert_image_landmarker(mediapipe_package: Path, litert: str) -> FaceLandmarker:
+    with _image_landmarker(mediapipe_package, litert) as lm:
+        yield lm
+
+
+@pytest.mark.parametrize("source", _sources())
+def test_litert_matches_mediapipe_package(
+    source: str, litert_image_landmarker: FaceLandmarker, mediapipe_package: Path, media_dir: Path, litert: str
+) -> None:
+    """On LiteRT: IMAGE mode within LITERT_IMAGE (an order below the issue's bounds) on every face;
+    VIDEO mode held as on ONNX Runtime (the tracked frames of the profile faces still part: the
+    remaining difference is not the runtime's, see LITERT_IMAGE)."""
+    _check_source(source, litert_image_landmarker, mediapipe_package, media_dir, litert, LITERT_IMAGE)
+
+
+def test_litert_clip_matches_mediapipe_package(clip: tuple, mediapipe_package: Path, litert: str) -> None:
+    """The real clip on LiteRT, VIDEO mode: the issue's bounds on every frame."""
+    frames, timestamps, ref = clip
+    with _video_landmarker(mediapipe_package, litert) as video:
+        errors = _video_errors(video, frames, timestamps, ref, "", f"{mediapipe_cases.CLIP} (LiteRT)")
+    worst = np.max(np.array(errors), axis=0)
+    print(f"{mediapipe_cases.CLIP} (LiteRT) worst over {len(frames)} frames: {_describe(*worst)}")
+    assert all(e <= b for e, b in zip(worst, BOUNDS)), _describe(*worst)

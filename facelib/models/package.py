@@ -173,6 +173,28 @@ class ModelPackage:
                 continue
             problems += [f"{where}: {p}" for p in specs_mismatch(item.inputs, inputs, "input")]
             problems += [f"{where}: {p}" for p in specs_mismatch(item.outputs, outputs, "output")]
+        return problems + self._tflite_problems(check_hashes)
+
+    def _tflite_problems(self, check_hashes: bool) -> list[str]:
+        """Problems of the TFLite sources the card records (:mod:`facelib.models.tflite`)."""
+        from facelib.models.tflite import sources
+
+        problems: list[str] = []
+        try:
+            recorded = sources(self.card.metadata)
+        except ModelCardError as exc:
+            return [str(exc)]
+        for role, source in recorded.items():
+            path = (self.root / source.path).resolve()
+            where = f"TFLite source of {role} ({source.path})"
+            if role not in self.card.files:
+                problems.append(f"{where}: the card has no file with role {role!r}")
+            elif not path.is_relative_to(self.root.resolve()):
+                problems.append(f"{where}: points outside the package")
+            elif not path.is_file():
+                problems.append(f"{where}: file is missing")
+            elif check_hashes and sha256_file(path) != source.sha256:
+                problems.append(f"{where}: sha256 differs from the card; the file is corrupt or replaced")
         return problems
 
     def check(self, check_hashes: bool = True) -> ModelPackage:
