@@ -65,7 +65,7 @@ def _describe(lm: float, bs: float, mat: float, trans: float) -> str:
     return f"landmarks {lm:.1e} blendshapes {bs:.1e} matrix {mat:.1e} translation {trans:.1e}"
 
 
-def _image_landmarker(package: Path, backend: str = "auto") -> FaceLandmarker:
+def _image_landmarker(package: Path, backend: str = "onnxruntime") -> FaceLandmarker:
     # second_look=False: exactly Google's image-mode pipeline (facelib's second look only adds faces
     # the package misses; tests/test_first_hour_api.py covers it).
     return FaceLandmarker(
@@ -83,7 +83,7 @@ def image_landmarker(mediapipe_package: Path) -> FaceLandmarker:
 def test_matches_mediapipe_package(
     source: str, image_landmarker: FaceLandmarker, mediapipe_package: Path, media_dir: Path
 ) -> None:
-    _check_source(source, image_landmarker, mediapipe_package, media_dir, "auto", BOUNDS)
+    _check_source(source, image_landmarker, mediapipe_package, media_dir, "onnxruntime", BOUNDS)
 
 
 def _check_source(
@@ -128,7 +128,7 @@ def _check_source(
     assert not failures, "\n".join(failures)
 
 
-def _video_landmarker(package: Path, backend: str = "auto") -> FaceLandmarker:
+def _video_landmarker(package: Path, backend: str = "onnxruntime") -> FaceLandmarker:
     return FaceLandmarker(
         package,
         mode="video",
