@@ -208,12 +208,14 @@ class ModelPackage:
         """Open the file with ``role`` on ``backend``, compiling (and caching) when needed.
 
         The session's inputs/outputs are checked against the card.  A backend chosen by
-        ``"auto"`` whose compile or load fails gives way to the next available one, with a
+        ``"auto"`` that does not run this package (:meth:`~facelib.backends.Backend.runs`) is
+        replaced by the best one that does; one whose compile or load fails gives way to the next available one, with a
         one-line warning (:func:`facelib.backends.registry.open_with_fallback`); a backend
         named explicitly raises :class:`~facelib.errors.BackendError` naming it.
         """
-        from facelib.backends.registry import open_with_fallback
+        from facelib.backends.registry import active_backend, auto_for, open_with_fallback
 
+        backend = auto_for(active_backend(backend), self.card)  # "auto": the best backend for this package
         return open_with_fallback(backend, lambda b: self._open_session(role, b, compile_options))
 
     def _open_session(self, role: str, backend: Backend, compile_options: dict[str, Any] | None) -> Session:
