@@ -121,14 +121,10 @@ def _fits(onnx: TensorSpec, tflite: TensorSpec) -> bool:
     """Same rank and element type; every dimension fixed on both sides equal."""
     if len(onnx.shape) != len(tflite.shape) or onnx.dtype != tflite.dtype:
         return False
-    return all(
-        not isinstance(a, int) or not isinstance(b, int) or a == b for a, b in zip(onnx.shape, tflite.shape)
-    )
+    return all(not isinstance(a, int) or not isinstance(b, int) or a == b for a, b in zip(onnx.shape, tflite.shape))
 
 
-def match_by_name(
-    onnx: Sequence[TensorSpec], tflite: Sequence[TensorSpec], kind: str, what: str
-) -> dict[str, str]:
+def match_by_name(onnx: Sequence[TensorSpec], tflite: Sequence[TensorSpec], kind: str, what: str) -> dict[str, str]:
     """ONNX tensor name -> the TFLite tensor of the same name (tf2onnx keeps the TFLite graph's
     input and output names), checked to have the same rank, element type and fixed dimensions.
 

@@ -204,7 +204,7 @@ class LiteRTSession(SpecSession):
         self._index = {name: index[tflite] for name, tflite in names.items()}
         self._dtypes = {s.name: np.dtype(s.dtype) for s in inputs}
         self._per_row = any(s.shape and not isinstance(s.shape[0], int) for s in inputs)
-        self._row_shapes = {s.name: tuple(d or 0 for d in s.shape[1:]) for s in outputs}
+        self._row_shapes = {s.name: tuple(d if isinstance(d, int) else 0 for d in s.shape[1:]) for s in outputs}
         self._lock = threading.Lock()
         self._closed = False
 

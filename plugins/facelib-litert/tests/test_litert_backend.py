@@ -104,9 +104,11 @@ def test_batches_run_row_by_row(mediapipe_copy: Path) -> None:
                 np.testing.assert_array_equal(batch[key][i : i + 1], row[key])
         empty = session.run({name: feeds[name][:0]})
         assert [v.shape for v in empty.values()] == [(0, 1, 1, 1434), (0, 1, 1, 1), (0, 1)]
-    with package.session("detector", get_backend("litert")) as detector:  # a fixed batch of 1
-        with pytest.raises(InputError, match="expects"):
-            detector.run({"input": np.zeros((2, 128, 128, 3), np.float32)})
+    with (
+        package.session("detector", get_backend("litert")) as detector,  # a fixed batch of 1
+        pytest.raises(InputError, match="expects"),
+    ):
+        detector.run({"input": np.zeros((2, 128, 128, 3), np.float32)})
 
 
 def test_wrong_inputs_are_input_errors(mediapipe_copy: Path) -> None:
@@ -186,7 +188,7 @@ def test_models_without_a_tflite_source_are_refused(fsanet_copy: Path, mediapipe
     backend = get_backend("litert")
     fsanet = ModelPackage.load(fsanet_copy)
     role = next(iter(fsanet.card.files))
-    with pytest.raises(TFLiteSourceError, match="only models converted from TFLite.*onnxruntime"):
+    with pytest.raises(TFLiteSourceError, match=r"only models converted from TFLite.*onnxruntime"):
         fsanet.session(role, backend)
     with pytest.raises(TFLiteSourceError, match="not in a package"):  # a bare ONNX file, compiled
         bare = tmp_path / "bare.onnx"
@@ -243,8 +245,9 @@ def test_bare_tflite_files_load_with_their_own_interface(mediapipe_copy: Path) -
 
 def test_blendshape_capture_runs_on_litert(mediapipe_copy: Path, media_dir: Path) -> None:
     """The task end to end on LiteRT (every session a LiteRT one), near ONNX Runtime's results."""
-    from facelib.tasks.blendshapes import BlendshapeCapture
     from facelib_litert import LiteRTSession
+
+    from facelib.tasks.blendshapes import BlendshapeCapture
 
     image = media_dir / "images" / "obama.jpg"
     results = {}
