@@ -53,7 +53,8 @@ def test_backend_describes_itself() -> None:
     assert cls.version() == version("ai-edge-litert")
     info = next(b for b in list_backends() if b.name == "litert")
     assert info.available and info.formats == (".tflite",)
-    assert info.priority < 0 and get_backend("auto").name == "onnxruntime"  # auto keeps ONNX Runtime
+    assert 0 < info.priority < 100  # above ONNX Runtime, below the accelerators
+    assert get_backend("auto").name == "onnxruntime"  # no package known: LiteRT runs none for sure
     backend = get_backend("litert", num_threads=2)
     assert backend.needs_compile and backend.cache_key() == get_backend("litert").cache_key()  # same artefact
 
@@ -218,11 +219,32 @@ def test_models_without_a_tflite_source_are_refused(fsanet_copy: Path, mediapipe
     assert any("TFLite source of detector" in p for p in ModelPackage.load(changed).validate())
 
 
-def test_auto_keeps_onnxruntime_for_every_package(fsanet_copy: Path, mediapipe_copy: Path) -> None:
-    for package, role in ((fsanet_copy, None), (mediapipe_copy, "landmarks")):
-        pkg = ModelPackage.load(package)
-        with pkg.session(role or next(iter(pkg.card.files)), get_backend("auto")) as session:
-            assert type(session).__module__.startswith("facelib.backends")
+def test_auto_picks_litert_only_for_packages_it_runs(fsanet_copy: Path, mediapipe_copy: Path, tmp_path: Path) -> None:
+    from facelib_litert import LiteRTSession
+
+    from facelib.tasks.blendshapes import BlendshapeCapture
+    from facelib.tasks.head_pose import HeadPose
+
+    mediapipe, fsanet = ModelPackage.load(mediapipe_copy), ModelPackage.load(fsanet_copy)
+    assert backend_class("auto", mediapipe.card).name == "litert"
+    assert backend_class("auto", fsanet.card).name == "onnxruntime"
+    with mediapipe.session("landmarks", get_backend("auto")) as session:  # an "auto" backend, re-chosen
+        assert isinstance(session, LiteRTSession)
+    with fsanet.session(next(iter(fsanet.card.files)), get_backend("auto")) as session:
+        assert type(session).__module__ == "facelib.backends.onnxruntime"
+    with BlendshapeCapture(mediapipe_copy) as cap:
+        assert cap._engine.landmarker.backend.name == "litert"  # type: ignore[attr-defined]
+    with BlendshapeCapture(mediapipe_copy, backend_options={"intra_op_num_threads": 1}) as cap:
+        assert cap._engine.landmarker.backend.name == "onnxruntime"  # options written for ONNX Runtime
+    with HeadPose(fsanet_copy) as pose:
+        assert pose.backend.name == "onnxruntime"
+    # a variant whose ONNX files changed (quantized): its card's hashes no longer match the sources
+    variant = tmp_path / "variant"
+    shutil.copytree(mediapipe_copy, variant, ignore=shutil.ignore_patterns(".facelib-cache"))
+    card = json.loads((variant / "facelib.json").read_text())
+    card["files"]["landmarks"]["sha256"] = "0" * 64
+    (variant / "facelib.json").write_text(json.dumps(card))
+    assert backend_class("auto", ModelPackage.load(variant).card).name == "onnxruntime"
 
 
 def test_missing_runtime_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, mediapipe_copy: Path) -> None:
