@@ -23,6 +23,12 @@ up to that frame, whichever is larger.  The detector frame and every frame of th
 held to the issue's bounds.  That facelib's tracked-frame pipeline is Google's to float32
 rounding is checked with the package's own TFLite models in place of the ONNX ones
 (:func:`test_video_pipeline_is_mediapipes_on_its_own_models`).
+
+The same cases run on the LiteRT backend (``facelib[litert]``: those TFLite models on Google's
+runtime, ``test_litert_*``; skipped without the plugin, required on CI): IMAGE mode an order
+below the issue's bounds (``LITERT_IMAGE``), the clip within them, the tracked frames of the
+image sequences held as on ONNX Runtime (their remaining difference is not the runtime's:
+docs/plugins/litert.md).
 """
 
 from __future__ import annotations
