@@ -25,6 +25,7 @@ from facelib.backends import Availability, Backend, CompileRequest, Session, Spe
 from facelib.errors import (
     BackendError,
     BackendUnavailableError,
+    ConversionError,
     InferenceError,
     InputError,
     ModelCardError,
@@ -177,7 +178,10 @@ class LiteRTSession(SpecSession):
     def __init__(self, path: Path, num_threads: int | None = None) -> None:
         Interpreter = _interpreter_class()
         data = path.read_bytes()
-        own_inputs, own_outputs = read_interface(data, path.name)
+        try:
+            own_inputs, own_outputs = read_interface(data, path.name)
+        except ConversionError as exc:
+            raise ModelFileError(str(exc)) from exc
         companion = path.with_name(path.name + IO_SUFFIX)
         if companion.is_file():
             try:

@@ -258,7 +258,14 @@ def test_missing_runtime_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, media
         LiteRTSession(mediapipe_copy / "face_detector.tflite")
 
 
-def test_bare_tflite_files_load_with_their_own_interface(mediapipe_copy: Path) -> None:
+def test_bare_tflite_files_load_with_their_own_interface(mediapipe_copy: Path, tmp_path: Path) -> None:
+    from facelib.errors import ModelFileError
+
+    (tmp_path / "junk.tflite").write_bytes(b"not a model at all")
+    with pytest.raises(ModelFileError, match="not a TFLite model"):
+        get_backend("litert").load(tmp_path / "junk.tflite")
+    with pytest.raises(ModelFileError, match="not found"):
+        get_backend("litert").load(tmp_path / "missing.tflite")
     with get_backend("litert").load(mediapipe_copy / "face_landmarks_detector.tflite") as session:
         assert [(s.name, s.shape) for s in session.inputs] == [("input_12", (None, 256, 256, 3))]
         out = session.run(_feeds(session, batch=2))
