@@ -71,7 +71,7 @@ class LiteRTBackend(Backend):
     name: ClassVar[str] = "litert"
     formats: ClassVar[tuple[str, ...]] = (".tflite",)
     #: Above ONNX Runtime (0), below the accelerators (100+): ``"auto"`` picks LiteRT for the
-    #: packages it runs (:meth:`runs`), which it ran 1.4x faster per frame than ONNX Runtime
+    #: packages it runs (:meth:`runs`), which it ran 1.1-1.4x faster per frame than ONNX Runtime
     #: (BlendshapeCapture, 1 and 2 cores, docs/plugins/litert.md), and ONNX Runtime for the rest.
     priority: ClassVar[int] = 10
 
