@@ -208,16 +208,17 @@ class _TfliteSession:
 
     A test stand-in for a facelib session (``inputs``/``outputs`` are the ONNX session's;
     ``run`` feeds one image at a time to tensorflow's TFLite interpreter).  The interpreter's
-    outputs are matched to the ONNX output names by size and then by closeness to the ONNX
-    session's outputs on the same input (the two runtimes differ in the last bits only).
+    outputs are the ONNX outputs named for them in the package card's TFLite record
+    (``metadata["tflite"][role]["outputs"]``, :mod:`facelib.models.tflite`).
     """
 
-    def __init__(self, model: bytes, onnx: Any) -> None:
+    def __init__(self, model: bytes, onnx: Any, outputs: dict[str, str]) -> None:
         import tensorflow as tf
 
         self._interpreter = tf.lite.Interpreter(model_content=model)
         self._interpreter.allocate_tensors()
         self._onnx = onnx
+        self._outputs = outputs
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._onnx, name)
@@ -230,14 +231,9 @@ class _TfliteSession:
         it = self._interpreter
         it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(batch, np.float32))
         it.invoke()
-        produced = [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
-        expected = self._onnx.run(feeds, output_names)
-        out = {}
-        for key, value in expected.items():
-            same = [p for p in produced if p.size == value.size]
-            best = min(same, key=lambda p: float(np.abs(p.reshape(-1) - value.reshape(-1)).max()))
-            out[key] = best.reshape(value.shape)
-        return out
+        produced = {d["name"]: it.get_tensor(d["index"]).copy() for d in it.get_output_details()}
+        names = output_names or [o.name for o in self._onnx.outputs]
+        return {key: produced[self._outputs[key]] for key in names}
 
 
 #: Issue-bound-free check of the VIDEO pipeline itself (see the test below): landmarks x/y max,
@@ -271,7 +267,10 @@ def test_video_pipeline_is_mediapipes_on_its_own_models(clip: tuple, mediapipe_p
             "blendshapes": bundle.read("face_blendshapes.tflite"),
         }
     with _video_landmarker(mediapipe_package) as video:
-        swapped = {role: _TfliteSession(model, video._session(role)) for role, model in models.items()}
+        record = video.package.card.metadata["tflite"]
+        swapped = {
+            role: _TfliteSession(model, video._session(role), record[role]["outputs"]) for role, model in models.items()
+        }
         video._session = swapped.__getitem__  # type: ignore[method-assign]
         n = SAME_MODELS_FRAMES
         errors = _video_errors(video, frames[:n], timestamps[:n], ref, "", f"{mediapipe_cases.CLIP} (TFLite)")
