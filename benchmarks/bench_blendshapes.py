@@ -89,10 +89,12 @@ class Google:
 class Ours:
     """facelib's landmarker (created once, untimed); :meth:`prepare` resets its tracking state."""
 
-    def __init__(self, package: Path, backend_options: dict | None, pipelined: bool, frames: list) -> None:
+    def __init__(
+        self, package: Path, backend_options: dict | None, pipelined: bool, frames: list, backend: str = "onnxruntime"
+    ) -> None:
         self.landmarker = FaceLandmarker(
             package,
-            backend="onnxruntime",
+            backend=backend,
             backend_options=backend_options,
             mode="video",
             num_faces=1,
@@ -128,6 +130,13 @@ class Ours:
         return out
 
 
+def litert_available() -> bool:
+    """Whether the LiteRT backend plugin (``facelib[litert]``) is installed and can run."""
+    from facelib.backends import list_backends
+
+    return any(b.name == "litert" and b.available for b in list_backends())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
@@ -159,6 +168,13 @@ def main() -> None:
         }
         if n > 1:
             contenders["facelib, 1 ORT thread, pipelined"] = Ours(package, ort_options(1), True, frames)
+        if litert_available():  # facelib[litert]: the .task's own TFLite models on Google's runtime
+            contenders["facelib on LiteRT, defaults, frame by frame"] = Ours(package, None, False, frames, "litert")
+            contenders["facelib on LiteRT, defaults, pipelined"] = Ours(package, None, True, frames, "litert")
+            for threads in sorted({1, n}):
+                contenders[f"facelib on LiteRT, {threads} thread(s), frame by frame"] = Ours(
+                    package, {"num_threads": threads}, False, frames, "litert"
+                )
         stats = alternate(
             {k: c.run for k, c in contenders.items()},
             args.rounds,
@@ -182,7 +198,8 @@ def main() -> None:
     body = f"""
 Clip `{CLIP}` ({len(frames)} frames, 256x256), VIDEO mode, num_faces = 1, blendshapes + matrix,
 landmark smoothing on (as Google's package does for one face); frames decoded beforehand.  facelib
-runs the converted ONNX models on ONNX Runtime (CPU).  "defaults" = what FaceLandmarker /
+runs the converted ONNX models on ONNX Runtime (CPU); the LiteRT rows (when facelib[litert] is
+installed) run the package's TFLite sources on Google's LiteRT (XNNPACK).  "defaults" = what FaceLandmarker /
 BlendshapeCapture use when given no backend options (their workload preset).  Each side's best
 configuration is stated before measuring, not picked afterwards: Google's package has one (its
 defaults); facelib's is its defaults, the headline row.  The other facelib rows show what the

@@ -10,7 +10,7 @@
 #  3. from the wheels, in a fresh venv: `pip install --find-links WHEELHOUSE "facelib[cpu]"`, the
 #     README's main job with no network, no mirror, no ../shared models and no TensorFlow; then
 #     "facelib[cpu,EXTRA]" for each device extra: `facelib backends` lists the plugin with its
-#     reason for being unavailable; then the example plugin, which is available
+#     reason for being unavailable; then the example plugin and "facelib[cpu,litert]", which are available
 #  4. the same from the sdists (one venv, every extra, built locally with --no-binary)
 # Usage: bash scripts/check_dist.sh        PYTHON=python with `build` and `twine` (default: python3)
 #   FACELIB_SHARED: the shared folder holding the test photo (default ../shared)
@@ -22,7 +22,7 @@ SHARED=${FACELIB_SHARED:-$ROOT/../shared}
 IMAGE=$SHARED/assets/media/images/two_people.jpg
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
 PROJECTS=(. models plugins/facelib-tensorrt plugins/facelib-ascend plugins/facelib-sophon plugins/facelib-cambricon
-    examples/plugins/facelib-onnx-reference)
+    plugins/facelib-litert examples/plugins/facelib-onnx-reference)
 # device extra -> the backend names its plugin registers
 declare -A PLUGIN_BACKENDS=([tensorrt]="tensorrt" [ascend]="ascend ascend-cann" [sophon]="sophon" [cambricon]="cambricon")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/facelib-dist.XXXXXX")
@@ -111,14 +111,18 @@ done
 "$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib-onnx-reference==$VERSION"
 (cd "$WORK" && "$venv/bin/facelib" backends --json) >"$WORK/backends.json"
 "$PYTHON" scripts/check_dist_files.py --backends "$WORK/backends.json" --available onnx-reference
+# LiteRT runs here for real (ai-edge-litert wheels: Linux x86_64/aarch64, macOS arm64)
+"$venv/bin/pip" install -q --find-links "$WORK/wheels" "facelib[cpu,litert]==$VERSION"
+(cd "$WORK" && "$venv/bin/facelib" backends --json) >"$WORK/backends.json"
+"$PYTHON" scripts/check_dist_files.py --backends "$WORK/backends.json" --available litert
 rm -rf "$venv"
 
 say "from the sdists: one fresh venv, every extra, each of our distributions built from its sdist"
 venv=$WORK/venv-sdist
 fresh_venv "$venv"
-ours=facelib,facelib-models,facelib-tensorrt,facelib-ascend,facelib-sophon,facelib-cambricon,facelib-onnx-reference
+ours=facelib,facelib-models,facelib-tensorrt,facelib-ascend,facelib-sophon,facelib-cambricon,facelib-litert,facelib-onnx-reference
 "$venv/bin/pip" install -q --no-binary "$ours" --find-links "$WORK/sdists" \
-    "facelib[cpu,tensorrt,ascend,sophon,cambricon]==$VERSION" "facelib-onnx-reference==$VERSION"
+    "facelib[cpu,tensorrt,ascend,sophon,cambricon,litert]==$VERSION" "facelib-onnx-reference==$VERSION"
 check_backends "$venv" tensorrt ascend sophon cambricon
 main_job "$venv"
 echo "distributions ok"

@@ -28,6 +28,7 @@ DISTRIBUTIONS = {
     "facelib-ascend": "facelib_ascend",
     "facelib-sophon": "facelib_sophon",
     "facelib-cambricon": "facelib_cambricon",
+    "facelib-litert": "facelib_litert",
     "facelib-onnx-reference": "facelib_onnx_reference",
 }
 BUNDLED = ("fsanet", "ultraface-rfb-320", "mediapipe-face-landmarker")
@@ -81,7 +82,10 @@ def check_files(wheels: Path, sdists: Path) -> None:
             for model in BUNDLED:
                 for where, listing in ((wheel.name, names), (sdist.name, members)):
                     prefix = "" if where.endswith(".whl") else f"{top}/"
-                    for file in ("facelib.json", "hub.json"):
+                    files = ["facelib.json", "hub.json"]
+                    if model == "mediapipe-face-landmarker":  # the TFLite sources the LiteRT backend runs
+                        files += ["face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite"]
+                    for file in files:
                         if f"{prefix}{package}/{model}/{file}" not in listing:
                             fail(f"{where}: the bundled model {model} has no {file}")
         print(f"{dist}: {wheel.name}, {sdist.name}: {len(requires)} requirements, all by name")

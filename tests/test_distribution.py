@@ -37,7 +37,7 @@ def _load_checker():
     return load_module(ROOT / "scripts" / "check_dist_files.py", "check_dist_files")
 
 
-def test_seven_distributions_one_version() -> None:
+def test_eight_distributions_one_version() -> None:
     names = [_project(p)["name"] for p in PROJECTS]
     assert sorted(names) == sorted(_load_checker().DISTRIBUTIONS)
     assert {_project(p)["version"] for p in PROJECTS} == {facelib.__version__}

@@ -163,3 +163,46 @@ def test_matrix_from_reference_landmarks(canonical: face_geometry.CanonicalFace,
     assert m is not None
     np.testing.assert_allclose(m, ref["obama_jpg_matrix"][0], atol=2e-4)
     assert face_geometry.transformation_matrix(np.full((478, 3), 0.5), 100, 100, canonical) is None
+
+
+def test_detection_scores_are_correctly_rounded_sigmoids() -> None:
+    """MediaPipe's ``1 / (1 + expf(-x))`` with a correctly rounded expf, in float32.
+
+    numpy's own float32 ``exp`` is off by an ulp on many inputs; the score weights the weighted
+    NMS, so an ulp there moved the merged keypoints (and, through the 1/32-pixel crop grid, the
+    landmarks) on 28 of 68 detections of the fidelity cases.
+    """
+    f32 = np.float32
+    logits = np.linspace(-6.0, 6.0, 4001, dtype=np.float32)
+    assert (np.exp(-logits) != np.exp(-logits.astype(np.float64)).astype(np.float32)).any()  # the trap
+    anchors = blazeface.ssd_anchors()
+    for start in range(0, logits.size, 896):
+        raw = np.full((896,), 100.0, np.float32)
+        part = logits[start : start + 896]
+        raw[: part.size] = part
+        reg = np.zeros((896, 16), np.float32)
+        reg[:, 2:4] = 1e-3  # tiny boxes far apart: no merging, one detection per anchor
+        reg[:, 0] = np.arange(896, dtype=np.float32) * 1e3
+        dets = blazeface.decode(reg, raw, anchors, blazeface.Letterbox(128, 128), min_score=0.0, iou_threshold=0.99)
+        expected = f32(1.0) / (f32(1.0) + np.array([math.exp(-float(x)) for x in raw], np.float64).astype(np.float32))
+        np.testing.assert_array_equal(np.sort(dets.scores.astype(np.float32)), np.sort(expected))
+
+
+def test_roi_rotation_is_a_correctly_rounded_atan2() -> None:
+    """``DetectionsToRectsCalculator::ComputeRotation``: atan2 of the float32 differences rounded
+    once to float32 (numpy's float32 arctan2 differs by an ulp on about a third of the inputs)."""
+    rng = np.random.default_rng(3)
+    points = rng.random((2000, 2, 2)).astype(np.float32)
+    mismatches = 0
+    for start, end in points:
+        f32 = np.float32
+        x0, y0, x1, y1 = (
+            f32(start[0]) * f32(640),
+            f32(start[1]) * f32(480),
+            f32(end[0]) * f32(640),
+            f32(end[1]) * f32(480),
+        )
+        want = f32(face_mesh.normalize_radians(float(f32(0.0) - f32(math.atan2(float(-(y1 - y0)), float(x1 - x0))))))
+        mismatches += np.arctan2(-(y1 - y0), x1 - x0) != f32(math.atan2(float(-(y1 - y0)), float(x1 - x0)))
+        assert face_mesh._rotation_f32(start, end, 640, 480) == float(want)
+    assert mismatches > 0  # the inputs do reach numpy's ulp differences

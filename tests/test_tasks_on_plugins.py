@@ -76,8 +76,11 @@ def test_the_extra_configurations_keep_running_the_tasks() -> None:
 
 
 def test_every_plugin_folder_is_listed() -> None:
+    """The four device plugins above, and LiteRT: it runs only packages with TFLite sources (the
+    suite's FSA-Net/UltraFace/FOMM/FaceFormer cases do not apply), on the real runtime, and its own
+    tests cover the session contract (plugins/facelib-litert/tests)."""
     assert sorted(p.name for p in PLUGINS.iterdir() if (p / "pyproject.toml").is_file()) == sorted(
-        ["facelib-tensorrt", "facelib-ascend", "facelib-sophon", "facelib-cambricon"]
+        ["facelib-tensorrt", "facelib-ascend", "facelib-sophon", "facelib-cambricon", "facelib-litert"]
     )
 
 

@@ -280,6 +280,17 @@ class Backend(abc.ABC):
         """Version of the runtime/SDK this backend drives, or None when it is not installed."""
         return None
 
+    @classmethod
+    def runs(cls, card: Any | None) -> bool:
+        """Whether ``backend="auto"`` may choose this backend for a package with ``card`` (a
+        :class:`~facelib.models.card.ModelCard`), or with no package known (``None``).
+
+        The default, every model, suits backends that read or compile any ONNX file.  A backend
+        that runs only some packages (LiteRT: those that keep their TFLite sources) returns
+        False for the others, and for ``None``, so "auto" passes it over instead of failing.
+        """
+        return True
+
     @property
     def needs_compile(self) -> bool:
         """True when ONNX must be compiled (:meth:`compile`) before :meth:`load`."""

@@ -155,10 +155,10 @@ class _Registry:
         self._ensure_loaded()
         return list(self._failures)
 
-    def backend_class(self, name: str) -> type[Backend]:
+    def backend_class(self, name: str, card: Any = None) -> type[Backend]:
         self._ensure_loaded()
         if name == "auto":
-            return self._auto()
+            return self._auto(card)
         entries = self._backends.get(name)
         if not entries:
             known = ", ".join(sorted(self._backends)) or "none"
@@ -175,6 +175,10 @@ class _Registry:
             )
         return entries[0].cls
 
+    def failed_under_auto(self, cls: type[Backend]) -> bool:
+        with self._lock:
+            return cls in self._auto_failed
+
     def mark_auto_failed(self, cls: type[Backend], reason: str) -> bool:
         """Remember that ``cls`` failed under "auto"; True the first time."""
         with self._lock:
@@ -182,11 +186,14 @@ class _Registry:
             self._auto_failed[cls] = reason
             return first
 
-    def _auto(self) -> type[Backend]:
+    def _auto(self, card: Any = None) -> type[Backend]:
         candidates = [
             entries[0].cls
             for entries in self._backends.values()
-            if len(entries) == 1 and entries[0].cls not in self._auto_failed and _availability(entries[0].cls)[0]
+            if len(entries) == 1
+            and entries[0].cls not in self._auto_failed
+            and _runs(entries[0].cls, card)
+            and _availability(entries[0].cls)[0]
         ]
         if not candidates:
             ort = self._backends.get("onnxruntime")
@@ -222,6 +229,14 @@ def _availability(cls: type[Backend]) -> tuple[bool, str]:
     return bool(result.ok), result.reason
 
 
+def _runs(cls: type[Backend], card: Any) -> bool:
+    """``cls.runs(card)``; a backend whose check raises is not chosen by "auto"."""
+    try:
+        return bool(cls.runs(card))
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _safe_version(cls: type[Backend]) -> str | None:
     try:
         return cls.version()
@@ -253,13 +268,15 @@ def failed_plugins() -> list[PluginFailure]:
     return _REGISTRY.failures()
 
 
-def backend_class(name: str = "auto") -> type[Backend]:
-    """The backend class registered as ``name``; ``"auto"`` picks the best available one."""
-    return _REGISTRY.backend_class(name)
+def backend_class(name: str = "auto", card: Any = None) -> type[Backend]:
+    """The backend class registered as ``name``; ``"auto"`` picks the best available one (for a
+    package with ``card`` when given: among the backends that run it, :meth:`Backend.runs`)."""
+    return _REGISTRY.backend_class(name, card)
 
 
-def get_backend(name: str | Backend = "auto", **options: Any) -> Backend:
-    """A backend instance by name (``"auto"``: best available, ONNX Runtime CPU last).
+def get_backend(name: str | Backend = "auto", *, card: Any = None, **options: Any) -> Backend:
+    """A backend instance by name (``"auto"``: best available, ONNX Runtime CPU last; with
+    ``card``, a :class:`~facelib.models.card.ModelCard`, the best that runs that package).
 
     An existing :class:`Backend` instance is returned unchanged (``options`` must be empty).
     Raises :class:`BackendNotFoundError`, :class:`DuplicateBackendError` or
@@ -269,20 +286,38 @@ def get_backend(name: str | Backend = "auto", **options: Any) -> Backend:
         if options:
             raise BackendError("pass options either to the backend instance or here, not both")
         return name
-    cls = backend_class(name)
+    cls = backend_class(name, card if name == "auto" else None)
     ok, reason = _availability(cls)
     if not ok:
         raise BackendUnavailableError(f"backend {cls.name!r} cannot run here: {reason}")
     backend = cls(**options)
     if name == "auto":
         backend._facelib_auto = True  # type: ignore[attr-defined]  # may give way (open_with_fallback)
+        backend._facelib_options = bool(options)  # type: ignore[attr-defined]  # the caller's, for auto_for
     return backend
+
+
+def auto_for(chosen: Backend, card: Any) -> Backend:
+    """The backend ``"auto"`` picks for a package with ``card``, given ``chosen``, the one it picked
+    with no package known: ``chosen`` itself when it was not chosen by "auto", was given options
+    (they were written for it), or runs the package (:meth:`Backend.runs`); else a new instance
+    of the best available backend that does (e.g. LiteRT, for the packages that keep their TFLite
+    sources).  A workload preset is applied to the result by the caller, as to ``chosen``."""
+    if not getattr(chosen, "_facelib_auto", False) or getattr(chosen, "_facelib_options", False):
+        return chosen
+    if _REGISTRY.failed_under_auto(type(chosen)):  # open_with_fallback replaces it, and says so
+        return chosen
+    cls = backend_class("auto", card)
+    if cls is type(chosen):
+        return chosen
+    return get_backend("auto", card=card)
 
 
 def keep_auto(chosen: Backend, tuned: Backend) -> Backend:
     """``tuned`` (e.g. ``chosen.for_workload(...)``), still allowed to give way if ``chosen`` was."""
     if getattr(chosen, "_facelib_auto", False):
         tuned._facelib_auto = True  # type: ignore[attr-defined]
+        tuned._facelib_options = getattr(chosen, "_facelib_options", False)  # type: ignore[attr-defined]
     return tuned
 
 

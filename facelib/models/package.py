@@ -173,6 +173,28 @@ class ModelPackage:
                 continue
             problems += [f"{where}: {p}" for p in specs_mismatch(item.inputs, inputs, "input")]
             problems += [f"{where}: {p}" for p in specs_mismatch(item.outputs, outputs, "output")]
+        return problems + self._tflite_problems(check_hashes)
+
+    def _tflite_problems(self, check_hashes: bool) -> list[str]:
+        """Problems of the TFLite sources the card records (:mod:`facelib.models.tflite`)."""
+        from facelib.models.tflite import sources
+
+        problems: list[str] = []
+        try:
+            recorded = sources(self.card.metadata)
+        except ModelCardError as exc:
+            return [str(exc)]
+        for role, source in recorded.items():
+            path = (self.root / source.path).resolve()
+            where = f"TFLite source of {role} ({source.path})"
+            if role not in self.card.files:
+                problems.append(f"{where}: the card has no file with role {role!r}")
+            elif not path.is_relative_to(self.root.resolve()):
+                problems.append(f"{where}: points outside the package")
+            elif not path.is_file():
+                problems.append(f"{where}: file is missing")
+            elif check_hashes and sha256_file(path) != source.sha256:
+                problems.append(f"{where}: sha256 differs from the card; the file is corrupt or replaced")
         return problems
 
     def check(self, check_hashes: bool = True) -> ModelPackage:
@@ -186,12 +208,14 @@ class ModelPackage:
         """Open the file with ``role`` on ``backend``, compiling (and caching) when needed.
 
         The session's inputs/outputs are checked against the card.  A backend chosen by
-        ``"auto"`` whose compile or load fails gives way to the next available one, with a
+        ``"auto"`` that does not run this package (:meth:`~facelib.backends.Backend.runs`) is
+        replaced by the best one that does; one whose compile or load fails gives way to the next available one, with a
         one-line warning (:func:`facelib.backends.registry.open_with_fallback`); a backend
         named explicitly raises :class:`~facelib.errors.BackendError` naming it.
         """
-        from facelib.backends.registry import open_with_fallback
+        from facelib.backends.registry import active_backend, auto_for, open_with_fallback
 
+        backend = auto_for(active_backend(backend), self.card)  # "auto": the best backend for this package
         return open_with_fallback(backend, lambda b: self._open_session(role, b, compile_options))
 
     def _open_session(self, role: str, backend: Backend, compile_options: dict[str, Any] | None) -> Session:

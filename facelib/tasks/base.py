@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from typing_extensions import Self
 
 from facelib.backends.base import Backend, Session
-from facelib.backends.registry import active_backend, get_backend, keep_auto
+from facelib.backends.registry import active_backend, auto_for, get_backend, keep_auto
 from facelib.models.card import ModelCard
 from facelib.models.package import ModelPackage
 
@@ -59,6 +59,7 @@ class Task:
 
         chosen = get_backend(backend, **dict(backend_options or {}))  # before any download
         self.package = resolve_package(model, task=self.task_name)
+        chosen = auto_for(chosen, self.package.card)  # "auto": the best backend for this package
         by_name = isinstance(backend, str)
         #: What sub-models get: the resolved backend's name (they tune it for their own workload)
         #: with the caller's options, or the caller's instance as it is.

@@ -10,7 +10,10 @@ Sources
     load check); each one missing is converted from the bundle's ``.tflite`` with tf2onnx (the
     ``convert`` extra: ``python -m tf2onnx.convert --tflite X --opset 17``).
 
-The package holds the three ONNX files, ``face_geometry.json`` (the canonical face model and its
+The package holds the three ONNX files, the three ``.tflite`` models they were made from (card
+``metadata["tflite"]``, :mod:`facelib.models.tflite`: which TFLite tensor each ONNX input and
+output is, so the LiteRT backend plugin runs Google's own models behind the ONNX interface),
+``face_geometry.json`` (the canonical face model and its
 Procrustes weights, read from the bundle's geometry metadata) and a card with every constant the
 task uses (anchors, thresholds, ROI scales, crop sizes, the 146 blendshape landmarks, the
 camera of the geometry pipeline, the blendshape names in MediaPipe order and ARKit order).
@@ -18,6 +21,7 @@ camera of the geometry pipeline, the blendshape names in MediaPipe order and ARK
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +39,7 @@ from facelib.models.card import ModelCard, ModelFile
 from facelib.models.convert._graph import set_nodes
 from facelib.models.convert._output import writes_whole_package
 from facelib.models.package import ModelPackage, read_onnx_specs, sha256_file
+from facelib.models.tflite import METADATA_KEY, TFLiteSource, match_by_name, read_interface
 from facelib.processing.arkit import ARKIT_NAMES, MEDIAPIPE_NAMES
 from facelib.processing.face_geometry import NEAR, VERTICAL_FOV_DEGREES, CanonicalFace
 from facelib.processing.face_mesh import BLENDSHAPE_LANDMARKS
@@ -230,6 +235,22 @@ def _tensor_names(role: str, path: Path) -> dict[str, str]:
     return names
 
 
+def _keep_tflite(model: bytes, path: Path, onnx_path: Path, inputs: Any, outputs: Any) -> dict[str, Any]:
+    """Write the source ``model`` to ``path`` and return its card record (:class:`TFLiteSource`):
+    each ONNX input/output matched to the TFLite tensor of the same name and shape."""
+    tfl_inputs, tfl_outputs = read_interface(model, path.name)
+    what = f"{onnx_path.name} (from {path.name})"
+    source = TFLiteSource(
+        path=path.name,
+        sha256=hashlib.sha256(model).hexdigest(),
+        onnx_sha256=sha256_file(onnx_path),
+        inputs=match_by_name(inputs, tfl_inputs, "input", what),
+        outputs=match_by_name(outputs, tfl_outputs, "output", what),
+    )
+    path.write_bytes(model)
+    return source.to_dict()
+
+
 @writes_whole_package
 def build_package(
     sources: Mapping[str, Path],
@@ -271,6 +292,7 @@ def build_package(
     files: dict[str, ModelFile] = {}
     tensors: dict[str, dict[str, str]] = {}
     made_from: dict[str, str] = {}
+    tflite_sources: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="facelib-mediapipe-") as tmp:
         for member, (role, filename) in bar(list(MEMBERS.items()), desc="converting", enabled=progress):
             target = output_dir / filename
@@ -304,6 +326,12 @@ def build_package(
                     }
                 }
             files[role] = ModelFile(filename, inputs, outputs, sha256_file(target), shapes)
+            try:
+                tflite_sources[role] = _keep_tflite(bundle[member], output_dir / member, target, inputs, outputs)
+            except ConversionError as exc:
+                if given is None:  # our own conversion always lines up
+                    raise
+                made_from[role] += f"; no TFLite source kept (the LiteRT backend cannot run it): {exc}"
     canonical = CanonicalFace.from_binarypb(bundle[GEOMETRY_MEMBER])
     geometry_path = output_dir / GEOMETRY_FILE
     geometry_path.write_text(json.dumps(canonical.to_dict()) + "\n", encoding="utf-8")
@@ -351,6 +379,7 @@ def build_package(
         },
         metadata={
             "tensors": tensors,
+            METADATA_KEY: tflite_sources,
             "anchors": {"input_size": 128, "strides": [8, 16, 16, 16], "anchors_per_cell_per_layer": 2, "offset": 0.5},
             "detector": {
                 "num_coords": 16,
