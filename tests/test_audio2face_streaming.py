@@ -203,11 +203,13 @@ def test_running_groupnorm_falls_back_without_the_stream_graph(
 
 def test_both_encoder_graphs_read_one_weights_file(voca: Path, biwi: Path) -> None:
     """The streaming graph stores no second copy of the encoder's weights: both graphs point at
-    the same external-data file (and the tests above show both still compute their results)."""
+    the same external-data file (and the tests above show both still compute their results),
+    which has the permissions of the package's other files (onnx's writer creates it 0600)."""
     import onnx
 
     for package in (voca, biwi):
         weights = package / "audio_encoder.weights"
+        assert weights.stat().st_mode & 0o777 == (package / "facelib.json").stat().st_mode & 0o777
         for name in (
             "audio_encoder.onnx",
             "audio_encoder_stream.onnx",

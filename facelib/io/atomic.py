@@ -35,6 +35,12 @@ def _umask() -> int:
     return mask
 
 
+def give_usual_permissions(path: str | os.PathLike[str]) -> None:
+    """Give a file this process created privately (``mkstemp``, onnx's external-data writer: mode
+    0600) the permissions a plain ``open`` would have: 0666 less the umask."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def check_output_file(target: str | os.PathLike[str], what: str = "output") -> Path:
     """Refuse a target that cannot be a file (an existing directory); create its parent folder."""
     target = Path(target)
@@ -59,7 +65,7 @@ def partial_path(target: str | os.PathLike[str]) -> Path:
         raise InputError(f"cannot write in {target.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    give_usual_permissions(tmp)  # mkstemp makes 0600
     return tmp
 
 

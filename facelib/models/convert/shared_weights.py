@@ -40,6 +40,8 @@ def share_weights(primary: Path, secondary: Path | Sequence[Path], data_file: st
     """
     import onnx
 
+    from facelib.io.atomic import give_usual_permissions
+
     model = onnx.load(os.fspath(primary))
     keys = {init.name: _tensor_key(init) for init in model.graph.initializer}
     onnx.save_model(
@@ -50,6 +52,7 @@ def share_weights(primary: Path, secondary: Path | Sequence[Path], data_file: st
         location=data_file,
         size_threshold=size_threshold,
     )
+    give_usual_permissions(primary.parent / data_file)  # onnx creates it 0600
     stored = onnx.load(os.fspath(primary), load_external_data=False)
     places: dict[Key, tuple[int, int]] = {}
     for init in stored.graph.initializer:
