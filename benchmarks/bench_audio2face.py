@@ -45,6 +45,7 @@ from common import (
     Stats,
     add_common_args,
     alternate,
+    current_package,
     median_time,
     ort_options,
     ratio,
@@ -62,6 +63,20 @@ WAV = shared_dir() / "assets" / "media" / "audio" / "faceformer_test.wav"
 UPSTREAM_COMMIT = "dfaea81"
 TRANSFORMERS = "5.23.0"
 sys.path.insert(0, str(ROOT))
+
+
+def package() -> Path:
+    """The full-size random-weight checkpoint (made once) converted by this tree's converters
+    (reconverted when they changed: ``common.current_package``)."""
+    from facelib.models.convert.faceformer import build_package
+
+    ckpt = SCRATCH / "faceformer_vocaset_full_random.pth"
+    if not ckpt.is_file():
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        make_checkpoint(ckpt)
+    pkg = SCRATCH / "pkg"
+    current_package(pkg, lambda out: build_package({"checkpoint": ckpt}, out, dataset="vocaset"))
+    return pkg
 
 
 def make_checkpoint(path: Path, seed: int = 0) -> None:
@@ -268,16 +283,9 @@ def main() -> int:
     n = run.cores
     full = n == len(os.sched_getaffinity(0)) and n == (os.cpu_count() or n) and not args.quick
     torch.set_num_threads(n)
-    SCRATCH.mkdir(parents=True, exist_ok=True)
     ckpt = SCRATCH / "faceformer_vocaset_full_random.pth"
-    if not ckpt.is_file():
-        make_checkpoint(ckpt)
-    pkg = SCRATCH / "pkg"
     t = time.perf_counter()
-    if not (pkg / "facelib.json").is_file():
-        from facelib.models.convert.faceformer import build_package
-
-        build_package({"checkpoint": ckpt}, pkg, dataset="vocaset")
+    pkg = package()
     convert_s = time.perf_counter() - t
 
     from facelib.tasks.audio2face import Audio2Face

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import SCRATCH, Stats, add_common_args, alternate, ort_options, setup, shared_dir, write_result
+from common import Stats, add_common_args, alternate, ort_options, setup, shared_dir, write_result
 
 
 def verdict(stats: dict[str, Stats], preset: str) -> str:
@@ -195,20 +195,12 @@ def landmarker(shared: Path, n: int, rounds: int, quick: bool, tmp: Path) -> lis
 
 
 def audio2face(shared: Path, n: int, rounds: int, quick: bool) -> list[str]:
+    import bench_audio2face
+
     from facelib.io.audio import load_audio
     from facelib.tasks.audio2face import Audio2Face
 
-    pkg = SCRATCH / "bench_audio2face" / "pkg"
-    if not (pkg / "facelib.json").is_file():
-        from bench_audio2face import make_checkpoint
-
-        from facelib.models.convert.faceformer import build_package
-
-        ckpt = SCRATCH / "bench_audio2face" / "faceformer_vocaset_full_random.pth"
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        if not ckpt.is_file():
-            make_checkpoint(ckpt)
-        build_package({"checkpoint": ckpt}, pkg, dataset="vocaset")
+    pkg = bench_audio2face.package()
     audio = load_audio(shared / "assets" / "media" / "audio" / "faceformer_test.wav")[: (2 if quick else 12) * 16000]
     template = np.zeros((5023, 3), np.float32)
     tasks = {
@@ -234,11 +226,11 @@ def audio2face(shared: Path, n: int, rounds: int, quick: bool) -> list[str]:
 
 
 def motion(shared: Path, n: int, rounds: int, quick: bool) -> list[str]:
+    import bench_motion
+
     from facelib.tasks.motion_transfer import MotionTransfer
 
-    pkg = SCRATCH / "bench_motion" / "fomm-vox-256-random"
-    if not (pkg / "facelib.json").is_file():
-        return ["### MotionTransfer", "", "Skipped: run bench_motion.py first (it builds the full-size package).", ""]
+    pkg = bench_motion.package()
     ref = np.load(shared / "reference" / "fomm_tiny_seed1_ref.npz")
     source, driving = ref["source"], list(ref["driving"][: 2 if quick else 4])
     tasks = {

@@ -34,11 +34,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import add_common_args, alternate, ort_options, ratio, setup, shared_dir, target, upstream_dir, write_result
+from common import (
+    add_common_args,
+    alternate,
+    current_package,
+    ort_options,
+    ratio,
+    setup,
+    shared_dir,
+    target,
+    upstream_dir,
+    write_result,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ROOT / "scratch" / "bench_motion"
 UPSTREAM_COMMIT = "c027484"
+
+
+def package() -> Path:
+    """Full-size vox-256 random weights (made once) converted by this tree's converters
+    (reconverted when they changed: ``common.current_package``)."""
+    from facelib.models.convert import fomm
+
+    ckpt = SCRATCH / "vox-random.pth.tar"
+    if not ckpt.is_file():
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        make_checkpoint(ckpt)
+    pkg = SCRATCH / "fomm-vox-256-random"
+    current_package(pkg, lambda out: fomm.build_package({"checkpoint": ckpt}, out, config="vox-256"))
+    return pkg
 
 
 def make_checkpoint(path: Path, seed: int = 0) -> Path:
@@ -111,7 +136,6 @@ def main() -> int:
 
     import torch
 
-    from facelib.models.convert import fomm
     from facelib.tasks.motion_transfer import MotionTransfer
 
     n = run.cores
@@ -119,12 +143,8 @@ def main() -> int:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     shared = shared_dir()
     ckpt = SCRATCH / "vox-random.pth.tar"
-    if not ckpt.is_file():
-        make_checkpoint(ckpt)
-    pkg = SCRATCH / "fomm-vox-256-random"
     start = time.perf_counter()
-    if not (pkg / "facelib.json").is_file():
-        fomm.build_package({"checkpoint": ckpt}, pkg, config="vox-256")
+    pkg = package()
     convert_s = time.perf_counter() - start
     config = write_config(SCRATCH / "vox-256.yaml")
     demo, _ = import_upstream(upstream_dir("first-order-model"))

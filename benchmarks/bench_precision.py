@@ -211,18 +211,9 @@ def landmarker(shared: Path, n: int, rounds: int, quick: bool, tmp: Path) -> lis
 
 
 def _audio2face_package() -> Path:
-    pkg = SCRATCH / "bench_audio2face" / "pkg"
-    if not (pkg / "facelib.json").is_file():
-        from bench_audio2face import make_checkpoint
+    import bench_audio2face
 
-        from facelib.models.convert.faceformer import build_package
-
-        ckpt = SCRATCH / "bench_audio2face" / "faceformer_vocaset_full_random.pth"
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        if not ckpt.is_file():
-            make_checkpoint(ckpt)
-        build_package({"checkpoint": ckpt}, pkg, dataset="vocaset")
-    return pkg
+    return bench_audio2face.package()
 
 
 def audio2face(shared: Path, n: int, rounds: int, quick: bool, tmp: Path, with_upstream: bool) -> list[str]:
@@ -283,17 +274,11 @@ def motion(shared: Path, n: int, rounds: int, quick: bool, tmp: Path, with_upstr
 
     from facelib.io.image import read_image
     from facelib.io.video import iter_frames
-    from facelib.models.convert import fomm
     from facelib.processing.fomm import to_model_input
     from facelib.tasks.motion_transfer import MotionTransfer
 
     ckpt = bench_motion.SCRATCH / "vox-random.pth.tar"
-    pkg = bench_motion.SCRATCH / "fomm-vox-256-random"
-    if not ckpt.is_file():
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        bench_motion.make_checkpoint(ckpt)
-    if not (pkg / "facelib.json").is_file():
-        fomm.build_package({"checkpoint": ckpt}, pkg, config="vox-256")
+    pkg = bench_motion.package()
     source = to_model_input(read_image(shared / "assets/media/images/fomm_source_02_256.png"), (256, 256))[0]
     source = source.transpose(1, 2, 0)
     driving = []
