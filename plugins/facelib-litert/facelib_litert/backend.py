@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from facelib.backends import Availability, Backend, CompileRequest, Session, SpecSession, TensorSpec, check_options
+from facelib.backends.onnxruntime import physical_cores
 from facelib.errors import (
     BackendError,
     BackendUnavailableError,
@@ -40,9 +41,12 @@ _OPTION_NAMES = ("num_threads",)
 #: Suffix of the companion file a compiled artefact carries (the ONNX interface it stands for).
 IO_SUFFIX = ".io.json"
 INSTALL = "pip install 'facelib[litert]' (ai-edge-litert: Linux x86_64/aarch64, macOS arm64)"
-#: Workload presets (:data:`facelib.backends.base.WORKLOADS`) that run one model at a time per
-#: thread: one LiteRT thread each (see docs/plugins/litert.md for the measurement).
-_ONE_THREAD = ("small_models", "pipelined")
+#: Workload presets (:data:`facelib.backends.base.WORKLOADS`) of many small models: one LiteRT
+#: thread each.  ``pipelined`` (the Face Landmarker's stages on a worker thread) gets the
+#: physical cores of the process's CPUs instead: a tracked frame's stages wait on each other, so
+#: the pipeline overlaps little, and XNNPACK's threads were faster (docs/plugins/litert.md).
+_ONE_THREAD = ("small_models",)
+_ALL_CORES = ("pipelined",)
 
 
 def _interpreter_class() -> Any:
@@ -65,7 +69,8 @@ class LiteRTBackend(Backend):
     -------
     num_threads:
         Threads of each interpreter (a positive int; default: LiteRT's own choice).  The
-        ``small_models`` and ``pipelined`` workloads use 1.
+        ``small_models`` workload uses 1, ``pipelined`` the physical cores this process may
+        run on.
     """
 
     name: ClassVar[str] = "litert"
@@ -120,8 +125,9 @@ class LiteRTBackend(Backend):
 
     def for_workload(self, workload: str) -> Backend:
         super().for_workload(workload)  # checks the name
-        if workload in _ONE_THREAD and self.options.get("num_threads") is None:
-            return type(self)(**{**self.options, "num_threads": 1})
+        if self.options.get("num_threads") is None and workload in (*_ONE_THREAD, *_ALL_CORES):
+            threads = 1 if workload in _ONE_THREAD else physical_cores()
+            return type(self)(**{**self.options, "num_threads": threads})
         return self
 
     def compile(self, request: CompileRequest) -> Path:

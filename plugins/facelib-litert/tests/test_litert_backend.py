@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from facelib.backends import CompileRequest, backend_class, get_backend, list_backends
+from facelib.backends.onnxruntime import physical_cores
 from facelib.errors import BackendError, BackendUnavailableError, InferenceError, InputError
 from facelib.models import ModelPackage
 from facelib.models.tflite import read_interface
@@ -152,6 +153,8 @@ def test_threads_option(mediapipe_copy: Path) -> None:
     with pytest.raises(InputError, match="unknown LiteRT backend options"):
         get_backend("litert", device_id=0)
     assert get_backend("litert").for_workload("small_models").options == {"num_threads": 1}
+    assert get_backend("litert").for_workload("pipelined").options == {"num_threads": physical_cores()}
+    assert get_backend("litert", num_threads=1).for_workload("pipelined").options == {"num_threads": 1}
     assert get_backend("litert", num_threads=2).for_workload("small_models").options == {"num_threads": 2}
     assert get_backend("litert").for_workload("batched").options == {}
     with pytest.raises(BackendError, match="unknown workload"):
