@@ -45,7 +45,7 @@ from common import (
     Stats,
     add_common_args,
     alternate,
-    current_package,
+    checkpoint_package,
     median_time,
     ort_options,
     ratio,
@@ -66,17 +66,15 @@ sys.path.insert(0, str(ROOT))
 
 
 def package() -> Path:
-    """The full-size random-weight checkpoint (made once) converted by this tree's converters
-    (reconverted when they changed: ``common.current_package``)."""
+    """The full-size random-weight checkpoint converted by this tree's converters."""
     from facelib.models.convert.faceformer import build_package
 
-    ckpt = SCRATCH / "faceformer_vocaset_full_random.pth"
-    if not ckpt.is_file():
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        make_checkpoint(ckpt)
-    pkg = SCRATCH / "pkg"
-    current_package(pkg, lambda out: build_package({"checkpoint": ckpt}, out, dataset="vocaset"))
-    return pkg
+    return checkpoint_package(
+        SCRATCH / "faceformer_vocaset_full_random.pth",
+        make_checkpoint,
+        SCRATCH / "pkg",
+        lambda ckpt, out: build_package({"checkpoint": ckpt}, out, dataset="vocaset"),
+    )
 
 
 def make_checkpoint(path: Path, seed: int = 0) -> None:

@@ -37,7 +37,7 @@ import numpy as np
 from common import (
     add_common_args,
     alternate,
-    current_package,
+    checkpoint_package,
     ort_options,
     ratio,
     setup,
@@ -53,17 +53,15 @@ UPSTREAM_COMMIT = "c027484"
 
 
 def package() -> Path:
-    """Full-size vox-256 random weights (made once) converted by this tree's converters
-    (reconverted when they changed: ``common.current_package``)."""
+    """Full-size vox-256 random weights converted by this tree's converters."""
     from facelib.models.convert import fomm
 
-    ckpt = SCRATCH / "vox-random.pth.tar"
-    if not ckpt.is_file():
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        make_checkpoint(ckpt)
-    pkg = SCRATCH / "fomm-vox-256-random"
-    current_package(pkg, lambda out: fomm.build_package({"checkpoint": ckpt}, out, config="vox-256"))
-    return pkg
+    return checkpoint_package(
+        SCRATCH / "vox-random.pth.tar",
+        make_checkpoint,
+        SCRATCH / "fomm-vox-256-random",
+        lambda ckpt, out: fomm.build_package({"checkpoint": ckpt}, out, config="vox-256"),
+    )
 
 
 def make_checkpoint(path: Path, seed: int = 0) -> Path:

@@ -52,7 +52,19 @@ def converter_stamp() -> str:
     return digest.hexdigest()
 
 
-def current_package(pkg: Path, build: Callable[[Path], None]) -> float:
+def checkpoint_package(
+    checkpoint: Path, make: Callable[[Path], object], pkg: Path, convert: Callable[[Path, Path], object]
+) -> Path:
+    """``pkg``: ``checkpoint`` (made once by ``make(path)``) converted by ``convert(checkpoint,
+    folder)`` with this tree's converters (:func:`current_package`)."""
+    if not checkpoint.is_file():
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        make(checkpoint)
+    current_package(pkg, lambda out: convert(checkpoint, out))
+    return pkg
+
+
+def current_package(pkg: Path, build: Callable[[Path], object]) -> float:
     """Make sure ``pkg`` was converted by the converters of this tree: reuse it when its stamp
     (``<pkg>.stamp``, :func:`converter_stamp`) matches, else ``build(folder)`` aside and swap it
     in whole.  A package left from older converter code would otherwise be timed silently (its
