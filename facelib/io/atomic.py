@@ -69,7 +69,31 @@ def partial_path(target: str | os.PathLike[str]) -> Path:
     return tmp
 
 
-class AtomicOutput:
+class StreamingWriter:
+    """Context-manager protocol of facelib's streaming writers (video, CSV, point caches): a
+    ``with`` block that ends normally calls :meth:`close` (finish, move into place), one that ends
+    with any exception (``KeyboardInterrupt`` included) calls :meth:`abort` (drop the partial file).
+    """
+
+    def close(self) -> object:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class AtomicOutput(StreamingWriter):
     """One output file written aside and renamed into place (for writers that stream).
 
     Write to :attr:`partial`; :meth:`commit` moves it onto :attr:`target`, :meth:`discard`
@@ -107,40 +131,9 @@ class AtomicOutput:
         self.done = True
         self.partial.unlink(missing_ok=True)
 
-    def __enter__(self) -> AtomicOutput:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
-
-
-class StreamingWriter:
-    """Context-manager protocol of facelib's streaming writers (video, CSV, point caches): a
-    ``with`` block that ends normally calls :meth:`close` (finish, move into place), one that ends
-    with any exception (``KeyboardInterrupt`` included) calls :meth:`abort` (drop the partial file).
-    """
-
-    def close(self) -> object:
-        raise NotImplementedError
-
-    def abort(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    # the streaming-writer protocol: a ``with`` block commits on success, discards on any exception
+    close = commit
+    abort = discard
 
 
 @contextlib.contextmanager
