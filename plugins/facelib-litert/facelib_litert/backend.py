@@ -32,6 +32,7 @@ from facelib.errors import (
     ModelFileError,
 )
 from facelib.io.atomic import write_bytes_atomic
+from facelib.io.quiet import native_stderr_silenced
 from facelib.models.tflite import read_interface, sources
 from facelib_litert.source import TFLiteSourceError, find_source
 
@@ -202,7 +203,8 @@ class LiteRTSession(SpecSession):
         super().__init__(path, inputs, outputs)
         try:
             self._interpreter = Interpreter(model_content=data, num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" (FACELIB_NATIVE_LOGS=1)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"LiteRT cannot load {path.name}: {exc}") from exc
         index = {d["name"]: int(d["index"]) for d in self._interpreter.get_input_details()}

@@ -139,6 +139,25 @@ def test_close_is_idempotent_and_final(mediapipe_copy: Path) -> None:
         session.run(feeds)
 
 
+def test_opening_a_model_prints_nothing(mediapipe_copy: Path) -> None:
+    """LiteRT announces its XNNPACK delegate on descriptor 2 (once per process) when a model is
+    opened; facelib keeps native libraries quiet unless FACELIB_NATIVE_LOGS=1.  A fresh process
+    each time, since the message comes only once."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys; from facelib.backends import get_backend; from facelib.models.package import ModelPackage; "
+        "ModelPackage.load(sys.argv[1]).session('detector', get_backend('litert')).close()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "FACELIB_NATIVE_LOGS"}
+    quiet = subprocess.run([sys.executable, "-c", code, str(mediapipe_copy)], env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    env["FACELIB_NATIVE_LOGS"] = "1"
+    shown = subprocess.run([sys.executable, "-c", code, str(mediapipe_copy)], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and "XNNPACK" in shown.stderr, shown.stderr
+
+
 def test_threads_option(mediapipe_copy: Path) -> None:
     package = ModelPackage.load(mediapipe_copy)
     outputs = []
